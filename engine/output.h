@@ -1,0 +1,37 @@
+/* Embedding output files, written under a temporary name and renamed into place when complete.
+ *   X.npy : float32 [N, D] (pooled) or [T, D] (per-residue, plus X.offsets.npy int64 [N+1]),
+ *           and X.ids.txt with one id per line in row order.
+ *   X.h5  : datasets "embeddings" float32 [N, D] and "ids" (variable-length strings), or for
+ *           per-residue "tokens" float32 [T, D] + "offsets" int64 [N+1] + "ids". */
+#ifndef RIBO_ENGINE_OUTPUT_H
+#define RIBO_ENGINE_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct ribo_output ribo_output;
+
+typedef struct ribo_output_spec {
+    const char *path;             /* ends in .npy or .h5 (else RIBO_ERR_INVALID_ARGUMENT) */
+    size_t n_rows;                /* sequences */
+    int dim;                      /* embedding width D */
+    const char *const *ids;       /* n_rows ids, in row order */
+    const int64_t *row_tokens;    /* per-residue mode: n_rows token counts; NULL = pooled */
+} ribo_output_spec;
+
+/* Creates the temporary files (named after path with a ".partial-<pid>" suffix, in the same directory). */
+ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ribo_error *err);
+
+/* Writes row `row` (rows may come in any order): D floats when pooled, row_tokens[row]*D when per-residue. */
+ribo_status ribo_output_write_row(ribo_output *out, size_t row, const float *data, ribo_error *err);
+
+/* Checks every row was written, flushes + fsyncs, renames the files into place. */
+ribo_status ribo_output_commit(ribo_output *out, ribo_error *err);
+
+/* Removes the temporary files (the final names are never touched); frees out. Safe after commit (then only frees). */
+void ribo_output_close(ribo_output *out);
+
+#endif

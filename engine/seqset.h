@@ -1,0 +1,41 @@
+/* All input sequences of a run, read from FASTA files, validated and tokenized, in input order. */
+#ifndef RIBO_ENGINE_SEQSET_H
+#define RIBO_ENGINE_SEQSET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "tokenizer.h"
+
+typedef struct ribo_seqset_options {
+    size_t max_residues;   /* truncate longer sequences to this many residues (warning count) */
+    bool error_if_longer;  /* instead of truncating, fail naming the record (--truncate 0) */
+    bool skip_invalid;     /* skip empty records with a warning count instead of failing */
+} ribo_seqset_options;
+
+typedef struct ribo_seqset {
+    size_t n;              /* sequences kept, in input order */
+    char **ids;            /* n ids (malloc'd) */
+    int64_t *offsets;      /* n+1 offsets into tokens */
+    int32_t *tokens;       /* all token ids, <cls> ... <eos> per sequence */
+    size_t n_unknown;      /* residues mapped to <unk> */
+    size_t n_truncated;    /* sequences truncated */
+    size_t n_skipped;      /* empty records skipped */
+    size_t max_len;        /* longest token count */
+} ribo_seqset;
+
+/* Reads every file in order. Errors name the file and record (number and id): empty record
+ * (unless skip_invalid), duplicate id (across all files; names both places), too long with
+ * error_if_longer, and every reader error. On error *out is left empty. */
+ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
+                             const ribo_seqset_options *opts, ribo_seqset *out, ribo_error *err);
+
+static inline int32_t ribo_seqset_len(const ribo_seqset *s, size_t i) {
+    return (int32_t)(s->offsets[i + 1] - s->offsets[i]);
+}
+
+void ribo_seqset_free(ribo_seqset *set);
+
+#endif

@@ -1,0 +1,112 @@
+/* ribo public C API: embeddings for protein and DNA language models.
+ * Only opaque handles and plain option/result structs cross this boundary. */
+#ifndef RIBO_RIBO_H
+#define RIBO_RIBO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RIBO_VERSION_STRING "0.1.0"
+
+/* Every fallible call returns a status; details go into a ribo_error. */
+typedef enum ribo_status {
+    RIBO_OK = 0,
+    RIBO_ERR_INVALID_ARGUMENT, /* bad option or API misuse */
+    RIBO_ERR_IO,               /* cannot open/read/write a file */
+    RIBO_ERR_INPUT,            /* malformed input data (FASTA, sequence) */
+    RIBO_ERR_MODEL,            /* malformed or inconsistent model directory / weights */
+    RIBO_ERR_UNSUPPORTED,      /* valid request the chosen backend/device/model cannot do */
+    RIBO_ERR_OUT_OF_MEMORY,    /* host or device allocation failed */
+    RIBO_ERR_DEVICE,           /* a backend (vendor API) call failed */
+    RIBO_ERR_INTERNAL          /* a bug in ribo */
+} ribo_status;
+
+/* One-line message naming what failed, where and why. */
+typedef struct ribo_error {
+    ribo_status status;
+    char message[1024];
+} ribo_error;
+
+const char *ribo_status_name(ribo_status status);
+
+typedef enum ribo_dtype { RIBO_DTYPE_AUTO = 0, RIBO_DTYPE_FP32, RIBO_DTYPE_FP16, RIBO_DTYPE_BF16 } ribo_dtype;
+
+typedef enum ribo_pool {
+    RIBO_POOL_DEFAULT = 0, /* the model family's convention (ESM-2: mean over residues) */
+    RIBO_POOL_MEAN,        /* mean over residues, special tokens excluded */
+    RIBO_POOL_CLS,         /* the first (<cls>) token's final state */
+    RIBO_POOL_NONE         /* per-residue states */
+} ribo_pool;
+
+/* Options of one embedding run (the `ribo embed` command). Zero means "default". */
+typedef struct ribo_embed_options {
+    const char *model_dir;
+    const char *const *inputs; /* FASTA files (.gz allowed) */
+    int n_inputs;
+    const char *output;        /* X.npy (+ X.ids.txt) or X.h5 */
+    const char *backend;       /* "auto", "opencl", ... ; NULL = auto */
+    int device;                /* device index within the backend */
+    ribo_dtype dtype;
+    ribo_pool pool;
+    int max_tokens;            /* token budget of one packed batch; 0 = default */
+    int max_batch_seqs;        /* at most this many sequences per batch; 0 = unlimited */
+    int truncate;              /* max residues per sequence; -1 = default (1022); 0 = error if longer */
+    bool skip_invalid;         /* skip empty records (warn) instead of failing */
+    bool quiet;                /* no warnings / summary on stderr */
+} ribo_embed_options;
+
+void ribo_embed_options_init(ribo_embed_options *opts);
+
+/* What a finished run did. */
+typedef struct ribo_embed_summary {
+    size_t n_sequences;        /* rows written */
+    size_t n_skipped;          /* empty records skipped (--skip-invalid) */
+    size_t n_truncated;        /* sequences cut to --truncate */
+    size_t n_unknown_chars;    /* residues mapped to <unk> */
+    size_t n_tokens;           /* real tokens run through the model (no padding) */
+    size_t n_batches;
+    double packing_density;    /* real tokens / (batches * max_tokens) */
+    double seconds;            /* wall time of the whole run */
+    int embedding_dim;
+} ribo_embed_summary;
+
+ribo_status ribo_embed(const ribo_embed_options *opts, ribo_embed_summary *summary, ribo_error *err);
+
+/* Model description (`ribo info`). */
+typedef struct ribo_model_info {
+    char architecture[64];     /* e.g. "esm2" */
+    char weights_dtype[16];    /* dtype found in the checkpoint */
+    int n_layers, hidden_size, n_heads, head_dim, intermediate_size, vocab_size;
+    int max_positions;
+    uint64_t n_parameters;     /* parameters the graph uses */
+    uint64_t weight_bytes_fp32, weight_bytes_fp16;
+    char default_pool[16];
+} ribo_model_info;
+
+ribo_status ribo_model_describe(const char *model_dir, ribo_model_info *info, ribo_error *err);
+
+/* Device memory ribo needs for a model at a token budget: weights + activation arena. */
+uint64_t ribo_memory_estimate(const ribo_model_info *info, ribo_dtype dtype, int max_tokens);
+
+/* Devices (`ribo devices`): calls back once per device of every compiled-in backend. */
+typedef struct ribo_device_description {
+    const char *backend;
+    int index;
+    char name[256];
+    uint64_t memory_bytes;
+    bool fp16, bf16;
+    char note[256];            /* e.g. why a backend has no device */
+} ribo_device_description;
+
+typedef void (*ribo_device_callback)(const ribo_device_description *dev, void *user);
+ribo_status ribo_list_devices(ribo_device_callback cb, void *user, ribo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

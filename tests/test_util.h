@@ -1,0 +1,55 @@
+/* Minimal test harness shared by the tests: checks count failures, the process exit code reports them. */
+#ifndef RIBO_TEST_UTIL_H
+#define RIBO_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ribo/ribo.h"
+
+extern int ribo_test_failures;
+
+#define CHECK(cond, ...)                                                          \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            ++ribo_test_failures;                                                 \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                         \
+            fputc('\n', stderr);                                                  \
+        }                                                                         \
+    } while (0)
+
+/* Fails unless status == want; prints err's message. */
+#define CHECK_STATUS(status, want, err)                                                  \
+    CHECK((status) == (want), "status %s (want %s): %s", ribo_status_name(status),       \
+          ribo_status_name(want), (err)->message)
+
+/* Fails unless the error message contains every given substring (NULL-terminated list). */
+bool ribo_test_message_has(const ribo_error *err, const char *needle);
+#define CHECK_MESSAGE(err, needle) \
+    CHECK(ribo_test_message_has((err), (needle)), "message '%s' lacks '%s'", (err)->message, (needle))
+
+/* Absolute path of a committed fixture: RIBO_FIXTURE_DIR/rel (static buffer per call slot). */
+const char *ribo_test_fixture(const char *rel);
+
+/* A fresh empty temporary directory for this test (removed by ribo_test_finish unless KEEP_TEMP). */
+const char *ribo_test_tmpdir(void);
+/* path inside the tmpdir, returned in a rotating static buffer */
+const char *ribo_test_tmp(const char *name);
+
+/* Writes bytes to a file; returns false on failure. */
+bool ribo_test_write_file(const char *path, const void *data, size_t n);
+/* Reads a whole file (malloc'd, NUL-terminated); NULL on failure. */
+char *ribo_test_read_file(const char *path, size_t *n);
+
+/* Runs the `ribo` binary with a shell argument string; returns its exit code, captures stderr into err_out. */
+int ribo_test_run_cli(const char *args, char *err_out, size_t err_cap);
+
+/* Prints the summary, removes the tmpdir and returns the exit code for main. */
+int ribo_test_finish(const char *name);
+
+/* Exit code ctest treats as "skipped". */
+#define RIBO_TEST_SKIP 77
+
+#endif
