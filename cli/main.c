@@ -1,8 +1,250 @@
+/* ribo command line: parses options and calls the public API, nothing else. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ribo/ribo.h"
 
-int main(void) {
-    fprintf(stderr, "ribo: command line not built yet\n");
-    return 1;
+#define EXIT_USAGE 2
+
+static void usage_embed(FILE *f) {
+    fprintf(f,
+            "usage: ribo embed --model DIR --input FILE [FILE...] --output OUT.npy|OUT.h5 [options]\n"
+            "\n"
+            "Embeds every FASTA record (.gz allowed) with the model in DIR (HuggingFace config.json,\n"
+            "model.safetensors or sharded index, vocab.txt). Rows come out in input order.\n"
+            "\n"
+            "  -m, --model DIR        model directory\n"
+            "  -i, --input FILE...    FASTA files (plain or gzip); several may follow one --input\n"
+            "  -o, --output FILE      .npy (+ .ids.txt) or .h5\n"
+            "      --pool MODE        mean (default for ESM-2: residues only), cls, none (per-residue)\n"
+            "      --dtype T          fp32 | fp16 | bf16 (default: fp32 on OpenCL)\n"
+            "      --backend NAME     auto (default) | opencl\n"
+            "      --device N         device index within the backend (default 0)\n"
+            "      --max-tokens N     token budget of one packed batch (default %d)\n"
+            "      --max-batch-seqs N at most N sequences per batch (default: no limit)\n"
+            "      --truncate N       keep the first N residues of longer sequences (default 1022);\n"
+            "                         0 makes a longer sequence an error instead\n"
+            "      --skip-invalid     skip empty records (counted in a warning) instead of failing\n"
+            "  -q, --quiet            no warnings or summary on stderr\n"
+            "  -h, --help             this help\n",
+            RIBO_DEFAULT_MAX_TOKENS);
+}
+
+static void usage_main(FILE *f) {
+    fprintf(f,
+            "usage: ribo <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  embed     embed FASTA sequences with a protein language model (ESM-2)\n"
+            "  info      describe a model directory: architecture, parameters, memory\n"
+            "  devices   list the backends and devices ribo can use\n"
+            "  version   print the version\n"
+            "\n"
+            "'ribo <command> --help' describes each command.\n");
+}
+
+/* Parses a positive (or zero when allowed) integer option; returns -1 on error. */
+static long parse_int(const char *opt, const char *s, long min) {
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!s[0] || *end || v < min || v > 1000000000L) {
+        fprintf(stderr, "ribo: error: %s expects an integer >= %ld, got '%s'\n", opt, min, s);
+        return -1;
+    }
+    return v;
+}
+
+static int parse_pool(const char *s, ribo_pool *out) {
+    if (!strcmp(s, "mean")) *out = RIBO_POOL_MEAN;
+    else if (!strcmp(s, "cls")) *out = RIBO_POOL_CLS;
+    else if (!strcmp(s, "none")) *out = RIBO_POOL_NONE;
+    else {
+        fprintf(stderr, "ribo: error: --pool expects mean, cls or none, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_dtype(const char *s, ribo_dtype *out) {
+    if (!strcmp(s, "fp32")) *out = RIBO_DTYPE_FP32;
+    else if (!strcmp(s, "fp16")) *out = RIBO_DTYPE_FP16;
+    else if (!strcmp(s, "bf16")) *out = RIBO_DTYPE_BF16;
+    else {
+        fprintf(stderr, "ribo: error: --dtype expects fp32, fp16 or bf16, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_summary(const ribo_embed_options *o, const ribo_embed_summary *s) {
+    if (s->n_skipped) fprintf(stderr, "ribo: warning: skipped %zu empty record(s) (--skip-invalid)\n", s->n_skipped);
+    if (s->n_truncated)
+        fprintf(stderr, "ribo: warning: truncated %zu sequence(s) to %d residues (--truncate)\n", s->n_truncated,
+                o->truncate > 0 ? o->truncate : 1022);
+    if (s->n_unknown_chars)
+        fprintf(stderr, "ribo: warning: %zu character(s) not in the model's vocabulary were embedded as <unk>\n",
+                s->n_unknown_chars);
+    fprintf(stderr,
+            "ribo: embedded %zu sequences (%zu tokens, %zu batches, packing density %.1f%%) in %.2f s "
+            "(%.0f tokens/s, %.1f sequences/s) -> %s\n",
+            s->n_sequences, s->n_tokens, s->n_batches, 100.0 * s->packing_density, s->seconds,
+            s->seconds > 0 ? (double)s->n_tokens / s->seconds : 0.0,
+            s->seconds > 0 ? (double)s->n_sequences / s->seconds : 0.0, o->output);
+}
+
+static int cmd_embed(int argc, char **argv) {
+    enum { OPT_POOL = 256, OPT_DTYPE, OPT_BACKEND, OPT_DEVICE, OPT_MAX_TOKENS, OPT_MAX_SEQS, OPT_TRUNCATE, OPT_SKIP };
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},       {"input", required_argument, NULL, 'i'},
+        {"output", required_argument, NULL, 'o'},      {"pool", required_argument, NULL, OPT_POOL},
+        {"dtype", required_argument, NULL, OPT_DTYPE}, {"backend", required_argument, NULL, OPT_BACKEND},
+        {"device", required_argument, NULL, OPT_DEVICE}, {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
+        {"max-batch-seqs", required_argument, NULL, OPT_MAX_SEQS}, {"truncate", required_argument, NULL, OPT_TRUNCATE},
+        {"skip-invalid", no_argument, NULL, OPT_SKIP}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
+    ribo_embed_options o;
+    ribo_embed_options_init(&o);
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    if (!inputs) return 1;
+    int n_inputs = 0, c;
+    long v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:i:o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o.model_dir = optarg; break;
+        case 'i': inputs[n_inputs++] = optarg; break;
+        case 'o': o.output = optarg; break;
+        case 'q': o.quiet = true; break;
+        case 'h': usage_embed(stdout); free(inputs); return 0;
+        case OPT_POOL: if (parse_pool(optarg, &o.pool)) goto usage; break;
+        case OPT_DTYPE: if (parse_dtype(optarg, &o.dtype)) goto usage; break;
+        case OPT_BACKEND: o.backend = optarg; break;
+        case OPT_DEVICE: if ((v = parse_int("--device", optarg, 0)) < 0) goto usage; o.device = (int)v; break;
+        case OPT_MAX_TOKENS: if ((v = parse_int("--max-tokens", optarg, 1)) < 0) goto usage; o.max_tokens = (int)v; break;
+        case OPT_MAX_SEQS: if ((v = parse_int("--max-batch-seqs", optarg, 1)) < 0) goto usage; o.max_batch_seqs = (int)v; break;
+        case OPT_TRUNCATE: if ((v = parse_int("--truncate", optarg, 0)) < 0) goto usage; o.truncate = (int)v; break;
+        case OPT_SKIP: o.skip_invalid = true; break;
+        default: goto usage;
+        }
+    }
+    for (int i = optind; i < argc; ++i) inputs[n_inputs++] = argv[i]; /* --input a b c */
+    if (!o.model_dir || !n_inputs || !o.output) {
+        fprintf(stderr, "ribo: error: embed needs --model, --input and --output (see 'ribo embed --help')\n");
+        goto usage;
+    }
+    o.inputs = inputs;
+    o.n_inputs = n_inputs;
+    ribo_embed_summary sum;
+    ribo_error err = {0};
+    ribo_status s = ribo_embed(&o, &sum, &err);
+    free(inputs);
+    if (s != RIBO_OK) {
+        fprintf(stderr, "ribo: error: %s\n", err.message);
+        return 1;
+    }
+    if (!o.quiet) print_summary(&o, &sum);
+    return 0;
+usage:
+    free(inputs);
+    return EXIT_USAGE;
+}
+
+static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+static int cmd_info(int argc, char **argv) {
+    static const struct option longopts[] = {{"model", required_argument, NULL, 'm'},
+                                             {"max-tokens", required_argument, NULL, 't'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *dir = NULL;
+    long max_tokens = RIBO_DEFAULT_MAX_TOKENS;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
+        if (c == 'm') dir = optarg;
+        else if (c == 't') {
+            if ((max_tokens = parse_int("--max-tokens", optarg, 1)) < 0) return EXIT_USAGE;
+        } else if (c == 'h') {
+            printf("usage: ribo info --model DIR [--max-tokens N]\n\n"
+                   "Prints the architecture, shape, parameter count and the device memory needed at a token budget.\n");
+            return 0;
+        } else return EXIT_USAGE;
+    }
+    if (!dir && optind < argc) dir = argv[optind];
+    if (!dir) {
+        fprintf(stderr, "ribo: error: info needs --model DIR\n");
+        return EXIT_USAGE;
+    }
+    ribo_model_info info;
+    ribo_error err = {0};
+    if (ribo_model_describe(dir, &info, &err) != RIBO_OK) {
+        fprintf(stderr, "ribo: error: %s\n", err.message);
+        return 1;
+    }
+    printf("model:            %s\n", dir);
+    printf("architecture:     %s\n", info.architecture);
+    printf("checkpoint dtype: %s\n", info.weights_dtype);
+    printf("layers:           %d\n", info.n_layers);
+    printf("hidden size:      %d (%d heads x %d)\n", info.hidden_size, info.n_heads, info.head_dim);
+    printf("intermediate:     %d\n", info.intermediate_size);
+    printf("vocabulary:       %d\n", info.vocab_size);
+    printf("parameters:       %llu (%.1f M)\n", (unsigned long long)info.n_parameters, (double)info.n_parameters / 1e6);
+    printf("embedding dim:    %d\n", info.hidden_size);
+    printf("default pooling:  %s\n", info.default_pool);
+    printf("default truncate: %d residues\n", info.default_max_residues);
+    printf("device memory at --max-tokens %ld: fp32 %.2f GiB, fp16/bf16 %.2f GiB\n", max_tokens,
+           gib(ribo_memory_estimate(&info, RIBO_DTYPE_FP32, (int)max_tokens)),
+           gib(ribo_memory_estimate(&info, RIBO_DTYPE_BF16, (int)max_tokens)));
+    return 0;
+}
+
+static void print_device(const ribo_device_description *d, void *user) {
+    int *count = user;
+    if (d->index < 0) {
+        printf("%-8s  (no devices: %s)\n", d->backend, d->note);
+        return;
+    }
+    ++*count;
+    if (d->note[0] && !d->name[0]) printf("%-8s %2d  (%s)\n", d->backend, d->index, d->note);
+    else
+        printf("%-8s %2d  %s  %.1f GiB  dtypes: fp32%s%s\n", d->backend, d->index, d->name, gib(d->memory_bytes),
+               d->fp16 ? " fp16" : "", d->bf16 ? " bf16" : "");
+}
+
+static int cmd_devices(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: ribo devices\n\nLists every compiled-in backend and its devices (use with --backend/--device).\n");
+        return 0;
+    }
+    int count = 0;
+    ribo_error err = {0};
+    if (ribo_list_devices(print_device, &count, &err) != RIBO_OK) {
+        fprintf(stderr, "ribo: error: %s\n", err.message);
+        return 1;
+    }
+    return count > 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage_main(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("ribo %s\n", RIBO_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage_main(stdout);
+        return 0;
+    }
+    fprintf(stderr, "ribo: error: unknown command '%s'\n", cmd);
+    usage_main(stderr);
+    return EXIT_USAGE;
 }

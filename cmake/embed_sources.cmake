@@ -1,10 +1,10 @@
 # Concatenates text files into one C byte array (NUL-terminated) named ${SYMBOL}.
-# Usage: cmake -DOUTPUT=out.c -DSYMBOL=name "-DINPUTS=a.cl;b.cl" -P embed_sources.cmake
+# Usage: cmake -DOUTPUT=out.c -DSYMBOL=name "-DINPUTS=a.cl|b.cl" -P embed_sources.cmake
+string(REPLACE "|" ";" INPUTS "${INPUTS}")
 set(body "")
 foreach(f IN LISTS INPUTS)
   file(READ "${f}" hex HEX)
   get_filename_component(name "${f}" NAME)
-  file(READ "${f}" dummy LIMIT 0)
   string(APPEND body "/* ${name} */\n")
   string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
   string(REGEX REPLACE "((0x..,){24})" "\\1\n" hex "${hex}")

@@ -97,3 +97,90 @@ int ribo_test_finish(const char *name) {
     fprintf(stderr, "%s: all checks passed\n", name);
     return 0;
 }
+
+/* ---------------------------------------------------------------- device helpers */
+#include <math.h>
+
+#include "engine/error.h"
+
+static ribo_dbuf *test_buffers[1024];
+static int n_test_buffers;
+
+void ribo_test_open_device(ribo_device **dev, ribo_stream **stream) {
+    const char *backend = getenv("RIBO_TEST_BACKEND");
+    ribo_error err = {0};
+    ribo_status s = ribo_backend_open(backend ? backend : "auto", 0, RIBO_STORAGE_F32, dev, NULL, &err);
+    if (s != RIBO_OK) {
+        fprintf(stderr, "SKIPPED: no usable device (%s)\n", err.message);
+        exit(RIBO_TEST_SKIP);
+    }
+    s = (*dev)->iface->stream_create(*dev, 0, stream, &err);
+    if (s != RIBO_OK) {
+        fprintf(stderr, "stream_create failed: %s\n", err.message);
+        exit(1);
+    }
+}
+
+void ribo_test_close_device(ribo_device *dev, ribo_stream *stream) {
+    ribo_test_free_all(dev);
+    stream->iface->destroy(stream);
+    dev->iface->destroy(dev);
+}
+
+ribo_dptr ribo_test_upload(ribo_device *dev, ribo_stream *s, const void *host, size_t n) {
+    ribo_error err = {0};
+    ribo_dbuf *buf = NULL;
+    if (dev->iface->buffer_alloc(dev, n, "test", &buf, &err) != RIBO_OK || n_test_buffers == 1024) {
+        fprintf(stderr, "buffer_alloc(%zu) failed: %s\n", n, err.message);
+        exit(1);
+    }
+    test_buffers[n_test_buffers++] = buf;
+    ribo_dptr p = {buf, 0};
+    ribo_status st = host ? s->iface->copy_h2d(s, p, host, n, &err) : s->iface->fill_u32(s, p, 0x7fc00001u, n / 4, &err);
+    if (st == RIBO_OK) st = s->iface->synchronize(s, &err);
+    if (st != RIBO_OK) {
+        fprintf(stderr, "upload failed: %s\n", err.message);
+        exit(1);
+    }
+    return p;
+}
+
+void ribo_test_download(ribo_stream *s, void *host, ribo_dptr src, size_t n) {
+    ribo_error err = {0};
+    ribo_status st = s->iface->copy_d2h(s, host, src, n, &err);
+    if (st == RIBO_OK) st = s->iface->synchronize(s, &err);
+    if (st != RIBO_OK) {
+        fprintf(stderr, "download failed: %s\n", err.message);
+        exit(1);
+    }
+}
+
+void ribo_test_free_all(ribo_device *dev) {
+    for (int i = 0; i < n_test_buffers; ++i) dev->iface->buffer_free(dev, test_buffers[i]);
+    n_test_buffers = 0;
+}
+
+float ribo_test_randf(uint64_t *state, float lo, float hi) {
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return lo + (hi - lo) * (float)((x >> 40) * (1.0 / 16777216.0));
+}
+
+double ribo_test_max_row_rel_err(const float *a, const float *r, size_t rows, size_t width) {
+    double worst = 0;
+    for (size_t i = 0; i < rows; ++i) {
+        double num = 0, den = 0;
+        for (size_t c = 0; c < width; ++c) {
+            double d = (double)a[i * width + c] - r[i * width + c];
+            num += d * d;
+            den += (double)r[i * width + c] * r[i * width + c];
+        }
+        double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+        if (isnan(rel)) return NAN; /* an unwritten (poisoned) or broken row */
+        if (rel > worst) worst = rel;
+    }
+    return worst;
+}

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ribo/ribo.h"
@@ -53,3 +54,19 @@ int ribo_test_finish(const char *name);
 #define RIBO_TEST_SKIP 77
 
 #endif
+
+/* ---- device helpers (tests that need a backend device) ---- */
+#include "engine/backend.h"
+
+/* Opens device 0 of the backend named by $RIBO_TEST_BACKEND (default "auto"); exits with
+ * RIBO_TEST_SKIP and a clear message when no device exists. */
+void ribo_test_open_device(ribo_device **dev, ribo_stream **stream);
+void ribo_test_close_device(ribo_device *dev, ribo_stream *stream);
+/* Allocates a device buffer of n bytes, filled from host (or with a NaN poison pattern if host is NULL). */
+ribo_dptr ribo_test_upload(ribo_device *dev, ribo_stream *s, const void *host, size_t n);
+void ribo_test_download(ribo_stream *s, void *host, ribo_dptr src, size_t n);
+void ribo_test_free_all(ribo_device *dev);
+/* Uniform random float in [lo, hi) from a caller-held xorshift state. */
+float ribo_test_randf(uint64_t *state, float lo, float hi);
+/* Worst per-row relative L2 error between a and reference r ([rows, width]). */
+double ribo_test_max_row_rel_err(const float *a, const float *r, size_t rows, size_t width);

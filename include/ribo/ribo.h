@@ -85,13 +85,18 @@ typedef struct ribo_model_info {
     int max_positions;
     uint64_t n_parameters;     /* parameters the graph uses */
     uint64_t weight_bytes_fp32, weight_bytes_fp16;
+    uint64_t activation_bytes_per_token_fp32; /* arena + batch I/O, per token of --max-tokens */
+    int default_max_residues;  /* default --truncate */
     char default_pool[16];
 } ribo_model_info;
 
 ribo_status ribo_model_describe(const char *model_dir, ribo_model_info *info, ribo_error *err);
 
-/* Device memory ribo needs for a model at a token budget: weights + activation arena. */
+/* Device memory ribo needs for a model at a token budget: weights + activation arena + batch I/O. */
 uint64_t ribo_memory_estimate(const ribo_model_info *info, ribo_dtype dtype, int max_tokens);
+
+/* Default token budget of one packed batch (--max-tokens). */
+#define RIBO_DEFAULT_MAX_TOKENS 16384
 
 /* Devices (`ribo devices`): calls back once per device of every compiled-in backend. */
 typedef struct ribo_device_description {

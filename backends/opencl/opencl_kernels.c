@@ -1,0 +1,186 @@
+/* OpenCL backend: the embedded program, kernel launches and CLBlast GEMMs. */
+#include <clblast_c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opencl_internal.h"
+
+extern const char ribo_opencl_kernel_source[]; /* generated from kernels/ (.cl files) at build time */
+
+static const char *const kernel_names[RIBO_CL_KERNEL_COUNT] = {
+    [RIBO_CL_EMBED] = "ribo_embed",
+    [RIBO_CL_LAYER_NORM] = "ribo_layer_norm",
+    [RIBO_CL_LINEAR_EPILOGUE] = "ribo_linear_epilogue",
+    [RIBO_CL_ROTARY] = "ribo_rotary",
+    [RIBO_CL_ATTENTION] = "ribo_attention",
+    [RIBO_CL_POOL_MEAN] = "ribo_pool_mean",
+    [RIBO_CL_POOL_FIRST] = "ribo_pool_first",
+    [RIBO_CL_POOL_COPY] = "ribo_pool_copy",
+};
+
+#define RIBO_CL_LN_WG 64 /* must match RIBO_LN_WG in layer_norm.cl */
+#define RIBO_CL_MAX_HEAD_DIM 128 /* must match RIBO_MAX_HEAD_DIM in common.cl */
+
+ribo_status ribo_cl_build_kernels(ribo_cl_device *cd, ribo_error *err) {
+    cl_int rc;
+    const char *src = ribo_opencl_kernel_source;
+    cd->program = clCreateProgramWithSource(cd->context, 1, &src, NULL, &rc);
+    RIBO_TRY(ribo_cl_check(rc, "creating the kernel program", err));
+    rc = clBuildProgram(cd->program, 1, &cd->device, "-cl-std=CL1.2", NULL, NULL);
+    if (rc != CL_SUCCESS) {
+        char log[2048] = "";
+        clGetProgramBuildInfo(cd->program, cd->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+        return ribo_error_set(err, RIBO_ERR_DEVICE, "opencl: building the embedded kernels failed (%s): %.600s",
+                              ribo_cl_error_name(rc), log);
+    }
+    for (int k = 0; k < RIBO_CL_KERNEL_COUNT; ++k) {
+        cd->kernels[k] = clCreateKernel(cd->program, kernel_names[k], &rc);
+        char what[96];
+        snprintf(what, sizeof what, "creating kernel %s", kernel_names[k]);
+        RIBO_TRY(ribo_cl_check(rc, what, err));
+    }
+    return RIBO_OK;
+}
+
+void ribo_cl_release_kernels(ribo_cl_device *cd) {
+    for (int k = 0; k < RIBO_CL_KERNEL_COUNT; ++k)
+        if (cd->kernels[k]) clReleaseKernel(cd->kernels[k]);
+    if (cd->program) clReleaseProgram(cd->program);
+}
+
+/* ---------------------------------------------------------------- launching */
+
+typedef struct kernel_arg {
+    size_t size;
+    const void *value;
+} kernel_arg;
+
+/* A device pointer as the (cl_mem, element offset) pair the kernels take. */
+typedef struct mem_arg {
+    cl_mem mem;
+    cl_ulong offset;
+} mem_arg;
+
+/* Converts a dptr (4-byte elements) to a kernel argument pair; `fallback` stands in for unused ones. */
+static mem_arg mem_of(ribo_dptr p, ribo_dptr fallback) {
+    if (!p.buf) p = fallback;
+    mem_arg m = {p.buf->mem, (cl_ulong)(p.offset / 4)};
+    return m;
+}
+
+#define ARG(x) ((kernel_arg){sizeof(x), &(x)})
+#define MEM(m) ARG((m).mem), ARG((m).offset)
+
+/* Sets the arguments and enqueues one kernel; serialized per device so threads cannot interleave. */
+static ribo_status launch(ribo_stream *s, int id, const kernel_arg *args, int n_args, cl_uint dims,
+                          const size_t *global, const size_t *local, ribo_error *err) {
+    ribo_cl_device *cd = ribo_cl_dev(s->dev);
+    cl_kernel k = cd->kernels[id];
+    pthread_mutex_lock(&cd->launch_lock);
+    cl_int rc = CL_SUCCESS;
+    for (int i = 0; i < n_args && rc == CL_SUCCESS; ++i) rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+    if (rc == CL_SUCCESS) rc = clEnqueueNDRangeKernel(ribo_cl_queue(s), k, dims, NULL, global, local, 0, NULL, NULL);
+    pthread_mutex_unlock(&cd->launch_lock);
+    char what[96];
+    snprintf(what, sizeof what, "launching %s", kernel_names[id]);
+    return ribo_cl_check(rc, what, err);
+}
+
+/* ---------------------------------------------------------------- kernel table */
+
+static ribo_status cl_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
+    mem_arg tok = mem_of(a->tokens, a->out), sot = mem_of(a->seq_of_token, a->out);
+    mem_arg sc = mem_of(a->seq_scale, a->out), tab = mem_of(a->table, a->out), out = mem_of(a->out, a->out);
+    cl_int width = a->width, mask = a->mask_id;
+    kernel_arg args[] = {MEM(tok), MEM(sot), MEM(sc), MEM(tab), MEM(out), ARG(width), ARG(mask)};
+    size_t global[2] = {(size_t)a->width, (size_t)a->n_tokens};
+    return launch(s, RIBO_CL_EMBED, args, 12, 2, global, NULL, err);
+}
+
+static ribo_status cl_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a, ribo_error *err) {
+    mem_arg x = mem_of(a->x, a->out), g = mem_of(a->gamma, a->out), b = mem_of(a->beta, a->out);
+    mem_arg out = mem_of(a->out, a->out);
+    cl_int width = a->width;
+    cl_float eps = a->eps;
+    kernel_arg args[] = {MEM(x), MEM(g), MEM(b), MEM(out), ARG(width), ARG(eps)};
+    size_t global[2] = {RIBO_CL_LN_WG, (size_t)a->rows}, local[2] = {RIBO_CL_LN_WG, 1};
+    return launch(s, RIBO_CL_LAYER_NORM, args, 10, 2, global, local, err);
+}
+
+static ribo_status cl_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err) {
+    if (a->residual.buf == a->out.buf && a->residual.buf && a->residual.offset == a->out.offset)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "opencl: linear with residual aliasing its output");
+    ribo_cl_device *cd = ribo_cl_dev(s->dev);
+    cl_command_queue q = ribo_cl_queue(s);
+    pthread_mutex_lock(&cd->launch_lock);
+    CLBlastStatusCode st = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)a->m,
+                                        (size_t)a->n, (size_t)a->k, 1.0f, a->x.buf->mem, a->x.offset / 4, (size_t)a->k,
+                                        a->w.buf->mem, a->w.offset / 4, (size_t)a->k, 0.0f, a->out.buf->mem,
+                                        a->out.offset / 4, (size_t)a->n, &q, NULL);
+    pthread_mutex_unlock(&cd->launch_lock);
+    if (st != CLBlastSuccess)
+        return ribo_error_set(err, st == CLBlastOpenCLOutOfResources ? RIBO_ERR_OUT_OF_MEMORY : RIBO_ERR_DEVICE,
+                              "opencl: CLBlast sgemm %dx%dx%d failed with status %d", a->m, a->n, a->k, (int)st);
+    cl_int has_bias = a->bias.buf != NULL, has_res = a->residual.buf != NULL, act = a->act == RIBO_ACT_GELU_ERF;
+    if (!has_bias && !has_res && !act) return RIBO_OK;
+    mem_arg out = mem_of(a->out, a->out), bias = mem_of(a->bias, a->out), res = mem_of(a->residual, a->out);
+    cl_int n = a->n;
+    kernel_arg args[] = {MEM(out), MEM(bias), MEM(res), ARG(n), ARG(has_bias), ARG(has_res), ARG(act)};
+    size_t global[2] = {(size_t)a->n, (size_t)a->m};
+    return launch(s, RIBO_CL_LINEAR_EPILOGUE, args, 10, 2, global, NULL, err);
+}
+
+static ribo_status cl_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err) {
+    if (a->head_dim % 2)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: rotary needs an even head_dim (got %d)", a->head_dim);
+    mem_arg qkv = mem_of(a->qkv, a->qkv), pos = mem_of(a->positions, a->qkv);
+    cl_int heads = a->n_heads, hd = a->head_dim;
+    cl_float theta = a->theta, qs = a->q_scale;
+    kernel_arg args[] = {MEM(qkv), MEM(pos), ARG(heads), ARG(hd), ARG(theta), ARG(qs)};
+    size_t global[3] = {(size_t)a->head_dim / 2, (size_t)a->n_heads, (size_t)a->n_tokens};
+    return launch(s, RIBO_CL_ROTARY, args, 8, 3, global, NULL, err);
+}
+
+static ribo_status cl_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
+    if (a->head_dim > RIBO_CL_MAX_HEAD_DIM)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: attention head_dim %d exceeds %d", a->head_dim,
+                              RIBO_CL_MAX_HEAD_DIM);
+    mem_arg qkv = mem_of(a->qkv, a->out), cu = mem_of(a->cu_seqlens, a->out), sot = mem_of(a->seq_of_token, a->out);
+    mem_arg alibi = mem_of(a->alibi_slopes, a->out), out = mem_of(a->out, a->out);
+    cl_int heads = a->n_heads, hd = a->head_dim, has_alibi = a->alibi_slopes.buf != NULL;
+    cl_float scale = a->scale;
+    kernel_arg args[] = {MEM(qkv), MEM(cu), MEM(sot), MEM(alibi), MEM(out), ARG(heads), ARG(hd), ARG(scale), ARG(has_alibi)};
+    size_t global[2] = {(size_t)a->n_heads, (size_t)a->n_tokens};
+    return launch(s, RIBO_CL_ATTENTION, args, 14, 2, global, NULL, err);
+}
+
+static ribo_status cl_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error *err) {
+    mem_arg x = mem_of(a->x, a->out), cu = mem_of(a->cu_seqlens, a->out), sot = mem_of(a->seq_of_token, a->out);
+    mem_arg out = mem_of(a->out, a->out);
+    cl_int width = a->width, sb = a->skip_begin, se = a->skip_end;
+    if (a->mode == RIBO_POOL_MODE_COPY) {
+        if (!a->seq_of_token.buf) return ribo_error_set(err, RIBO_ERR_INTERNAL, "opencl: per-residue pool without seq_of_token");
+        kernel_arg args[] = {MEM(x), MEM(cu), MEM(sot), MEM(out), ARG(width), ARG(sb), ARG(se)};
+        size_t global[2] = {(size_t)a->width, (size_t)a->n_tokens};
+        return launch(s, RIBO_CL_POOL_COPY, args, 11, 2, global, NULL, err);
+    }
+    kernel_arg args[] = {MEM(x), MEM(cu), MEM(out), ARG(width), ARG(sb), ARG(se)};
+    size_t global[2] = {(size_t)a->width, (size_t)a->n_seqs};
+    return launch(s, a->mode == RIBO_POOL_MODE_MEAN ? RIBO_CL_POOL_MEAN : RIBO_CL_POOL_FIRST, args, 9, 2, global, NULL,
+                  err);
+}
+
+static ribo_status cl_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err) {
+    return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: reduced-precision storage is not implemented");
+}
+
+const ribo_kernel_i ribo_cl_kernel_table = {
+    .embed = cl_embed,
+    .layer_norm = cl_layer_norm,
+    .linear = cl_linear,
+    .rotary = cl_rotary,
+    .attention = cl_attention,
+    .pool = cl_pool,
+    .convert_from_f32 = cl_convert_from_f32,
+};

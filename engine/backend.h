@@ -1,0 +1,191 @@
+/* The backend interface: device, stream, event and kernel tables of function pointers.
+ * The engine core talks to GPUs (and CPU OpenCL) only through these tables; it never includes a
+ * vendor header. A backend fills the tables with designated initializers (ggml-backend style).
+ *
+ * Memory: a device buffer (ribo_dbuf) is one allocation; a ribo_dptr is (buffer, byte offset),
+ * which maps onto cl_mem+offset for OpenCL and onto a plain pointer for CUDA/HIP. */
+#ifndef RIBO_ENGINE_BACKEND_H
+#define RIBO_ENGINE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct ribo_device ribo_device;
+typedef struct ribo_stream ribo_stream;
+typedef struct ribo_event ribo_event;
+typedef struct ribo_dbuf ribo_dbuf;
+
+/* A device address: byte offset into a device buffer. */
+typedef struct ribo_dptr {
+    ribo_dbuf *buf;
+    size_t offset;
+} ribo_dptr;
+
+static inline ribo_dptr ribo_dptr_at(ribo_dptr p, size_t bytes) {
+    p.offset += bytes;
+    return p;
+}
+
+/* Storage type of activations and weights on the device. */
+typedef enum ribo_storage { RIBO_STORAGE_F32 = 0, RIBO_STORAGE_F16, RIBO_STORAGE_BF16 } ribo_storage;
+
+typedef struct ribo_device_props {
+    char name[256];
+    char backend[16];
+    uint64_t memory_bytes;
+    uint64_t max_alloc_bytes;
+    bool storage_f16, storage_bf16;   /* dtypes the kernels can run with */
+    int warp_size;                    /* 1 for CPUs */
+    int compute_units;
+} ribo_device_props;
+
+/* ---------------------------------------------------------------- device */
+typedef struct ribo_device_i {
+    void (*get_props)(ribo_device *dev, ribo_device_props *props);
+    ribo_status (*buffer_alloc)(ribo_device *dev, size_t bytes, const char *what, ribo_dbuf **out, ribo_error *err);
+    void (*buffer_free)(ribo_device *dev, ribo_dbuf *buf);
+    /* Page-locked host memory for staging (plain malloc where the backend has no such thing). */
+    ribo_status (*host_alloc)(ribo_device *dev, size_t bytes, void **out, ribo_error *err);
+    void (*host_free)(ribo_device *dev, void *ptr);
+    /* priority: 0 normal, >0 higher (ignored where the backend has no priorities) */
+    ribo_status (*stream_create)(ribo_device *dev, int priority, ribo_stream **out, ribo_error *err);
+    ribo_status (*event_create)(ribo_device *dev, bool timing, ribo_event **out, ribo_error *err);
+    void (*destroy)(ribo_device *dev);
+} ribo_device_i;
+
+struct ribo_device {
+    const ribo_device_i *iface;
+    const struct ribo_kernel_i *kernels;
+    void *ctx;
+};
+
+/* ---------------------------------------------------------------- stream */
+/* Host memory given to copy_h2d/copy_d2h must stay valid (and, for d2h, unread) until the stream is
+ * synchronized or an event recorded after the copy has completed. */
+typedef struct ribo_stream_i {
+    ribo_status (*copy_h2d)(ribo_stream *s, ribo_dptr dst, const void *src, size_t bytes, ribo_error *err);
+    ribo_status (*copy_d2h)(ribo_stream *s, void *dst, ribo_dptr src, size_t bytes, ribo_error *err);
+    ribo_status (*copy_d2d)(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t bytes, ribo_error *err);
+    ribo_status (*fill_u32)(ribo_stream *s, ribo_dptr dst, uint32_t value, size_t count, ribo_error *err);
+    /* Work enqueued after this waits until the event has completed. */
+    ribo_status (*wait_event)(ribo_stream *s, ribo_event *ev, ribo_error *err);
+    /* The event completes when all work enqueued so far has completed. */
+    ribo_status (*record_event)(ribo_stream *s, ribo_event *ev, ribo_error *err);
+    ribo_status (*synchronize)(ribo_stream *s, ribo_error *err);
+    void (*destroy)(ribo_stream *s);
+} ribo_stream_i;
+
+struct ribo_stream {
+    const ribo_stream_i *iface;
+    ribo_device *dev;
+    void *ctx;
+};
+
+/* ---------------------------------------------------------------- event */
+typedef struct ribo_event_i {
+    ribo_status (*synchronize)(ribo_event *ev, ribo_error *err);
+    /* *done = true when the event has completed (never blocks). */
+    ribo_status (*query)(ribo_event *ev, bool *done, ribo_error *err);
+    /* Milliseconds between two completed, recorded timing events. */
+    ribo_status (*elapsed_ms)(ribo_event *start, ribo_event *end, float *ms, ribo_error *err);
+    void (*destroy)(ribo_event *ev);
+} ribo_event_i;
+
+struct ribo_event {
+    const ribo_event_i *iface;
+    ribo_device *dev;
+    void *ctx;
+};
+
+/* ---------------------------------------------------------------- kernels
+ * Activations are row-major [tokens, width] in the storage type chosen at model load. All
+ * kernels compute in fp32. Each entry enqueues on the stream and returns a status. */
+
+typedef enum ribo_activation { RIBO_ACT_NONE = 0, RIBO_ACT_GELU_ERF } ribo_activation;
+
+/* out[t,:] = table[tokens[t],:] * scale[seq_of_token[t]], zeroed where tokens[t] == mask_id. */
+typedef struct ribo_embed_args {
+    ribo_dptr tokens, seq_of_token, seq_scale; /* int32 [T], int32 [T], f32 [B] */
+    ribo_dptr table;                           /* [vocab, width] */
+    ribo_dptr out;                             /* [T, width] */
+    int n_tokens, width, vocab, mask_id;       /* mask_id < 0: none */
+} ribo_embed_args;
+
+/* out = (x - mean) / sqrt(var + eps) * gamma + beta, per row. */
+typedef struct ribo_layer_norm_args {
+    ribo_dptr x, gamma, beta, out;
+    int rows, width;
+    float eps;
+} ribo_layer_norm_args;
+
+/* out[m,n] = act(sum_k x[m,k] * w[n,k] + bias[n]) + residual[m,n]  (w is [N,K] as torch Linear).
+ * bias/residual optional (buf == NULL). out may not alias x; it may alias residual. */
+typedef struct ribo_linear_args {
+    ribo_dptr x, w, bias, residual, out;
+    int m, n, k;
+    ribo_activation act;
+} ribo_linear_args;
+
+/* In place on qkv [T, 3*H*D] (Q | K | V, each head-major): q *= q_scale; rotary (split-half /
+ * NeoX layout, theta) on q and k with per-token positions. */
+typedef struct ribo_rotary_args {
+    ribo_dptr qkv, positions;        /* positions int32 [T] */
+    int n_tokens, n_heads, head_dim;
+    float theta, q_scale;
+} ribo_rotary_args;
+
+/* Packed varlen attention: for every token t of sequence s and head h,
+ * out[t, h*D:(h+1)*D] = softmax_j(q_t . k_j * scale + bias(h,i,j)) v_j over j in sequence s only,
+ * bias = -alibi_slopes[h] * |i - j| when alibi_slopes.buf != NULL. qkv as in rotary. */
+typedef struct ribo_attention_args {
+    ribo_dptr qkv, cu_seqlens, seq_of_token, alibi_slopes, out;
+    int n_tokens, n_seqs, max_seqlen, n_heads, head_dim;
+    float scale;
+} ribo_attention_args;
+
+typedef enum ribo_pool_mode { RIBO_POOL_MODE_MEAN = 0, RIBO_POOL_MODE_FIRST, RIBO_POOL_MODE_COPY } ribo_pool_mode;
+
+/* Per sequence s over its tokens [cu[s] + skip_begin, cu[s+1] - skip_end):
+ * MEAN: out[s,:] = mean; FIRST: out[s,:] = x[cu[s],:]; COPY: the rows are copied to
+ * out[(cu[s] - s*(skip_begin+skip_end)) + i, :] (compacted per-residue). out is always fp32. */
+typedef struct ribo_pool_args {
+    ribo_dptr x, cu_seqlens, seq_of_token, out;
+    int n_seqs, n_tokens, width, skip_begin, skip_end;
+    ribo_pool_mode mode;
+} ribo_pool_args;
+
+typedef struct ribo_kernel_i {
+    ribo_status (*embed)(ribo_stream *s, const ribo_embed_args *a, ribo_error *err);
+    ribo_status (*layer_norm)(ribo_stream *s, const ribo_layer_norm_args *a, ribo_error *err);
+    ribo_status (*linear)(ribo_stream *s, const ribo_linear_args *a, ribo_error *err);
+    ribo_status (*rotary)(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err);
+    ribo_status (*attention)(ribo_stream *s, const ribo_attention_args *a, ribo_error *err);
+    ribo_status (*pool)(ribo_stream *s, const ribo_pool_args *a, ribo_error *err);
+    /* fp32 host data -> device storage type (weights upload); count elements. */
+    ribo_status (*convert_from_f32)(ribo_stream *s, ribo_dptr dst_storage, ribo_dptr src_f32, size_t count,
+                                    ribo_error *err);
+} ribo_kernel_i;
+
+/* ---------------------------------------------------------------- registry */
+typedef struct ribo_backend_reg {
+    const char *name;
+    /* Number of usable devices; 0 with a note (e.g. "no OpenCL platform") when none. */
+    int (*device_count)(char *note, size_t note_cap);
+    ribo_status (*device_open)(int index, ribo_storage storage, ribo_device **out, ribo_error *err);
+    /* Props without opening a full device (for `ribo devices`). */
+    ribo_status (*device_describe)(int index, ribo_device_props *props, ribo_error *err);
+} ribo_backend_reg;
+
+/* Compiled-in backends, in "auto" preference order. */
+size_t ribo_backend_count(void);
+const ribo_backend_reg *ribo_backend_at(size_t i);
+const ribo_backend_reg *ribo_backend_find(const char *name);
+
+/* Chooses a backend by name ("auto" = first with a device) and opens device `index`. */
+ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage, ribo_device **out,
+                              const ribo_backend_reg **reg_out, ribo_error *err);
+
+#endif

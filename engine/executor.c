@@ -1,0 +1,355 @@
+#include "executor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RIBO_ALIGN 256
+
+struct ribo_executor {
+    ribo_device *dev;
+    ribo_graph *g;
+    ribo_executor_config cfg;
+    ribo_dbuf *weights, *arena, *io;
+    ribo_memory_plan plan;
+};
+
+static size_t align_up(size_t n) { return (n + RIBO_ALIGN - 1) / RIBO_ALIGN * RIBO_ALIGN; }
+
+static size_t storage_size(ribo_storage s) { return s == RIBO_STORAGE_F32 ? 4 : 2; }
+
+/* Bytes of one tensor for the configured budget. */
+static size_t tensor_bytes(const ribo_gtensor *t, const ribo_executor_config *cfg) {
+    size_t el = storage_size(cfg->storage);
+    switch (t->role) {
+    case RIBO_TENSOR_WEIGHT: return align_up((size_t)t->shape[0] * (size_t)t->shape[1] * el);
+    case RIBO_TENSOR_ACTIVATION: return align_up((size_t)cfg->max_tokens * (size_t)t->width * el);
+    case RIBO_TENSOR_OUTPUT: return align_up((size_t)cfg->max_tokens * (size_t)t->width * 4);
+    case RIBO_TENSOR_INPUT:
+        if (t->input == RIBO_INPUT_CU_SEQLENS) return align_up((size_t)(cfg->max_seqs + 1) * 4);
+        if (t->input == RIBO_INPUT_SEQ_SCALE) return align_up((size_t)cfg->max_seqs * 4);
+        return align_up((size_t)cfg->max_tokens * 4);
+    }
+    return 0;
+}
+
+/* Records, for every tensor, the first and last op that touches it. */
+static void compute_liveness(ribo_graph *g) {
+    for (int i = 0; i < g->n_tensors; ++i) g->tensors[i].first_use = g->tensors[i].last_use = -1;
+    for (int o = 0; o < g->n_ops; ++o) {
+        const ribo_gop *op = &g->ops[o];
+        int ids[RIBO_OP_MAX_INPUTS + 1];
+        memcpy(ids, op->in, sizeof op->in);
+        ids[RIBO_OP_MAX_INPUTS] = op->out;
+        for (int k = 0; k <= RIBO_OP_MAX_INPUTS; ++k) {
+            if (ids[k] < 0) continue;
+            ribo_gtensor *t = &g->tensors[ids[k]];
+            if (t->first_use < 0) t->first_use = o;
+            t->last_use = o;
+        }
+    }
+}
+
+static bool intervals_overlap(const ribo_gtensor *a, const ribo_gtensor *b) {
+    return a->first_use <= b->last_use && b->first_use <= a->last_use;
+}
+
+/* First-fit placement of activations, largest first: a tensor may share bytes with any tensor
+ * whose live range does not overlap its own. Offsets go into t->dev.offset (buffer set later). */
+static size_t place_activations(ribo_graph *g) {
+    int n = 0;
+    int *order = malloc((size_t)g->n_tensors * sizeof *order);
+    if (!order) return 0;
+    for (int i = 0; i < g->n_tensors; ++i)
+        if (g->tensors[i].role == RIBO_TENSOR_ACTIVATION && g->tensors[i].first_use >= 0) order[n++] = i;
+    for (int i = 1; i < n; ++i) { /* insertion sort by size desc, index asc */
+        int v = order[i], j = i - 1;
+        while (j >= 0 && g->tensors[order[j]].bytes < g->tensors[v].bytes) {
+            order[j + 1] = order[j];
+            --j;
+        }
+        order[j + 1] = v;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) {
+        ribo_gtensor *t = &g->tensors[order[i]];
+        size_t offset = 0;
+        bool moved = true;
+        while (moved) { /* bump past every conflicting placed tensor until none overlaps */
+            moved = false;
+            for (int j = 0; j < i; ++j) {
+                const ribo_gtensor *p = &g->tensors[order[j]];
+                if (!intervals_overlap(t, p)) continue;
+                if (offset < p->dev.offset + p->bytes && p->dev.offset < offset + t->bytes) {
+                    offset = p->dev.offset + p->bytes;
+                    moved = true;
+                }
+            }
+        }
+        t->dev.offset = offset;
+        if (offset + t->bytes > total) total = offset + t->bytes;
+    }
+    free(order);
+    return total;
+}
+
+ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, ribo_memory_plan *plan,
+                               ribo_error *err) {
+    if (cfg->max_tokens < 1 || cfg->max_seqs < 1 || cfg->max_seqs > cfg->max_tokens)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "executor: bad budget max_tokens=%d max_seqs=%d",
+                              cfg->max_tokens, cfg->max_seqs);
+    compute_liveness(g);
+    memset(plan, 0, sizeof *plan);
+    for (int i = 0; i < g->n_tensors; ++i) {
+        ribo_gtensor *t = &g->tensors[i];
+        t->bytes = tensor_bytes(t, cfg);
+        t->dev.buf = NULL;
+        t->dev.offset = 0;
+        if (t->role == RIBO_TENSOR_WEIGHT) {
+            t->dev.offset = plan->weight_bytes;
+            plan->weight_bytes += t->bytes;
+        } else if (t->role == RIBO_TENSOR_INPUT || t->role == RIBO_TENSOR_OUTPUT) {
+            t->dev.offset = plan->io_bytes;
+            plan->io_bytes += t->bytes;
+        }
+    }
+    plan->arena_bytes = place_activations(g);
+    if (plan->arena_bytes == 0)
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory planning the arena");
+    return RIBO_OK;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+/* Replaces a trailing ".weight"/".bias" by ".gamma"/".beta" (LayerNorm naming of transformers 5). */
+static bool norm_alias(const char *name, char *out, size_t cap) {
+    size_t n = strlen(name);
+    if (n > 7 && strcmp(name + n - 7, ".weight") == 0) {
+        snprintf(out, cap, "%.*s.gamma", (int)(n - 7), name);
+        return true;
+    }
+    if (n > 5 && strcmp(name + n - 5, ".bias") == 0) {
+        snprintf(out, cap, "%.*s.beta", (int)(n - 5), name);
+        return true;
+    }
+    return false;
+}
+
+/* Finds a checkpoint tensor for a graph source name under every accepted prefix and alias. */
+static const ribo_st_tensor *resolve_source(const ribo_graph *g, const ribo_safetensors *st, const char *source,
+                                            bool is_norm) {
+    char alias[160], full[200];
+    bool has_alias = is_norm && norm_alias(source, alias, sizeof alias);
+    int n_prefixes = g->n_prefixes ? g->n_prefixes : 1;
+    for (int p = 0; p < n_prefixes; ++p) {
+        const char *prefix = g->n_prefixes ? g->prefixes[p] : "";
+        snprintf(full, sizeof full, "%s%s", prefix, source);
+        const ribo_st_tensor *t = ribo_safetensors_find(st, full);
+        if (t) return t;
+        if (has_alias) {
+            snprintf(full, sizeof full, "%s%s", prefix, alias);
+            t = ribo_safetensors_find(st, full);
+            if (t) return t;
+        }
+    }
+    return NULL;
+}
+
+/* Formats a shape as "[a, b]". */
+static void shape_str(const int64_t *shape, int ndim, char *out, size_t cap) {
+    size_t k = (size_t)snprintf(out, cap, "[");
+    for (int d = 0; d < ndim && k < cap; ++d) k += (size_t)snprintf(out + k, cap - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < cap) snprintf(out + k, cap - k, "]");
+}
+
+/* Checks one source tensor exists with a float dtype and the expected shape. */
+static ribo_status check_source(const ribo_graph *g, const ribo_safetensors *st, const ribo_gtensor *w, int s,
+                                const ribo_st_tensor **found, ribo_error *err) {
+    const char *source = w->sources[s];
+    const ribo_st_tensor *t = resolve_source(g, st, source, w->is_norm);
+    if (!t) {
+        char tried[256] = "";
+        if (g->n_prefixes > 1) snprintf(tried, sizeof tried, " (also looked for it with prefix '%s'%s)", g->prefixes[1],
+                                        w->is_norm ? " and as gamma/beta" : "");
+        return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' not found%s", source, tried);
+    }
+    if (t->dtype != RIBO_ST_F32 && t->dtype != RIBO_ST_F16 && t->dtype != RIBO_ST_BF16)
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16", t->file,
+                              t->name, t->dtype_name);
+    int64_t rows = w->shape[0] / w->n_sources;
+    int64_t want[2] = {rows, w->shape[1]};
+    int want_ndim = w->ndim;
+    bool ok = t->ndim == want_ndim && t->shape[0] == want[0] && (want_ndim == 1 || t->shape[1] == want[1]);
+    if (!ok) {
+        char got_s[96], want_s[96];
+        shape_str(t->shape, t->ndim, got_s, sizeof got_s);
+        shape_str(want, want_ndim, want_s, sizeof want_s);
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s' has shape %s but config.json implies %s", t->file,
+                              t->name, got_s, want_s);
+    }
+    *found = t;
+    return RIBO_OK;
+}
+
+ribo_status ribo_executor_check_weights(const ribo_graph *g, const ribo_safetensors *st, ribo_error *err) {
+    for (int i = 0; i < g->n_tensors; ++i) {
+        const ribo_gtensor *w = &g->tensors[i];
+        if (w->role != RIBO_TENSOR_WEIGHT) continue;
+        for (int s = 0; s < w->n_sources; ++s) {
+            const ribo_st_tensor *t;
+            RIBO_TRY(check_source(g, st, w, s, &t, err));
+        }
+    }
+    return RIBO_OK;
+}
+
+/* Converts one graph weight to fp32 on the host and uploads it (converting to the storage type). */
+static ribo_status upload_weight(ribo_executor *ex, ribo_stream *stream, const ribo_safetensors *st,
+                                 const ribo_gtensor *w, float *host, ribo_dbuf *staging, ribo_error *err) {
+    size_t per_source = (size_t)(w->shape[0] / w->n_sources) * (size_t)w->shape[1];
+    for (int s = 0; s < w->n_sources; ++s) {
+        const ribo_st_tensor *t;
+        RIBO_TRY(check_source(ex->g, st, w, s, &t, err));
+        RIBO_TRY(ribo_st_to_f32(t, host + (size_t)s * per_source, err));
+    }
+    size_t count = per_source * (size_t)w->n_sources;
+    for (size_t i = 0; i < count; ++i)
+        if (host[i] != host[i] || host[i] - host[i] != 0.0f)
+            return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' holds a non-finite value (element %zu)",
+                                  w->sources[i / per_source], i % per_source);
+    if (ex->cfg.storage == RIBO_STORAGE_F32)
+        RIBO_TRY(stream->iface->copy_h2d(stream, w->dev, host, count * 4, err));
+    else {
+        ribo_dptr tmp = {staging, 0};
+        RIBO_TRY(stream->iface->copy_h2d(stream, tmp, host, count * 4, err));
+        RIBO_TRY(ex->dev->kernels->convert_from_f32(stream, w->dev, tmp, count, err));
+    }
+    return stream->iface->synchronize(stream, err);
+}
+
+/* Uploads every weight; one host buffer sized for the largest. */
+static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, const ribo_safetensors *st, ribo_error *err) {
+    size_t largest = 0;
+    for (int i = 0; i < ex->g->n_tensors; ++i) {
+        const ribo_gtensor *w = &ex->g->tensors[i];
+        if (w->role == RIBO_TENSOR_WEIGHT && (size_t)(w->shape[0] * w->shape[1]) > largest)
+            largest = (size_t)(w->shape[0] * w->shape[1]);
+    }
+    float *host = malloc(largest * sizeof *host);
+    if (!host) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: cannot allocate %zu bytes to convert weights", largest * 4);
+    ribo_dbuf *staging = NULL;
+    ribo_status s = RIBO_OK;
+    if (ex->cfg.storage != RIBO_STORAGE_F32)
+        s = ex->dev->iface->buffer_alloc(ex->dev, largest * 4, "weight staging", &staging, err);
+    for (int i = 0; s == RIBO_OK && i < ex->g->n_tensors; ++i)
+        if (ex->g->tensors[i].role == RIBO_TENSOR_WEIGHT)
+            s = upload_weight(ex, stream, st, &ex->g->tensors[i], host, staging, err);
+    if (staging) ex->dev->iface->buffer_free(ex->dev, staging);
+    free(host);
+    return s;
+}
+
+ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
+                                 const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err) {
+    *out = NULL;
+    ribo_executor *ex = calloc(1, sizeof *ex);
+    if (!ex) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
+    ex->dev = dev;
+    ex->g = g;
+    ex->cfg = *cfg;
+    ribo_status s = ribo_executor_check_weights(g, st, err);
+    if (s == RIBO_OK) s = ribo_executor_plan(g, cfg, &ex->plan, err);
+    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
+    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
+    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.io_bytes, "batch inputs/outputs", &ex->io, err);
+    if (s == RIBO_OK) {
+        for (int i = 0; i < g->n_tensors; ++i) {
+            ribo_gtensor *t = &g->tensors[i];
+            t->dev.buf = t->role == RIBO_TENSOR_WEIGHT ? ex->weights
+                       : t->role == RIBO_TENSOR_ACTIVATION ? ex->arena : ex->io;
+        }
+        s = upload_weights(ex, stream, st, err);
+    }
+    if (s != RIBO_OK) {
+        ribo_executor_free(ex);
+        return s;
+    }
+    *out = ex;
+    return RIBO_OK;
+}
+
+ribo_dptr ribo_executor_input(const ribo_executor *ex, ribo_input_kind kind) {
+    int i = ex->g->inputs[kind];
+    ribo_dptr none = {NULL, 0};
+    return i >= 0 ? ex->g->tensors[i].dev : none;
+}
+
+ribo_dptr ribo_executor_output(const ribo_executor *ex) { return ex->g->tensors[ex->g->output].dev; }
+
+/* Device pointer of op input k, or a NULL dptr when unused. */
+static ribo_dptr arg(const ribo_executor *ex, int id) {
+    ribo_dptr none = {NULL, 0};
+    return id >= 0 ? ex->g->tensors[id].dev : none;
+}
+
+/* Enqueues one op. */
+static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op, int T, int B, int max_seqlen,
+                          ribo_error *err) {
+    const ribo_kernel_i *k = ex->dev->kernels;
+    const ribo_graph *g = ex->g;
+    switch (op->kind) {
+    case RIBO_OP_EMBED: {
+        const ribo_gtensor *table = &g->tensors[op->in[3]];
+        ribo_embed_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
+                             arg(ex, op->out), T, (int)table->shape[1], (int)table->shape[0], op->mask_id};
+        return k->embed(s, &a, err);
+    }
+    case RIBO_OP_LAYER_NORM: {
+        ribo_layer_norm_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->out), T,
+                                  g->tensors[op->out].width, op->eps};
+        return k->layer_norm(s, &a, err);
+    }
+    case RIBO_OP_LINEAR: {
+        const ribo_gtensor *w = &g->tensors[op->in[1]];
+        ribo_linear_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
+                              arg(ex, op->out), T, (int)w->shape[0], (int)w->shape[1], op->act};
+        return k->linear(s, &a, err);
+    }
+    case RIBO_OP_ROTARY: {
+        ribo_rotary_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), T, op->n_heads, op->head_dim, op->theta,
+                              op->q_scale};
+        return k->rotary(s, &a, err);
+    }
+    case RIBO_OP_ATTENTION: {
+        ribo_attention_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
+                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale};
+        return k->attention(s, &a, err);
+    }
+    case RIBO_OP_POOL: {
+        ribo_pool_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->out), B, T, g->output_width,
+                            op->skip_begin, op->skip_end, op->pool_mode};
+        return k->pool(s, &a, err);
+    }
+    }
+    return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: unknown op kind %d", (int)op->kind);
+}
+
+ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_tokens, int n_seqs, int max_seqlen,
+                              ribo_error *err) {
+    if (n_tokens < 1 || n_tokens > ex->cfg.max_tokens || n_seqs < 1 || n_seqs > ex->cfg.max_seqs)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: batch of %d tokens / %d sequences exceeds the plan (%d / %d)",
+                              n_tokens, n_seqs, ex->cfg.max_tokens, ex->cfg.max_seqs);
+    for (int o = 0; o < ex->g->n_ops; ++o) {
+        ribo_status s = run_op(ex, stream, &ex->g->ops[o], n_tokens, n_seqs, max_seqlen, err);
+        if (s != RIBO_OK) return ribo_error_prefix(err, "op %d (%s)", o, ex->g->ops[o].label);
+    }
+    return RIBO_OK;
+}
+
+void ribo_executor_free(ribo_executor *ex) {
+    if (!ex) return;
+    if (ex->weights) ex->dev->iface->buffer_free(ex->dev, ex->weights);
+    if (ex->arena) ex->dev->iface->buffer_free(ex->dev, ex->arena);
+    if (ex->io) ex->dev->iface->buffer_free(ex->dev, ex->io);
+    free(ex);
+}

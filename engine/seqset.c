@@ -1,0 +1,212 @@
+/* Loads every input FASTA file into one tokenized, validated, input-ordered sequence set. */
+#include "seqset.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fasta.h"
+
+/* Where a kept sequence came from (for duplicate-id messages). */
+typedef struct seq_origin {
+    int file;
+    size_t record;
+} seq_origin;
+
+/* Open-addressing hash set of kept ids; slot value is index+1 into the set (0 = empty). */
+typedef struct id_slot {
+    uint64_t hash;
+    size_t idx1;
+} id_slot;
+
+typedef struct id_table {
+    id_slot *slots;
+    size_t cap, n; /* cap is a power of two */
+} id_table;
+
+/* State of one load. */
+typedef struct seq_loader {
+    ribo_seqset *set;
+    size_t seq_cap, tok_cap;
+    seq_origin *origins;
+    id_table ids;
+    const char *const *paths;
+    const ribo_tokenizer *tok;
+    ribo_seqset_options opts;
+} seq_loader;
+
+/* FNV-1a over the id, with a final avalanche so that low bits are usable as a table index. */
+static uint64_t hash_id(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; ++s) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Index+1 of id in the set, or 0. */
+static size_t id_find(const seq_loader *L, const char *id, uint64_t h) {
+    if (!L->ids.cap) return 0;
+    size_t mask = L->ids.cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        const id_slot *sl = &L->ids.slots[i];
+        if (!sl->idx1) return 0;
+        if (sl->hash == h && strcmp(L->set->ids[sl->idx1 - 1], id) == 0) return sl->idx1;
+    }
+}
+
+/* Places a slot into a table that has room (no duplicate check). */
+static void id_place(id_slot *slots, size_t cap, id_slot s) {
+    size_t mask = cap - 1, i = s.hash & mask;
+    while (slots[i].idx1) i = (i + 1) & mask;
+    slots[i] = s;
+}
+
+/* Adds set index idx under hash h, doubling the table to keep the load at most 1/2. */
+static ribo_status id_insert(seq_loader *L, uint64_t h, size_t idx, ribo_error *err) {
+    id_table *t = &L->ids;
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        id_slot *slots = calloc(cap, sizeof *slots);
+        if (!slots) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory indexing %zu sequence ids", t->n);
+        for (size_t i = 0; i < t->cap; ++i)
+            if (t->slots[i].idx1) id_place(slots, cap, t->slots[i]);
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
+    }
+    id_place(t->slots, t->cap, (id_slot){h, idx + 1});
+    ++t->n;
+    return RIBO_OK;
+}
+
+/* Grows the per-sequence arrays to hold one more sequence. */
+static ribo_status reserve_seq(seq_loader *L, ribo_error *err) {
+    ribo_seqset *s = L->set;
+    if (s->n + 1 <= L->seq_cap) return RIBO_OK;
+    size_t cap = L->seq_cap ? L->seq_cap * 2 : 1024;
+    char **ids = realloc(s->ids, cap * sizeof *ids);
+    if (ids) s->ids = ids;
+    int64_t *off = ids ? realloc(s->offsets, (cap + 1) * sizeof *off) : NULL;
+    if (off) s->offsets = off;
+    seq_origin *org = off ? realloc(L->origins, cap * sizeof *org) : NULL;
+    if (!org) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory holding %zu sequences", s->n + 1);
+    L->origins = org;
+    L->seq_cap = cap;
+    return RIBO_OK;
+}
+
+/* Grows the token array to hold need more ids. */
+static ribo_status reserve_tokens(seq_loader *L, size_t need, ribo_error *err) {
+    size_t used = (size_t)L->set->offsets[L->set->n];
+    if (used + need <= L->tok_cap) return RIBO_OK;
+    size_t cap = L->tok_cap ? L->tok_cap : 1u << 16;
+    while (cap < used + need) cap *= 2;
+    int32_t *p = realloc(L->set->tokens, cap * sizeof *p);
+    if (!p) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory holding %zu tokens", used + need);
+    L->set->tokens = p;
+    L->tok_cap = cap;
+    return RIBO_OK;
+}
+
+/* Checks a record's id against all earlier ones; the message names both places. */
+static ribo_status check_duplicate(const seq_loader *L, int file, const ribo_fasta_record *rec, uint64_t h,
+                                   ribo_error *err) {
+    size_t idx1 = id_find(L, rec->id, h);
+    if (!idx1) return RIBO_OK;
+    const seq_origin *o = &L->origins[idx1 - 1];
+    return ribo_error_set(err, RIBO_ERR_INPUT,
+                          "%s: record %zu ('%s'): duplicate id '%s' (first seen in %s, record %zu)", L->paths[file],
+                          rec->record_number, rec->id, rec->id, L->paths[o->file], o->record);
+}
+
+/* Tokenizes one record onto the end of the token array; fails if too long with error_if_longer. */
+static ribo_status encode_record(seq_loader *L, int file, const ribo_fasta_record *rec, ribo_error *err) {
+    ribo_seqset *s = L->set;
+    size_t limit = L->opts.error_if_longer ? 0 : L->opts.max_residues;
+    size_t keep = (limit && limit < rec->seq_len) ? limit : rec->seq_len;
+    RIBO_TRY(reserve_tokens(L, keep + 2, err));
+    size_t used = (size_t)s->offsets[s->n], n_out = 0;
+    ribo_encode_stats st = {0};
+    ribo_status rc = ribo_tokenizer_encode(L->tok, rec->seq, rec->seq_len, limit, s->tokens + used, L->tok_cap - used,
+                                           &n_out, &st, err);
+    if (rc != RIBO_OK)
+        return ribo_error_prefix(err, "%s: record %zu ('%s')", L->paths[file], rec->record_number, rec->id);
+    size_t max = L->opts.max_residues;
+    if (L->opts.error_if_longer && max && st.n_residues_in > max)
+        return ribo_error_set(err, RIBO_ERR_INPUT,
+                              "%s: record %zu ('%s'): sequence has %zu residues, more than the limit of %zu "
+                              "(pass --truncate N to keep only the first N residues)",
+                              L->paths[file], rec->record_number, rec->id, st.n_residues_in, max);
+    s->n_unknown += st.n_unknown;
+    s->n_truncated += st.truncated;
+    s->offsets[s->n + 1] = (int64_t)(used + n_out);
+    if (n_out > s->max_len) s->max_len = n_out;
+    return RIBO_OK;
+}
+
+/* Validates, tokenizes and keeps one record. */
+static ribo_status add_record(seq_loader *L, int file, const ribo_fasta_record *rec, ribo_error *err) {
+    ribo_seqset *s = L->set;
+    if (rec->seq_len == 0) {
+        if (L->opts.skip_invalid) {
+            ++s->n_skipped;
+            return RIBO_OK;
+        }
+        return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu ('%s'): empty sequence (--skip-invalid skips such "
+                              "records)", L->paths[file], rec->record_number, rec->id);
+    }
+    uint64_t h = hash_id(rec->id);
+    RIBO_TRY(check_duplicate(L, file, rec, h, err));
+    RIBO_TRY(reserve_seq(L, err));
+    RIBO_TRY(encode_record(L, file, rec, err));
+    RIBO_TRY(id_insert(L, h, s->n, err));
+    s->ids[s->n] = strdup(rec->id);
+    if (!s->ids[s->n]) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory copying ids");
+    L->origins[s->n] = (seq_origin){file, rec->record_number};
+    ++s->n;
+    return RIBO_OK;
+}
+
+/* Reads one file to its end. */
+static ribo_status load_file(seq_loader *L, int file, ribo_error *err) {
+    ribo_fasta_reader *r = NULL;
+    RIBO_TRY(ribo_fasta_open(L->paths[file], &r, err));
+    ribo_status s = RIBO_OK;
+    for (;;) {
+        ribo_fasta_record rec;
+        bool has = false;
+        s = ribo_fasta_next(r, &rec, &has, err);
+        if (s != RIBO_OK || !has) break;
+        s = add_record(L, file, &rec, err);
+        if (s != RIBO_OK) break;
+    }
+    ribo_fasta_close(r);
+    return s;
+}
+
+ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
+                             const ribo_seqset_options *opts, ribo_seqset *out, ribo_error *err) {
+    if (!out) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_seqset_load: NULL output");
+    memset(out, 0, sizeof *out);
+    if (!tok || !opts || n_paths < 0 || (n_paths > 0 && !paths))
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_seqset_load: bad arguments");
+    seq_loader L = {.set = out, .paths = paths, .tok = tok, .opts = *opts};
+    ribo_status s = reserve_seq(&L, err);
+    if (s == RIBO_OK) out->offsets[0] = 0;
+    for (int f = 0; s == RIBO_OK && f < n_paths; ++f) s = load_file(&L, f, err);
+    free(L.origins);
+    free(L.ids.slots);
+    if (s != RIBO_OK) ribo_seqset_free(out);
+    return s;
+}
+
+void ribo_seqset_free(ribo_seqset *set) {
+    if (!set) return;
+    if (set->ids)
+        for (size_t i = 0; i < set->n; ++i) free(set->ids[i]);
+    free(set->ids);
+    free(set->offsets);
+    free(set->tokens);
+    memset(set, 0, sizeof *set);
+}

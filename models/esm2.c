@@ -1,0 +1,240 @@
+/* ESM-2 (facebook/esm2_*) graph builder, from a HuggingFace EsmForMaskedLM / EsmModel directory.
+ *   embeddings: word_embeddings * token-dropout scale (0.88 / (1 - mask ratio)), masks zeroed
+ *   per layer (pre-LayerNorm):
+ *     h += Wo . attn(rotary(Q * d^-0.5), rotary(K), V)(LN(h))      (Q, K, V fused into one GEMM)
+ *     h += W2 . gelu_erf(W1 . LN(h))
+ *   emb_layer_norm_after, then pooling. Shapes come from config.json, never assumed. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/model.h"
+
+/* ESM-2 has model_type "esm" and no folding trunk. */
+static bool esm2_detect(const cJSON *config, const ribo_safetensors *st) {
+    const char *type = ribo_config_string(config, "model_type");
+    return type && strcmp(type, "esm") == 0;
+}
+
+static ribo_status esm2_read_config(const cJSON *c, const char *path, ribo_model_dims *d, ribo_model_conventions *conv,
+                                    ribo_error *err) {
+    memset(d, 0, sizeof *d);
+    memset(conv, 0, sizeof *conv);
+    const char *pos_type = ribo_config_string(c, "position_embedding_type");
+    if (pos_type && strcmp(pos_type, "rotary") != 0)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
+                              "%s: position_embedding_type \"%s\" is not supported (ESM-2 uses \"rotary\"; ESM-1 models "
+                              "are not supported)", path, pos_type);
+    bool folding = false, before = false;
+    RIBO_TRY(ribo_config_bool_or(c, path, "is_folding_model", false, &folding, err));
+    if (folding) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: ESMFold checkpoints are not supported", path);
+    RIBO_TRY(ribo_config_bool_or(c, path, "emb_layer_norm_before", false, &before, err));
+    if (before)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: emb_layer_norm_before=true (ESM-1b style) is not supported",
+                              path);
+    const char *act = ribo_config_string(c, "hidden_act");
+    if (act && strcmp(act, "gelu") != 0)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported (ESM-2 uses \"gelu\")",
+                              path, act);
+    RIBO_TRY(ribo_config_int(c, path, "num_hidden_layers", 1, &d->n_layers, err));
+    RIBO_TRY(ribo_config_int(c, path, "hidden_size", 1, &d->hidden, err));
+    RIBO_TRY(ribo_config_int(c, path, "num_attention_heads", 1, &d->n_heads, err));
+    RIBO_TRY(ribo_config_int(c, path, "intermediate_size", 1, &d->intermediate, err));
+    RIBO_TRY(ribo_config_int(c, path, "vocab_size", 1, &d->vocab, err));
+    RIBO_TRY(ribo_config_int_or(c, path, "max_position_embeddings", 1026, 1, &d->max_positions, err));
+    if (d->hidden % d->n_heads)
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
+                              d->hidden, d->n_heads);
+    d->head_dim = d->hidden / d->n_heads;
+    if (d->head_dim % 2)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d is odd; rotary embeddings need an even size",
+                              path, d->head_dim);
+    if (d->head_dim > 128)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d exceeds the supported 128", path, d->head_dim);
+    RIBO_TRY(ribo_config_bool_or(c, path, "token_dropout", false, &conv->token_dropout, err));
+    RIBO_TRY(ribo_config_int_or(c, path, "mask_token_id", -1, -1, &conv->mask_token_id, err));
+    if (conv->mask_token_id >= d->vocab)
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: mask_token_id %d is outside vocab_size %d", path,
+                              conv->mask_token_id, d->vocab);
+    if (conv->token_dropout && conv->mask_token_id < 0)
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: token_dropout is true but mask_token_id is missing", path);
+    conv->default_pool = RIBO_POOL_MEAN;
+    conv->pool_skip_begin = 1; /* <cls> */
+    conv->pool_skip_end = 1;   /* <eos> */
+    conv->default_max_residues = 1022; /* fair-esm: 1024 positions minus <cls>, <eos> */
+    return RIBO_OK;
+}
+
+/* Adds op to g; returns its output tensor index (or -1 with err set). */
+static int emit(ribo_graph *g, const ribo_gop *op, ribo_error *err) {
+    return ribo_graph_add_op(g, op, err) < 0 ? -1 : op->out;
+}
+
+/* LayerNorm node with parameters <prefix>.weight / .bias. */
+static int layer_norm(ribo_graph *g, int x, const char *prefix, int width, float eps, ribo_error *err) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    int gamma = ribo_graph_norm_param(g, name, width, err);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    int beta = ribo_graph_norm_param(g, name, width, err);
+    int out = ribo_graph_activation(g, prefix, width, err);
+    if (gamma < 0 || beta < 0 || out < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_LAYER_NORM, prefix);
+    op.in[0] = x;
+    op.in[1] = gamma;
+    op.in[2] = beta;
+    op.out = out;
+    op.eps = eps;
+    return emit(g, &op, err);
+}
+
+/* Linear node y = act(x W^T + b) (+ residual) with parameters <prefix>.weight [out, in] / .bias. */
+static int linear(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, ribo_activation act, int residual,
+                  ribo_error *err) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    int w = ribo_graph_weight(g, name, out_w, in_w, err);
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    int b = ribo_graph_weight(g, name, out_w, 0, err);
+    int out = ribo_graph_activation(g, prefix, out_w, err);
+    if (w < 0 || b < 0 || out < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_LINEAR, prefix);
+    op.in[0] = x;
+    op.in[1] = w;
+    op.in[2] = b;
+    op.in[3] = residual;
+    op.out = out;
+    op.act = act;
+    return emit(g, &op, err);
+}
+
+/* One transformer layer; returns the new hidden state tensor. */
+static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int positions, int cu, int sot, float eps,
+                      float theta, ribo_error *err) {
+    char p[96], name[128];
+    snprintf(p, sizeof p, "encoder.layer.%d", l);
+    snprintf(name, sizeof name, "%s.attention.LayerNorm", p);
+    int a = layer_norm(g, h, name, d->hidden, eps, err);
+    if (a < 0) return -1;
+
+    char qn[128], kn[128], vn[128];
+    const char *const wsrc[3] = {qn, kn, vn};
+    snprintf(qn, sizeof qn, "%s.attention.self.query.weight", p);
+    snprintf(kn, sizeof kn, "%s.attention.self.key.weight", p);
+    snprintf(vn, sizeof vn, "%s.attention.self.value.weight", p);
+    snprintf(name, sizeof name, "%s.attention.self.qkv.weight", p);
+    int wqkv = ribo_graph_weight_concat(g, name, wsrc, 3, d->hidden, d->hidden, err);
+    snprintf(qn, sizeof qn, "%s.attention.self.query.bias", p);
+    snprintf(kn, sizeof kn, "%s.attention.self.key.bias", p);
+    snprintf(vn, sizeof vn, "%s.attention.self.value.bias", p);
+    snprintf(name, sizeof name, "%s.attention.self.qkv.bias", p);
+    int bqkv = ribo_graph_weight_concat(g, name, wsrc, 3, d->hidden, 0, err);
+    snprintf(name, sizeof name, "%s.attention.self.qkv", p);
+    int qkv = ribo_graph_activation(g, name, 3 * d->hidden, err);
+    if (wqkv < 0 || bqkv < 0 || qkv < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_LINEAR, name);
+    op.in[0] = a;
+    op.in[1] = wqkv;
+    op.in[2] = bqkv;
+    op.out = qkv;
+    if (emit(g, &op, err) < 0) return -1;
+
+    snprintf(name, sizeof name, "%s.attention.self.rotary", p);
+    op = ribo_gop_make(RIBO_OP_ROTARY, name);
+    op.in[0] = qkv;
+    op.in[1] = positions;
+    op.out = qkv;
+    op.n_heads = d->n_heads;
+    op.head_dim = d->head_dim;
+    op.theta = theta;
+    op.q_scale = 1.0f / sqrtf((float)d->head_dim);
+    if (emit(g, &op, err) < 0) return -1;
+
+    snprintf(name, sizeof name, "%s.attention.self.context", p);
+    int ctx = ribo_graph_activation(g, name, d->hidden, err);
+    if (ctx < 0) return -1;
+    op = ribo_gop_make(RIBO_OP_ATTENTION, name);
+    op.in[0] = qkv;
+    op.in[1] = cu;
+    op.in[2] = sot;
+    op.out = ctx;
+    op.n_heads = d->n_heads;
+    op.head_dim = d->head_dim;
+    op.scale = 1.0f; /* q already scaled before rotary, as in transformers */
+    if (emit(g, &op, err) < 0) return -1;
+
+    snprintf(name, sizeof name, "%s.attention.output.dense", p);
+    int h2 = linear(g, ctx, name, d->hidden, d->hidden, RIBO_ACT_NONE, h, err);
+    if (h2 < 0) return -1;
+    snprintf(name, sizeof name, "%s.LayerNorm", p);
+    int a2 = layer_norm(g, h2, name, d->hidden, eps, err);
+    if (a2 < 0) return -1;
+    snprintf(name, sizeof name, "%s.intermediate.dense", p);
+    int f = linear(g, a2, name, d->hidden, d->intermediate, RIBO_ACT_GELU_ERF, -1, err);
+    if (f < 0) return -1;
+    snprintf(name, sizeof name, "%s.output.dense", p);
+    return linear(g, f, name, d->intermediate, d->hidden, RIBO_ACT_NONE, h2, err);
+}
+
+static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ribo_model_conventions *conv,
+                              ribo_pool pool, ribo_graph *g, ribo_error *err) {
+    double eps = 1e-12, theta = 10000.0;
+    RIBO_TRY(ribo_config_float_or(c, "config.json", "layer_norm_eps", 1e-12, &eps, err));
+    RIBO_TRY(ribo_config_float_or(c, "config.json", "rope_theta", 10000.0, &theta, err));
+    snprintf(g->prefixes[0], sizeof g->prefixes[0], "esm.");
+    snprintf(g->prefixes[1], sizeof g->prefixes[1], "%s", "");
+    g->n_prefixes = 2;
+
+    int tokens = ribo_graph_input(g, RIBO_INPUT_TOKENS, err);
+    int positions = ribo_graph_input(g, RIBO_INPUT_POSITIONS, err);
+    int sot = ribo_graph_input(g, RIBO_INPUT_SEQ_OF_TOKEN, err);
+    int cu = ribo_graph_input(g, RIBO_INPUT_CU_SEQLENS, err);
+    int scale = ribo_graph_input(g, RIBO_INPUT_SEQ_SCALE, err);
+    int table = ribo_graph_weight(g, "embeddings.word_embeddings.weight", d->vocab, d->hidden, err);
+    int h = ribo_graph_activation(g, "embeddings", d->hidden, err);
+    if (tokens < 0 || positions < 0 || sot < 0 || cu < 0 || scale < 0 || table < 0 || h < 0) return err->status;
+    ribo_gop op = ribo_gop_make(RIBO_OP_EMBED, "embeddings");
+    op.in[0] = tokens;
+    op.in[1] = sot;
+    op.in[2] = scale;
+    op.in[3] = table;
+    op.out = h;
+    op.mask_id = conv->token_dropout ? conv->mask_token_id : -1;
+    if (emit(g, &op, err) < 0) return err->status;
+
+    for (int l = 0; l < d->n_layers; ++l) {
+        h = esm2_layer(g, d, l, h, positions, cu, sot, (float)eps, (float)theta, err);
+        if (h < 0) return err->status;
+    }
+    h = layer_norm(g, h, "encoder.emb_layer_norm_after", d->hidden, (float)eps, err);
+    int out = ribo_graph_set_output(g, d->hidden, err);
+    if (h < 0 || out < 0) return err->status;
+    op = ribo_gop_make(RIBO_OP_POOL, "pool");
+    op.in[0] = h;
+    op.in[1] = cu;
+    op.in[2] = sot;
+    op.out = out;
+    op.skip_begin = conv->pool_skip_begin;
+    op.skip_end = conv->pool_skip_end;
+    op.pool_mode = pool == RIBO_POOL_CLS ? RIBO_POOL_MODE_FIRST : pool == RIBO_POOL_NONE ? RIBO_POOL_MODE_COPY
+                                                                                          : RIBO_POOL_MODE_MEAN;
+    g->output_per_token = pool == RIBO_POOL_NONE;
+    g->pool_skip_begin = op.skip_begin;
+    g->pool_skip_end = op.skip_end;
+    return emit(g, &op, err) < 0 ? err->status : RIBO_OK;
+}
+
+/* vocab.txt next to config.json. */
+static ribo_status esm2_load_tokenizer(const char *dir, ribo_tokenizer **out, ribo_error *err) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    return ribo_tokenizer_load_esm_vocab(path, out, err);
+}
+
+const ribo_model_family ribo_esm2_family = {
+    .name = "esm2",
+    .detect = esm2_detect,
+    .read_config = esm2_read_config,
+    .build = esm2_build,
+    .load_tokenizer = esm2_load_tokenizer,
+};

@@ -1,0 +1,243 @@
+/* Every kernel of the backend against the plain C reference (tests/ref_ops.c) on random data,
+ * with output buffers poisoned (NaN) first so an unwritten element fails. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref_ops.h"
+#include "test_util.h"
+
+static ribo_device *dev;
+static ribo_stream *st;
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static float *rand_vec(size_t n, float lo, float hi) {
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; ++i) v[i] = ribo_test_randf(&rng, lo, hi);
+    return v;
+}
+
+/* Builds cu_seqlens / seq_of_token / positions for the given lengths; returns total tokens. */
+static int make_packing(const int *lens, int n, int32_t **cu, int32_t **sot, int32_t **pos) {
+    int T = 0;
+    for (int i = 0; i < n; ++i) T += lens[i];
+    *cu = malloc((size_t)(n + 1) * 4);
+    *sot = malloc((size_t)T * 4);
+    *pos = malloc((size_t)T * 4);
+    (*cu)[0] = 0;
+    for (int i = 0, t = 0; i < n; ++i) {
+        (*cu)[i + 1] = (*cu)[i] + lens[i];
+        for (int j = 0; j < lens[i]; ++j, ++t) {
+            (*sot)[t] = i;
+            (*pos)[t] = j;
+        }
+    }
+    return T;
+}
+
+static void check_kernel(ribo_status s, ribo_error *err, const char *what) {
+    CHECK(s == RIBO_OK, "%s: %s", what, err->message);
+}
+
+static void test_embed(void) {
+    int T = 300, W = 96, V = 33, B = 3, mask = 32;
+    int32_t tokens[300], sot[300];
+    for (int t = 0; t < T; ++t) {
+        tokens[t] = (int)(ribo_test_randf(&rng, 0, (float)V));
+        sot[t] = t * B / T;
+    }
+    tokens[5] = tokens[77] = mask;
+    float scale[3] = {0.88f, 1.0f, 0.5f};
+    float *table = rand_vec((size_t)V * W, -1, 1), *got = malloc((size_t)T * W * 4), *want = malloc((size_t)T * W * 4);
+    ribo_embed_args a = {ribo_test_upload(dev, st, tokens, sizeof tokens), ribo_test_upload(dev, st, sot, sizeof sot),
+                         ribo_test_upload(dev, st, scale, sizeof scale), ribo_test_upload(dev, st, table, (size_t)V * W * 4),
+                         ribo_test_upload(dev, st, NULL, (size_t)T * W * 4), T, W, V, mask};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->embed(st, &a, &err), &err, "embed");
+    ribo_test_download(st, got, a.out, (size_t)T * W * 4);
+    ref_embed(tokens, sot, scale, table, want, T, W, mask);
+    CHECK(memcmp(got, want, (size_t)T * W * 4) == 0, "embed differs from reference");
+    CHECK(got[5 * W] == 0.0f && got[77 * W + 3] == 0.0f, "mask tokens not zeroed");
+    free(table);
+    free(got);
+    free(want);
+}
+
+static void test_layer_norm(int rows, int width) {
+    float *x = rand_vec((size_t)rows * width, -3, 5), *g = rand_vec((size_t)width, 0.5f, 1.5f);
+    float *b = rand_vec((size_t)width, -0.5f, 0.5f);
+    float *got = malloc((size_t)rows * width * 4), *want = malloc((size_t)rows * width * 4);
+    ribo_layer_norm_args a = {ribo_test_upload(dev, st, x, (size_t)rows * width * 4), ribo_test_upload(dev, st, g, (size_t)width * 4),
+                              ribo_test_upload(dev, st, b, (size_t)width * 4), ribo_test_upload(dev, st, NULL, (size_t)rows * width * 4),
+                              rows, width, 1e-5f};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->layer_norm(st, &a, &err), &err, "layer_norm");
+    ribo_test_download(st, got, a.out, (size_t)rows * width * 4);
+    ref_layer_norm(x, g, b, want, rows, width, 1e-5f);
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)rows, (size_t)width);
+    CHECK(e < 1e-5, "layer_norm rows=%d width=%d rel err %g", rows, width, e);
+    free(x); free(g); free(b); free(got); free(want);
+}
+
+static void test_linear(int m, int n, int k, bool bias, bool residual, int act) {
+    float *x = rand_vec((size_t)m * k, -1, 1), *w = rand_vec((size_t)n * k, -0.3f, 0.3f);
+    float *bv = rand_vec((size_t)n, -0.5f, 0.5f), *r = rand_vec((size_t)m * n, -1, 1);
+    float *got = malloc((size_t)m * n * 4), *want = malloc((size_t)m * n * 4);
+    ribo_dptr none = {NULL, 0};
+    ribo_linear_args a = {ribo_test_upload(dev, st, x, (size_t)m * k * 4), ribo_test_upload(dev, st, w, (size_t)n * k * 4),
+                          bias ? ribo_test_upload(dev, st, bv, (size_t)n * 4) : none,
+                          residual ? ribo_test_upload(dev, st, r, (size_t)m * n * 4) : none,
+                          ribo_test_upload(dev, st, NULL, (size_t)m * n * 4), m, n, k, act ? RIBO_ACT_GELU_ERF : RIBO_ACT_NONE};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->linear(st, &a, &err), &err, "linear");
+    ribo_test_download(st, got, a.out, (size_t)m * n * 4);
+    ref_linear(x, w, bias ? bv : NULL, residual ? r : NULL, want, m, n, k, act);
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)m, (size_t)n);
+    CHECK(e < 1e-5, "linear %dx%dx%d bias=%d res=%d act=%d rel err %g", m, n, k, bias, residual, act, e);
+    free(x); free(w); free(bv); free(r); free(got); free(want);
+}
+
+static void test_rotary(int n_heads, int head_dim) {
+    int lens[] = {1, 5, 130, 700};
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, 4, &cu, &sot, &pos);
+    size_t n = (size_t)T * 3 * n_heads * head_dim;
+    float *qkv = rand_vec(n, -1, 1), *got = malloc(n * 4);
+    float q_scale = 1.0f / sqrtf((float)head_dim);
+    ribo_rotary_args a = {ribo_test_upload(dev, st, qkv, n * 4), ribo_test_upload(dev, st, pos, (size_t)T * 4), T, n_heads,
+                          head_dim, 10000.0f, q_scale};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->rotary(st, &a, &err), &err, "rotary");
+    ribo_test_download(st, got, a.qkv, n * 4);
+    ref_rotary(qkv, pos, T, n_heads, head_dim, 10000.0f, q_scale);
+    double e = ribo_test_max_row_rel_err(got, qkv, (size_t)T, (size_t)3 * n_heads * head_dim);
+    /* float32 angles (as transformers computes them) at positions up to 700: ~1e-5 */
+    CHECK(e < 5e-5, "rotary heads=%d dim=%d rel err %g", n_heads, head_dim, e);
+    free(cu); free(sot); free(pos); free(qkv); free(got);
+}
+
+static void test_attention(const int *lens, int n_seqs, int n_heads, int head_dim, bool alibi) {
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, n_seqs, &cu, &sot, &pos);
+    int hd = n_heads * head_dim;
+    float *qkv = rand_vec((size_t)T * 3 * hd, -2, 2), *got = malloc((size_t)T * hd * 4), *want = malloc((size_t)T * hd * 4);
+    float slopes[16];
+    for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
+    ribo_dptr none = {NULL, 0};
+    int max_len = 0;
+    for (int i = 0; i < n_seqs; ++i) max_len = lens[i] > max_len ? lens[i] : max_len;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    ribo_attention_args a = {ribo_test_upload(dev, st, qkv, (size_t)T * 3 * hd * 4),
+                             ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
+                             ribo_test_upload(dev, st, sot, (size_t)T * 4),
+                             alibi ? ribo_test_upload(dev, st, slopes, sizeof slopes) : none,
+                             ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4), T, n_seqs, max_len, n_heads, head_dim, scale};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->attention(st, &a, &err), &err, "attention");
+    ribo_test_download(st, got, a.out, (size_t)T * hd * 4);
+    ref_attention(qkv, cu, n_seqs, alibi ? slopes : NULL, want, n_heads, head_dim, scale);
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)T, (size_t)hd);
+    CHECK(e < 1e-5, "attention seqs=%d heads=%d dim=%d alibi=%d rel err %g", n_seqs, n_heads, head_dim, alibi, e);
+    free(cu); free(sot); free(pos); free(qkv); free(got); free(want);
+    ribo_test_free_all(dev);
+}
+
+static void test_pool(int mode) {
+    int lens[] = {3, 1, 2, 40, 9};
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, 5, &cu, &sot, &pos), W = 70;
+    float *x = rand_vec((size_t)T * W, -1, 1), *got = malloc((size_t)T * W * 4), *want = malloc((size_t)T * W * 4);
+    int sb = mode == 1 ? 0 : 1, se = mode == 1 ? 0 : 1;
+    int rows = mode == 2 ? T - 5 * (sb + se) + 2 /* the length-1 sequence keeps none */ : 5;
+    if (mode == 2) rows = 0;
+    for (int i = 0; mode == 2 && i < 5; ++i) rows += lens[i] - sb - se > 0 ? lens[i] - sb - se : 0;
+    ribo_pool_args a = {ribo_test_upload(dev, st, x, (size_t)T * W * 4), ribo_test_upload(dev, st, cu, 6 * 4),
+                        ribo_test_upload(dev, st, sot, (size_t)T * 4), ribo_test_upload(dev, st, NULL, (size_t)T * W * 4),
+                        5, T, W, sb, se, (ribo_pool_mode)mode};
+    if (mode == 2) { /* per-residue copy-out needs every sequence to have >= skip tokens */
+        int ok_lens[] = {3, 2, 2, 40, 9};
+        free(cu); free(sot); free(pos); free(x);
+        T = make_packing(ok_lens, 5, &cu, &sot, &pos);
+        x = rand_vec((size_t)T * W, -1, 1);
+        rows = T - 10;
+        a.x = ribo_test_upload(dev, st, x, (size_t)T * W * 4);
+        a.cu_seqlens = ribo_test_upload(dev, st, cu, 6 * 4);
+        a.seq_of_token = ribo_test_upload(dev, st, sot, (size_t)T * 4);
+        a.n_tokens = T;
+    }
+    ribo_error err = {0};
+    check_kernel(dev->kernels->pool(st, &a, &err), &err, "pool");
+    ribo_test_download(st, got, a.out, (size_t)rows * W * 4);
+    ref_pool(x, cu, 5, want, W, sb, se, mode);
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)rows, (size_t)W);
+    CHECK(e < 1e-6, "pool mode %d rel err %g", mode, e);
+    free(cu); free(sot); free(pos); free(x); free(got); free(want);
+}
+
+/* Two streams ordered by an event: data written on one is read correctly on the other. */
+static void test_streams_and_events(void) {
+    ribo_error err = {0};
+    ribo_stream *s2 = NULL;
+    ribo_event *ev = NULL, *t0 = NULL, *t1 = NULL;
+    CHECK(dev->iface->stream_create(dev, 0, &s2, &err) == RIBO_OK, "second stream: %s", err.message);
+    CHECK(dev->iface->event_create(dev, true, &ev, &err) == RIBO_OK, "event: %s", err.message);
+    CHECK(dev->iface->event_create(dev, true, &t0, &err) == RIBO_OK, "event: %s", err.message);
+    CHECK(dev->iface->event_create(dev, true, &t1, &err) == RIBO_OK, "event: %s", err.message);
+    if (!s2 || !ev || !t0 || !t1) return;
+    enum { N = 1 << 20 };
+    uint32_t *src = malloc(N * 4), *dst = malloc(N * 4);
+    for (uint32_t i = 0; i < N; ++i) src[i] = i * 2654435761u;
+    ribo_dptr buf = ribo_test_upload(dev, st, NULL, N * 4);
+    CHECK(st->iface->record_event(st, t0, &err) == RIBO_OK, "record: %s", err.message);
+    CHECK(st->iface->copy_h2d(st, buf, src, N * 4, &err) == RIBO_OK, "h2d: %s", err.message);
+    CHECK(st->iface->record_event(st, ev, &err) == RIBO_OK, "record: %s", err.message);
+    CHECK(s2->iface->wait_event(s2, ev, &err) == RIBO_OK, "wait: %s", err.message);
+    CHECK(s2->iface->copy_d2h(s2, dst, buf, N * 4, &err) == RIBO_OK, "d2h: %s", err.message);
+    CHECK(s2->iface->record_event(s2, t1, &err) == RIBO_OK, "record: %s", err.message);
+    CHECK(t1->iface->synchronize(t1, &err) == RIBO_OK, "event sync: %s", err.message);
+    bool done = false;
+    CHECK(t1->iface->query(t1, &done, &err) == RIBO_OK && done, "query after sync: done=%d %s", done, err.message);
+    CHECK(memcmp(src, dst, N * 4) == 0, "data copied through two event-ordered streams differs");
+    float ms = -1;
+    CHECK(t0->iface->elapsed_ms(t0, t1, &ms, &err) == RIBO_OK && ms >= 0, "elapsed %g: %s", ms, err.message);
+    ribo_dptr outside = {buf.buf, N * 4 - 4};
+    CHECK(st->iface->copy_h2d(st, outside, src, 8, &err) == RIBO_ERR_INTERNAL, "out-of-range copy not refused");
+    ev->iface->destroy(ev);
+    t0->iface->destroy(t0);
+    t1->iface->destroy(t1);
+    s2->iface->destroy(s2);
+    free(src);
+    free(dst);
+}
+
+int main(void) {
+    ribo_test_open_device(&dev, &st);
+    test_embed();
+    test_layer_norm(7, 64);
+    test_layer_norm(33, 144);
+    test_layer_norm(5, 1280);
+    test_layer_norm(3, 37);
+    test_linear(37, 50, 70, true, false, 0);
+    test_linear(64, 192, 64, true, false, 0);
+    test_linear(19, 200, 144, true, false, 1);
+    test_linear(23, 144, 200, true, true, 0);
+    test_linear(5, 7, 3, false, false, 0);
+    test_rotary(4, 16);
+    test_rotary(6, 24);
+    test_rotary(2, 64);
+    ribo_test_free_all(dev);
+    const int lens_a[] = {1, 2, 63, 64, 65, 127, 128, 129};
+    const int lens_b[] = {1000};
+    const int lens_c[] = {3, 1, 1, 7, 300, 2};
+    const int dims[] = {16, 24, 32, 64, 128};
+    for (int d = 0; d < 5; ++d)
+        for (int alibi = 0; alibi < 2; ++alibi) test_attention(lens_a, 8, d < 3 ? 4 : 2, dims[d], alibi);
+    test_attention(lens_b, 1, 2, 24, false);
+    test_attention(lens_c, 6, 12, 16, true);
+    test_pool(0);
+    test_pool(1);
+    test_pool(2);
+    test_streams_and_events();
+    ribo_test_close_device(dev, st);
+    return ribo_test_finish("test_ops");
+}
