@@ -1,7 +1,12 @@
-/* Embedding output writer. Rows arrive in any order and go straight to their place in a
- * temporary file ("<final>.partial-<pid>"); a bitmap records which rows were written. Commit
- * checks the bitmap, fsyncs, renames the side files (ids, offsets) and then the main file, and
- * fsyncs the directory, so a complete-looking main file only appears once everything is on disk. */
+/* Embedding output writer. Rows arrive in any order and are pwrite'd straight to their place in a
+ * temporary file ("<final>.partial-<pid>"): after the .npy header, or into the contiguous,
+ * pre-allocated storage of the HDF5 "embeddings"/"tokens" dataset (whose metadata, ids and offsets
+ * are written and closed through the HDF5 library when the output is opened). The data region is
+ * reserved with posix_fallocate up front, so a full disk is reported before any work is done. A
+ * bitmap records which rows were written. Commit checks it, fsyncs, renames the side files (ids,
+ * offsets) and then the main file, and fsyncs the directory: a complete-looking main file only
+ * appears once everything is on disk. Rows may be written from several threads only if the caller
+ * serialises ribo_output_write_row (the bitmap is not atomic). */
 #include "output.h"
 
 #include <errno.h>
@@ -11,12 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "npy.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "ribo's .npy output assumes a little-endian host"
+#endif
+
+/* Room for HDF5 metadata beyond the ids/offsets estimate (overridable to exercise full-disk paths). */
+#ifndef RIBO_OUTPUT_SLACK_BYTES
+#define RIBO_OUTPUT_SLACK_BYTES 16384u
 #endif
 
 typedef enum out_kind { OUT_NPY, OUT_H5 } out_kind;
@@ -314,22 +325,65 @@ static ribo_status h5_fill(ribo_output *o, hid_t file, const char *const *ids, h
     return s;
 }
 
+/* Reserves the blocks of the embeddings' storage through the library's own descriptor before HDF5
+ * writes its metadata, so a full disk shows up here (or in the flush, which is then undone by
+ * h5_release_space) and never while rows are written. */
+static ribo_status h5_reserve(hid_t file, off_t off, off_t len, const char *path, ribo_error *err) {
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle) {
+        H5Eclear2(H5E_DEFAULT);
+        return RIBO_OK;
+    }
+    return reserve(*(int *)handle, off, len, path, err);
+}
+
+/* Truncates a (to be discarded) HDF5 file to zero bytes through the library's own descriptor. */
+static void h5_release_space(hid_t file) {
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle) {
+        if (ftruncate(*(int *)handle, 0) != 0) {
+            /* nothing more to do: closing reports its own error */
+        }
+    }
+}
+
+/* Fails early when the directory's filesystem lacks room for `need` bytes. */
+static ribo_status check_free_space(const ribo_output *o, uint64_t need, ribo_error *err) {
+    struct statvfs vfs;
+    if (statvfs(o->dir, &vfs) != 0) return RIBO_OK; /* cannot tell: the writes will report it */
+    uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    if (avail < need)
+        return ribo_error_set(err, RIBO_ERR_IO, "%s: not enough disk space: needs about %llu bytes, %llu available: %s",
+                              o->main.final_path, (unsigned long long)need, (unsigned long long)avail,
+                              strerror(ENOSPC));
+    return RIBO_OK;
+}
+
 /* Creates the .h5 partial with everything but the embedding values and closes it in HDF5; the
  * rows are then written with pwrite straight into the dataset's contiguous, pre-allocated storage
  * (float32 little-endian, exactly the file layout). No HDF5 state stays open while rows arrive, so
  * write errors cannot leave the library holding a half-closed file. */
 static ribo_status open_h5(ribo_output *o, const char *const *ids, ribo_error *err) {
     const char *path = o->main.partial_path;
+    /* Data + ids (heap objects + descriptors) + offsets: HDF5 must not run out of space mid-way. */
+    uint64_t estimate = (uint64_t)data_bytes(o) + 8 * ((uint64_t)o->n_rows + 1) + RIBO_OUTPUT_SLACK_BYTES;
+    for (size_t i = 0; i < o->n_rows; ++i) estimate += strlen(ids[i]) + 48;
+    RIBO_TRY(check_free_space(o, estimate, err));
     h5_quiet q;
     h5_quiet_begin(&q);
     ribo_status s = RIBO_OK;
     haddr_t raw = HADDR_UNDEF;
+    o->main.created = true; /* a failed create may still leave the file behind */
     hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file < 0) {
         s = h5_error(err, path, "cannot create HDF5 file");
     } else {
-        o->main.created = true;
         s = h5_fill(o, file, ids, &raw, err);
+        if (s == RIBO_OK && raw != HADDR_UNDEF) s = h5_reserve(file, (off_t)raw, data_bytes(o), path, err);
+        if (s == RIBO_OK && H5Fflush(file, H5F_SCOPE_LOCAL) < 0) s = h5_error(err, path, "cannot write HDF5 file");
+        /* The file is discarded: free its blocks so that closing it (which flushes) succeeds even on
+         * a nearly full disk. HDF5 1.10 crashes at exit when a file has failed to close. */
+        if (s != RIBO_OK) h5_release_space(file);
         if (H5Fclose(file) < 0 && s == RIBO_OK) s = h5_error(err, path, "cannot close the HDF5 file");
     }
     h5_quiet_end(&q);
@@ -435,9 +489,9 @@ ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ri
         if (!file_names(&o->main, path, len, "") || !file_names(&o->ids, path, stem, ".ids.txt") ||
             (o->per_residue && !file_names(&o->offsets, path, stem, ".offsets.npy")))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
+        if (s == RIBO_OK) s = open_npy(o, err);
         if (s == RIBO_OK) s = write_ids_txt(o, spec->ids, err);
         if (s == RIBO_OK && o->per_residue) s = write_offsets_npy(o, err);
-        if (s == RIBO_OK) s = open_npy(o, err);
     } else if (s == RIBO_OK) {
         if (!file_names(&o->main, path, len, ""))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
