@@ -244,7 +244,6 @@ int main(int argc, char **argv) {
         usage_main(stdout);
         return 0;
     }
-    fprintf(stderr, "ribo: error: unknown command '%s'\n", cmd);
-    usage_main(stderr);
+    fprintf(stderr, "ribo: error: unknown command '%s' (see 'ribo --help')\n", cmd);
     return EXIT_USAGE;
 }

@@ -157,12 +157,16 @@ static ribo_status run_batch(embed_run *r, size_t b, ribo_error *err) {
     return RIBO_OK;
 }
 
-/* Opens the device, builds the graph and uploads the weights. */
-static ribo_status setup_device(embed_run *r, const ribo_embed_options *o, ribo_pool pool, ribo_error *err) {
+/* Opens the device and its stream (before reading inputs, so a bad --backend/--dtype fails fast). */
+static ribo_status open_device(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
+    RIBO_TRY(ribo_backend_open(o->backend, o->device, storage_of(o->dtype), &r->dev, NULL, err));
+    return r->dev->iface->stream_create(r->dev, 1, &r->stream, err);
+}
+
+/* Builds the graph and uploads the weights for the planned batch budget. */
+static ribo_status setup_executor(embed_run *r, const ribo_embed_options *o, ribo_pool pool, ribo_error *err) {
     ribo_storage storage = storage_of(o->dtype);
     RIBO_TRY(ribo_model_build_graph(&r->model, pool, &r->graph, err));
-    RIBO_TRY(ribo_backend_open(o->backend, o->device, storage, &r->dev, NULL, err));
-    RIBO_TRY(r->dev->iface->stream_create(r->dev, 1, &r->stream, err));
     ribo_executor_config cfg = {r->batch_tokens, r->batch_seqs, storage};
     return ribo_executor_create(r->dev, r->stream, &r->graph, r->model.weights, &cfg, &r->exec, err);
 }
@@ -190,9 +194,10 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
     memset(&r, 0, sizeof r);
     ribo_status s = ribo_model_open(o->model_dir, &r.model, err);
     ribo_pool pool = o->pool == RIBO_POOL_DEFAULT ? r.model.conv.default_pool : o->pool;
+    if (s == RIBO_OK) s = open_device(&r, o, err);
     if (s == RIBO_OK) s = load_inputs(&r, o, err);
     if (s == RIBO_OK) s = alloc_host(&r, err);
-    if (s == RIBO_OK) s = setup_device(&r, o, pool, err);
+    if (s == RIBO_OK) s = setup_executor(&r, o, pool, err);
     if (s == RIBO_OK) s = open_output(&r, o, err);
     for (size_t b = 0; s == RIBO_OK && b < r.plan.n_batches; ++b) {
         s = run_batch(&r, b, err);

@@ -1,0 +1,312 @@
+/* The `ribo` command line end to end: bad inputs, wrong or corrupted models and bad options each
+ * give exit code 1 (2 for usage errors) with ONE line on stderr that names the file, record or
+ * tensor, and never leave an output file behind. Also: gz input, --skip-invalid, info, devices. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static char errbuf[8192];
+
+static bool exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* stderr must be exactly one "ribo: error: ..." line. */
+static bool one_error_line(void) {
+    size_t n = strlen(errbuf);
+    return strncmp(errbuf, "ribo: error: ", 13) == 0 && n > 0 && errbuf[n - 1] == '\n' && strchr(errbuf, '\n') == errbuf + n - 1;
+}
+
+/* Runs args expecting failure with exit code `code`, a one-line error containing `needle`, and no output files. */
+static void expect_failure(const char *label, const char *args, int code, const char *needle, const char *out) {
+    int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == code, "%s: exit code %d, want %d; stderr: %s", label, rc, code, errbuf);
+    CHECK(one_error_line(), "%s: stderr is not one 'ribo: error:' line: [%s]", label, errbuf);
+    CHECK(strstr(errbuf, needle) != NULL, "%s: message lacks '%s': %s", label, needle, errbuf);
+    if (out) {
+        char ids[1100];
+        snprintf(ids, sizeof ids, "%.*s.ids.txt", (int)(strlen(out) - 4), out);
+        CHECK(!exists(out) && !exists(ids), "%s: output %s (or its ids) exists after a failure", label, out);
+        /* no leftover partial files either */
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q partial", ribo_test_tmpdir());
+        CHECK(system(cmd) != 0, "%s: a .partial file was left in %s", label, ribo_test_tmpdir());
+    }
+}
+
+/* Embeds FASTA text with the esm2_a fixture, expecting failure. */
+static void expect_fasta_failure(const char *label, const char *fasta, size_t n, const char *extra, const char *needle) {
+    char in[1024], out[1024];
+    snprintf(in, sizeof in, "%s", ribo_test_tmp("in.fasta"));
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    ribo_test_write_file(in, fasta, n);
+    char args[4096];
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' %s", ribo_test_fixture("esm2_a"), in, out,
+             extra);
+    expect_failure(label, args, 1, needle, out);
+}
+
+static void test_bad_fasta(void) {
+    const char *empty = ">a\nMKV\n>b desc\n\n>c\nMKL\n";
+    expect_fasta_failure("empty record", empty, strlen(empty), "", "record 2 ('b')");
+    const char *notfasta = "MKVLA\nGGG\n";
+    expect_fasta_failure("not fasta", notfasta, strlen(notfasta), "", "in.fasta");
+    const char bin[] = ">a\nMK\0\x01\x02V\n";
+    expect_fasta_failure("binary", bin, sizeof bin - 1, "", "in.fasta");
+    char longseq[1200] = ">long\n";
+    memset(longseq + 6, 'A', 1100);
+    longseq[1106] = '\n';
+    expect_fasta_failure("too long with --truncate 0", longseq, 1107, "--truncate 0", "'long'");
+    expect_fasta_failure("no sequences", "", 0, "", "no sequences");
+    /* duplicate id across two files */
+    char f1[1024], f2[1024], out[1024];
+    snprintf(f1, sizeof f1, "%s", ribo_test_tmp("one.fasta"));
+    snprintf(f2, sizeof f2, "%s", ribo_test_tmp("two.fasta"));
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    ribo_test_write_file(f1, ">x\nMKV\n>y\nMK\n", 13);
+    ribo_test_write_file(f2, ">z\nMKV\n>x\nMK\n", 13);
+    char args[4096];
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' '%s' --output '%s'", ribo_test_fixture("esm2_a"), f1, f2,
+             out);
+    expect_failure("duplicate id", args, 1, "'x'", out);
+    CHECK(strstr(errbuf, "two.fasta") && strstr(errbuf, "one.fasta"), "duplicate id message names both files: %s", errbuf);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", ribo_test_fixture("esm2_a"),
+             ribo_test_tmp("missing.fasta"), out);
+    expect_failure("missing input", args, 1, "missing.fasta", out);
+    /* --skip-invalid turns the empty record into a warning */
+    ribo_test_write_file(ribo_test_tmp("in.fasta"), empty, strlen(empty));
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --skip-invalid", ribo_test_fixture("esm2_a"),
+             ribo_test_tmp("in.fasta"), out);
+    int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "skipped 1 empty record"), "--skip-invalid: rc %d, %s", rc, errbuf);
+    char *ids = ribo_test_read_file(ribo_test_tmp("out.ids.txt"), NULL);
+    CHECK(ids && strcmp(ids, "a\nc\n") == 0, "--skip-invalid ids: %s", ids ? ids : "(none)");
+    free(ids);
+    unlink(out);
+    unlink(ribo_test_tmp("out.ids.txt"));
+}
+
+/* ---- model directories ---- */
+
+/* Copies config.json and vocab.txt of esm2_a into dir (created). */
+static void make_model_dir(const char *dir, const char *config_override) {
+    mkdir(dir, 0755);
+    char src[1024], dst[1200];
+    const char *files[] = {"config.json", "vocab.txt"};
+    for (int i = 0; i < 2; ++i) {
+        snprintf(src, sizeof src, "esm2_a/%s", files[i]);
+        size_t n;
+        char *text = ribo_test_read_file(ribo_test_fixture(src), &n);
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        if (i == 0 && config_override) ribo_test_write_file(dst, config_override, strlen(config_override));
+        else ribo_test_write_file(dst, text, n);
+        free(text);
+    }
+}
+
+typedef struct st_image {
+    cJSON *header;
+    unsigned char *data;
+    size_t data_len;
+} st_image;
+
+static st_image load_fixture_weights(void) {
+    st_image im = {0};
+    size_t n;
+    char *raw = ribo_test_read_file(ribo_test_fixture("esm2_a/model.safetensors"), &n);
+    uint64_t hl = 0;
+    memcpy(&hl, raw, 8);
+    char *json = strndup(raw + 8, hl);
+    im.header = cJSON_Parse(json);
+    free(json);
+    im.data_len = n - 8 - hl;
+    im.data = malloc(im.data_len);
+    memcpy(im.data, raw + 8 + hl, im.data_len);
+    free(raw);
+    return im;
+}
+
+/* Writes header + data as a safetensors file; header_len_override != 0 writes a wrong length. */
+static void write_st(const char *path, const st_image *im, uint64_t header_len_override, size_t cut) {
+    char *json = cJSON_PrintUnformatted(im->header);
+    uint64_t hl = strlen(json);
+    size_t total = 8 + hl + im->data_len;
+    unsigned char *buf = malloc(total);
+    uint64_t written_len = header_len_override ? header_len_override : hl;
+    memcpy(buf, &written_len, 8);
+    memcpy(buf + 8, json, hl);
+    memcpy(buf + 8 + hl, im->data, im->data_len);
+    ribo_test_write_file(path, buf, cut ? cut : total);
+    free(buf);
+    free(json);
+}
+
+/* Builds a model dir whose weights are the fixture's, changed by `mutate`, and expects `needle`. */
+static void expect_model_failure(const char *label, void (*mutate)(st_image *), uint64_t hl_override, size_t cut,
+                                 const char *needle) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("model"));
+    make_model_dir(dir, NULL);
+    st_image im = load_fixture_weights();
+    if (mutate) mutate(&im);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_st(path, &im, hl_override, cut);
+    cJSON_Delete(im.header);
+    free(im.data);
+    char out[1024], args[4096];
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"), out);
+    expect_failure(label, args, 1, needle, out);
+}
+
+static cJSON *entry(st_image *im, const char *name) { return cJSON_GetObjectItemCaseSensitive(im->header, name); }
+
+static void set_offsets(cJSON *e, double begin, double end) {
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    cJSON_SetNumberValue(cJSON_GetArrayItem(o, 0), begin);
+    cJSON_SetNumberValue(cJSON_GetArrayItem(o, 1), end);
+}
+
+#define WQ "esm.encoder.layer.1.attention.self.query.weight"
+
+static void mut_missing(st_image *im) { cJSON_DeleteItemFromObjectCaseSensitive(im->header, WQ); }
+static void mut_out_of_range(st_image *im) { set_offsets(entry(im, WQ), (double)im->data_len, (double)im->data_len + 16384); }
+static void mut_overlap(st_image *im) {
+    cJSON *a = entry(im, WQ), *b = entry(im, "esm.encoder.layer.1.attention.self.key.weight");
+    cJSON *oa = cJSON_GetObjectItemCaseSensitive(a, "data_offsets");
+    set_offsets(b, cJSON_GetArrayItem(oa, 0)->valuedouble, cJSON_GetArrayItem(oa, 1)->valuedouble);
+}
+static void mut_dtype(st_image *im) {
+    cJSON *e = entry(im, WQ);
+    cJSON_ReplaceItemInObjectCaseSensitive(e, "dtype", cJSON_CreateString("I32"));
+}
+static void mut_shape(st_image *im) {
+    /* [64, 64] -> [32, 128]: same byte count, wrong shape for the config */
+    cJSON *shape = cJSON_GetObjectItemCaseSensitive(entry(im, WQ), "shape");
+    cJSON_SetNumberValue(cJSON_GetArrayItem(shape, 0), 32);
+    cJSON_SetNumberValue(cJSON_GetArrayItem(shape, 1), 128);
+}
+
+static void test_bad_models(void) {
+    expect_model_failure("missing tensor", mut_missing, 0, 0, "encoder.layer.1.attention.self.query.weight");
+    expect_model_failure("offsets out of range", mut_out_of_range, 0, 0, WQ);
+    expect_model_failure("overlapping offsets", mut_overlap, 0, 0, "overlap");
+    expect_model_failure("wrong dtype", mut_dtype, 0, 0, WQ);
+    expect_model_failure("wrong shape", mut_shape, 0, 0, WQ);
+    expect_model_failure("header length past EOF", NULL, 1u << 30, 0, "model.safetensors");
+    expect_model_failure("truncated file", NULL, 0, 20000, "model.safetensors");
+    expect_model_failure("tiny file", NULL, 0, 5, "model.safetensors");
+
+    char out[1024], args[4096], dir[1024];
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("bert"));
+    make_model_dir(dir, "{\"model_type\": \"bert\", \"hidden_size\": 64}");
+    char st_path[1200];
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir);
+    st_image im = load_fixture_weights();
+    write_st(st_path, &im, 0, 0);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"), out);
+    expect_failure("wrong architecture", args, 1, "bert", out);
+    /* config disagreeing with the weights: hidden_size 32 */
+    char *cfg = ribo_test_read_file(ribo_test_fixture("esm2_a/config.json"), NULL);
+    char *p = strstr(cfg, "\"hidden_size\": 64");
+    CHECK(p != NULL, "fixture config lacks hidden_size 64");
+    if (p) memcpy(p, "\"hidden_size\": 32", 17);
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("mismatch"));
+    make_model_dir(dir, cfg);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir);
+    write_st(st_path, &im, 0, 0);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"), out);
+    expect_failure("config vs weights", args, 1, "config.json implies", out);
+    free(cfg);
+    cJSON_Delete(im.header);
+    free(im.data);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", ribo_test_tmp("nowhere"),
+             ribo_test_fixture("short.fasta"), out);
+    expect_failure("missing model dir", args, 1, "nowhere", out);
+}
+
+static void test_bad_options(void) {
+    char out[1024], m[1024], in[1024], args[4096];
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    snprintf(m, sizeof m, "%s", ribo_test_fixture("esm2_a"));
+    snprintf(in, sizeof in, "%s", ribo_test_fixture("short.fasta"));
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --dtype fp16 --backend opencl", m, in, out);
+    expect_failure("fp16 on opencl", args, 1, "fp32 only", out);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --backend nosuch", m, in, out);
+    expect_failure("unknown backend", args, 1, "available", out);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --device 99", m, in, out);
+    expect_failure("no such device", args, 1, "no device 99", out);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", m, in, ribo_test_tmp("nodir/out.npy"));
+    expect_failure("missing output directory", args, 1, "nodir", NULL);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", m, in, ribo_test_tmp("out.csv"));
+    expect_failure("bad output extension", args, 1, "out.csv", NULL);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --max-tokens 50", m,
+             ribo_test_fixture("proteins.fasta"), out);
+    expect_failure("sequence over --max-tokens", args, 1, "--max-tokens", out);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --pool max", m, in, out);
+    expect_failure("bad --pool", args, 2, "--pool", out);
+    expect_failure("unknown command", "frobnicate", 2, "frobnicate", NULL);
+}
+
+static void test_good_paths(void) {
+    char args[4096], m[1024];
+    snprintf(m, sizeof m, "%s", ribo_test_fixture("esm2_a"));
+    /* gzip input gives the same rows as plain input */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "gzip -c '%s' > '%s'", ribo_test_fixture("short.fasta"), ribo_test_tmp("short.fasta.gz"));
+    CHECK(system(cmd) == 0, "gzip failed");
+    snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s'", m, ribo_test_tmp("short.fasta.gz"),
+             ribo_test_tmp("gz.npy"));
+    int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && errbuf[0] == '\0', "gz embed rc %d stderr %s", rc, errbuf);
+    snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s'", m, ribo_test_fixture("short.fasta"),
+             ribo_test_tmp("plain.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0, "plain embed rc %d stderr %s", rc, errbuf);
+    size_t n1 = 0, n2 = 0;
+    char *a = ribo_test_read_file(ribo_test_tmp("gz.npy"), &n1), *b = ribo_test_read_file(ribo_test_tmp("plain.npy"), &n2);
+    CHECK(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "gz and plain outputs differ");
+    free(a);
+    free(b);
+    /* summary line reports throughput and density */
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", m, ribo_test_fixture("proteins.fasta"),
+             ribo_test_tmp("p.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "embedded 40 sequences") && strstr(errbuf, "packing density") &&
+              strstr(errbuf, "truncated 1 sequence") && strstr(errbuf, "22 character(s)"),
+          "summary: %s", errbuf);
+    /* info */
+    snprintf(args, sizeof args, "info --model '%s' > '%s'", m, ribo_test_tmp("info.txt"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    char *info = ribo_test_read_file(ribo_test_tmp("info.txt"), NULL);
+    CHECK(rc == 0 && info && strstr(info, "architecture:     esm2") && strstr(info, "layers:           3") &&
+              strstr(info, "default pooling:  mean") && strstr(info, "parameters:"),
+          "info: rc %d: %s", rc, info ? info : "");
+    free(info);
+    rc = ribo_test_run_cli("devices > /dev/null", errbuf, sizeof errbuf);
+    CHECK(rc == 0, "devices rc %d %s", rc, errbuf);
+    const char *helps[] = {"--help", "embed --help", "info --help", "devices --help"};
+    for (int i = 0; i < 4; ++i) {
+        snprintf(args, sizeof args, "%s > /dev/null", helps[i]);
+        CHECK(ribo_test_run_cli(args, errbuf, sizeof errbuf) == 0, "'ribo %s' failed", helps[i]);
+    }
+}
+
+int main(void) {
+    ribo_device *dev;
+    ribo_stream *st;
+    ribo_test_open_device(&dev, &st); /* the CLI runs need a device: skip cleanly without one */
+    ribo_test_close_device(dev, st);
+    test_bad_fasta();
+    test_bad_models();
+    test_bad_options();
+    test_good_paths();
+    return ribo_test_finish("test_cli");
+}
