@@ -13,6 +13,10 @@
 
 #include "error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct ribo_device ribo_device;
 typedef struct ribo_stream ribo_stream;
 typedef struct ribo_event ribo_event;
@@ -187,5 +191,9 @@ const ribo_backend_reg *ribo_backend_find(const char *name);
 /* Chooses a backend by name ("auto" = first with a device) and opens device `index`. */
 ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage, ribo_device **out,
                               const ribo_backend_reg **reg_out, ribo_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -4,11 +4,17 @@
 
 #include "backend.h"
 
+#ifdef RIBO_WITH_CUDA
+extern const ribo_backend_reg ribo_cuda_backend;
+#endif
 #ifdef RIBO_WITH_OPENCL
 extern const ribo_backend_reg ribo_opencl_backend;
 #endif
 
 static const ribo_backend_reg *const registry[] = {
+#ifdef RIBO_WITH_CUDA
+    &ribo_cuda_backend,
+#endif
 #ifdef RIBO_WITH_OPENCL
     &ribo_opencl_backend,
 #endif

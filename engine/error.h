@@ -4,6 +4,10 @@
 
 #include "ribo/ribo.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(__GNUC__)
 #define RIBO_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -23,5 +27,9 @@ void ribo_error_clear(ribo_error *err);
         ribo_status ribo_try_s_ = (expr);    \
         if (ribo_try_s_ != RIBO_OK) return ribo_try_s_; \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,154 @@
+/* CUDA backend: GEMMs through cuBLASLt. y = x @ w^T (+ bias via the BIAS epilogue) (+ residual via
+ * C with beta = 1), then the exact erf GELU as a separate pass (cuBLASLt's GELU epilogue is the
+ * tanh approximation, which ESM-2 does not use). fp32 runs in true fp32 (CUBLAS_COMPUTE_32F, no
+ * TF32); fp16/bf16 operands accumulate in fp32. Algorithms are chosen once per shape and cached. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda_internal.h"
+
+#define RIBO_CUDA_WORKSPACE (32u << 20) /* cuBLASLt workspace recommended for Hopper */
+
+void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage);
+
+static const char *lt_status_name(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "unknown cuBLAS status";
+    }
+}
+
+static ribo_status lt_check(cublasStatus_t s, const char *what, ribo_error *err) {
+    if (s == CUBLAS_STATUS_SUCCESS) return RIBO_OK;
+    return ribo_error_set(err, s == CUBLAS_STATUS_ALLOC_FAILED ? RIBO_ERR_OUT_OF_MEMORY : RIBO_ERR_DEVICE,
+                          "cublasLt: %s: %s (%d)", what, lt_status_name(s), (int)s);
+}
+
+ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err) {
+    RIBO_TRY(lt_check(cublasLtCreate(&cd->lt), "creating the handle", err));
+    cd->workspace_bytes = RIBO_CUDA_WORKSPACE;
+    return ribo_cuda_check(cudaMalloc(&cd->workspace, cd->workspace_bytes), "allocating the cuBLASLt workspace", err);
+}
+
+void ribo_cuda_gemm_release(ribo_cuda_device *cd) {
+    if (cd->workspace) cudaFree(cd->workspace);
+    if (cd->lt) cublasLtDestroy(cd->lt);
+    cd->workspace = NULL;
+    cd->lt = NULL;
+}
+
+static cudaDataType_t data_type(ribo_storage s) {
+    return s == RIBO_STORAGE_F16 ? CUDA_R_16F : s == RIBO_STORAGE_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+/* The descriptors of one call, destroyed together. */
+typedef struct gemm_descs {
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, c;
+} gemm_descs;
+
+static void descs_destroy(gemm_descs *d) {
+    if (d->op) cublasLtMatmulDescDestroy(d->op);
+    if (d->a) cublasLtMatrixLayoutDestroy(d->a);
+    if (d->b) cublasLtMatrixLayoutDestroy(d->b);
+    if (d->c) cublasLtMatrixLayoutDestroy(d->c);
+}
+
+/* Column-major view of the row-major problem: D^T [n, m] = W [n, k] (= W^T stored k x n, op T)
+ * times X^T [k, m] (op N). The bias (length n) is per row of D^T, as cuBLASLt's BIAS epilogue adds. */
+static ribo_status descs_make(const ribo_linear_args *a, ribo_storage st, const void *bias, gemm_descs *d,
+                              ribo_error *err) {
+    cudaDataType_t t = data_type(st);
+    cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    RIBO_TRY(lt_check(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "creating a matmul", err));
+    RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "transa", err));
+    RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "transb", err));
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue", err));
+    if (bias)
+        RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+                          "bias pointer", err));
+    RIBO_TRY(lt_check(cublasLtMatrixLayoutCreate(&d->a, t, a->k, a->n, a->k), "layout A", err));
+    RIBO_TRY(lt_check(cublasLtMatrixLayoutCreate(&d->b, t, a->k, a->m, a->k), "layout B", err));
+    return lt_check(cublasLtMatrixLayoutCreate(&d->c, t, a->n, a->m, a->n), "layout C", err);
+}
+
+/* Finds (or asks the heuristic for, then caches) the algorithm of one shape. */
+static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, const gemm_descs *d, bool bias,
+                               bool beta_one, cublasLtMatmulAlgo_t *algo, ribo_error *err) {
+    int epi = bias ? 1 : 0;
+    pthread_mutex_lock(&cd->gemm_lock);
+    for (int i = 0; i < cd->n_plans; ++i) {
+        const ribo_cuda_gemm_plan *p = &cd->plans[i];
+        if (p->valid && p->m == a->m && p->n == a->n && p->k == a->k && p->epilogue == epi && p->beta_one == beta_one) {
+            *algo = p->algo;
+            pthread_mutex_unlock(&cd->gemm_lock);
+            return RIBO_OK;
+        }
+    }
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasLtMatmulHeuristicResult_t result;
+    int found = 0;
+    cublasStatus_t s = cublasLtMatmulPreferenceCreate(&pref);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cd->workspace_bytes,
+                                                 sizeof cd->workspace_bytes);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatmulAlgoGetHeuristic(cd->lt, d->op, d->a, d->b, d->c, d->c, pref, 1, &result, &found);
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (s == CUBLAS_STATUS_SUCCESS && found == 0) s = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (s == CUBLAS_STATUS_SUCCESS) {
+        int slot = cd->n_plans < RIBO_CUDA_GEMM_CACHE ? cd->n_plans++ : (cd->next_evict++ % RIBO_CUDA_GEMM_CACHE);
+        ribo_cuda_gemm_plan *p = &cd->plans[slot];
+        p->m = a->m;
+        p->n = a->n;
+        p->k = a->k;
+        p->epilogue = epi;
+        p->beta_one = beta_one;
+        p->algo = result.algo;
+        p->valid = true;
+        *algo = result.algo;
+    }
+    pthread_mutex_unlock(&cd->gemm_lock);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        char what[96];
+        snprintf(what, sizeof what, "no algorithm for a %dx%dx%d GEMM", a->m, a->n, a->k);
+        return lt_check(s, what, err);
+    }
+    return RIBO_OK;
+}
+
+ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err) {
+    ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
+    if (a->act != RIBO_ACT_NONE && a->residual.buf)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: linear with both an activation and a residual");
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    const void *bias = ribo_cuda_ptr(a->bias);
+    void *out = ribo_cuda_ptr(a->out);
+    const void *c = a->residual.buf ? ribo_cuda_ptr(a->residual) : out;
+    float alpha = 1.0f, beta = a->residual.buf ? 1.0f : 0.0f;
+    gemm_descs d;
+    memset(&d, 0, sizeof d);
+    cublasLtMatmulAlgo_t algo;
+    ribo_status st = descs_make(a, cd->storage, bias, &d, err);
+    if (st == RIBO_OK) st = choose_algo(cd, a, &d, bias != NULL, beta != 0.0f, &algo, err);
+    if (st == RIBO_OK)
+        st = lt_check(cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c,
+                                     d.c, out, d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s)),
+                      "matmul", err);
+    descs_destroy(&d);
+    if (st != RIBO_OK) return st;
+    if (a->act == RIBO_ACT_GELU_ERF) {
+        ribo_cuda_gelu_inplace(ribo_cuda_stream(s), out, (size_t)a->m * a->n, cd->storage);
+        return ribo_cuda_check(cudaGetLastError(), "launching gelu", err);
+    }
+    return RIBO_OK;
+}

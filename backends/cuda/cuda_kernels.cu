@@ -1,0 +1,398 @@
+/* CUDA backend kernels. Activations and weights are stored as T (float, __half or __nv_bfloat16);
+ * all arithmetic is fp32. Each kernel is preceded by what it computes. */
+#include <math.h>
+#include <stdio.h>
+
+#include "cuda_internal.h"
+
+/* ---------------------------------------------------------------- storage helpers */
+
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+/* Sum over a block (blockDim.x a multiple of 32, <= 1024); every thread gets the result. */
+__device__ float block_sum(float v, float *scratch) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < n_warps ? scratch[lane] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static unsigned grid_for(size_t n, unsigned block) { return (unsigned)((n + block - 1) / block); }
+
+/* ---------------------------------------------------------------- embed */
+
+/* out[t, c] = table[tokens[t], c] * seq_scale[seq_of_token[t]], 0 where tokens[t] == mask_id.
+ * One block per token. */
+template <typename T>
+__global__ void embed_kernel(const int *tokens, const int *seq_of_token, const float *seq_scale, const T *table, T *out,
+                             int width, int mask_id) {
+    int t = blockIdx.x;
+    int tok = tokens[t];
+    float scale = seq_scale[seq_of_token[t]];
+    for (int c = threadIdx.x; c < width; c += blockDim.x)
+        out[(size_t)t * width + c] = from_f<T>(tok == mask_id ? 0.0f : to_f(table[(size_t)tok * width + c]) * scale);
+}
+
+/* ---------------------------------------------------------------- layer norm */
+
+/* out = (x - mean) / sqrt(var + eps) * gamma + beta per row; two passes (mean, then centred
+ * variance) for accuracy. One block per row. */
+template <typename T>
+__global__ void layer_norm_kernel(const T *x, const T *gamma, const T *beta, T *out, int width, float eps) {
+    __shared__ float scratch[32];
+    const T *xr = x + (size_t)blockIdx.x * width;
+    float s = 0.0f;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) s += to_f(xr[c]);
+    float mean = block_sum(s, scratch) / width;
+    float q = 0.0f;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        float d = to_f(xr[c]) - mean;
+        q += d * d;
+    }
+    float rstd = rsqrtf(block_sum(q, scratch) / width + eps);
+    T *orow = out + (size_t)blockIdx.x * width;
+    for (int c = threadIdx.x; c < width; c += blockDim.x)
+        orow[c] = from_f<T>((to_f(xr[c]) - mean) * rstd * to_f(gamma[c]) + to_f(beta[c]));
+}
+
+/* ---------------------------------------------------------------- gelu */
+
+/* p[i] = 0.5 * p[i] * (1 + erf(p[i] / sqrt(2)))  (exact GELU), in place. */
+template <typename T>
+__global__ void gelu_kernel(T *p, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = to_f(p[i]);
+        p[i] = from_f<T>(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+    }
+}
+
+void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage) {
+    unsigned blocks = grid_for(count, 256) < 65535u ? grid_for(count, 256) : 65535u;
+    if (storage == RIBO_STORAGE_F16) gelu_kernel<<<blocks, 256, 0, stream>>>((__half *)ptr, count);
+    else if (storage == RIBO_STORAGE_BF16) gelu_kernel<<<blocks, 256, 0, stream>>>((__nv_bfloat16 *)ptr, count);
+    else gelu_kernel<<<blocks, 256, 0, stream>>>((float *)ptr, count);
+}
+
+/* ---------------------------------------------------------------- rotary */
+
+/* In place on qkv [T, 3*H*D]: q *= q_scale, then the split-half (NeoX) rotary rotation of q and k by
+ * angle pos * theta^(-2i/D), with inv_freq and the angle rounded to float as transformers does.
+ * One thread per (token, head, i < D/2). */
+template <typename T>
+__global__ void rotary_kernel(T *qkv, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
+                              float q_scale) {
+    int half = head_dim / 2;
+    size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    if (idx >= (size_t)n_tokens * n_heads * half) return;
+    int i = (int)(idx % half), h = (int)((idx / half) % n_heads), t = (int)(idx / ((size_t)half * n_heads));
+    float p = (float)pow((double)theta, (double)((float)(2 * i) / (float)head_dim));
+    float inv_freq = (float)(1.0 / (double)p);
+    float angle = (float)positions[t] * inv_freq;
+    float c = cosf(angle), s = sinf(angle);
+    int hd = n_heads * head_dim;
+    T *q = qkv + (size_t)t * 3 * hd + h * head_dim, *k = q + hd;
+    float q1 = to_f(q[i]) * q_scale, q2 = to_f(q[i + half]) * q_scale;
+    q[i] = from_f<T>(q1 * c - q2 * s);
+    q[i + half] = from_f<T>(q2 * c + q1 * s);
+    float k1 = to_f(k[i]), k2 = to_f(k[i + half]);
+    k[i] = from_f<T>(k1 * c - k2 * s);
+    k[i + half] = from_f<T>(k2 * c + k1 * s);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* Packed varlen attention, FlashAttention-2 style on CUDA cores (fp32 FMAs; the tensor-core version
+ * is future work). Block = (32-query tile, sequence, head); 4 threads share a query, each holding
+ * D/4 interleaved dimensions of q and of the accumulator. K/V tiles of BK keys of the block's own
+ * sequence are staged in shared memory as fp32; scores of a tile are kept in registers, so the
+ * online-softmax rescale happens once per tile:
+ *   out[t, h*D + :] = sum_j softmax_j(q_t . k_j * scale - slope_h |i - j|) v_j over j in sequence s. */
+template <typename T, int D, int BK>
+__global__ void __launch_bounds__(128) attention_kernel(const T *qkv, const int *cu_seqlens, const float *alibi, T *out,
+                                                        int n_heads, float scale) {
+    constexpr int QT = 32, DL = D / 4;
+    __shared__ float ks[BK][D], vs[BK][D];
+    int s = blockIdx.y, h = blockIdx.z;
+    int begin = cu_seqlens[s], len = cu_seqlens[s + 1] - begin;
+    int q0 = blockIdx.x * QT;
+    if (q0 >= len) return;
+    int hd = n_heads * D;
+    size_t row = (size_t)3 * hd;
+    int qi = threadIdx.x / 4, lane = threadIdx.x % 4;
+    int qpos = q0 + qi;
+    bool active = qpos < len;
+    float q[DL], acc[DL];
+    const T *qp = qkv + (size_t)(begin + (active ? qpos : 0)) * row + h * D;
+#pragma unroll
+    for (int j = 0; j < DL; ++j) {
+        q[j] = to_f(qp[lane + 4 * j]) * scale;
+        acc[j] = 0.0f;
+    }
+    float slope = alibi ? alibi[h] : 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    for (int k0 = 0; k0 < len; k0 += BK) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < BK * D; e += blockDim.x) {
+            int kk = e / D, d = e % D;
+            float kv = 0.0f, vv = 0.0f;
+            if (k0 + kk < len) {
+                const T *base = qkv + (size_t)(begin + k0 + kk) * row + h * D + d;
+                kv = to_f(base[hd]);
+                vv = to_f(base[2 * hd]);
+            }
+            ks[kk][d] = kv;
+            vs[kk][d] = vv;
+        }
+        __syncthreads();
+        float sc[BK];
+        float tile_max = -INFINITY;
+#pragma unroll
+        for (int kk = 0; kk < BK; ++kk) {
+            float part = 0.0f;
+#pragma unroll
+            for (int j = 0; j < DL; ++j) part += q[j] * ks[kk][lane + 4 * j];
+            part += __shfl_xor_sync(0xffffffffu, part, 1);
+            part += __shfl_xor_sync(0xffffffffu, part, 2);
+            if (alibi) part -= slope * fabsf((float)(qpos - (k0 + kk)));
+            sc[kk] = k0 + kk < len ? part : -INFINITY;
+            tile_max = fmaxf(tile_max, sc[kk]);
+        }
+        float m_new = fmaxf(m, tile_max);
+        float corr = expf(m - m_new); /* exp(-inf) = 0 on the first tile */
+        l *= corr;
+#pragma unroll
+        for (int j = 0; j < DL; ++j) acc[j] *= corr;
+#pragma unroll
+        for (int kk = 0; kk < BK; ++kk) {
+            float p = expf(sc[kk] - m_new);
+            l += p;
+#pragma unroll
+            for (int j = 0; j < DL; ++j) acc[j] += p * vs[kk][lane + 4 * j];
+        }
+        m = m_new;
+    }
+    if (!active) return;
+    float inv = 1.0f / l;
+    T *op = out + (size_t)(begin + qpos) * hd + h * D;
+#pragma unroll
+    for (int j = 0; j < DL; ++j) op[lane + 4 * j] = from_f<T>(acc[j] * inv);
+}
+
+/* Fallback for head sizes without a specialised kernel (any even D <= 128): one thread per
+ * (token, head) walks its sequence's keys with an online softmax. Same result, slower. */
+template <typename T>
+__global__ void attention_generic_kernel(const T *qkv, const int *cu_seqlens, const int *seq_of_token,
+                                         const float *alibi, T *out, int n_tokens, int n_heads, int head_dim,
+                                         float scale) {
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= n_tokens * n_heads) return;
+    int t = idx / n_heads, h = idx % n_heads, s = seq_of_token[t];
+    int begin = cu_seqlens[s], end = cu_seqlens[s + 1], hd = n_heads * head_dim;
+    size_t row = (size_t)3 * hd;
+    float q[128], acc[128];
+    for (int d = 0; d < head_dim; ++d) {
+        q[d] = to_f(qkv[(size_t)t * row + h * head_dim + d]) * scale;
+        acc[d] = 0.0f;
+    }
+    float slope = alibi ? alibi[h] : 0.0f, m = -INFINITY, l = 0.0f;
+    for (int j = begin; j < end; ++j) {
+        const T *k = qkv + (size_t)j * row + hd + h * head_dim, *v = k + hd;
+        float sc = 0.0f;
+        for (int d = 0; d < head_dim; ++d) sc += q[d] * to_f(k[d]);
+        if (alibi) sc -= slope * fabsf((float)(t - j));
+        if (sc > m) {
+            float corr = expf(m - sc);
+            l *= corr;
+            for (int d = 0; d < head_dim; ++d) acc[d] *= corr;
+            m = sc;
+        }
+        float p = expf(sc - m);
+        l += p;
+        for (int d = 0; d < head_dim; ++d) acc[d] += p * to_f(v[d]);
+    }
+    for (int d = 0; d < head_dim; ++d) out[(size_t)t * hd + h * head_dim + d] = from_f<T>(acc[d] / l);
+}
+
+template <typename T, int D, int BK>
+static void launch_attention(const ribo_attention_args *a, cudaStream_t st) {
+    dim3 grid((unsigned)((a->max_seqlen + 31) / 32), (unsigned)a->n_seqs, (unsigned)a->n_heads);
+    attention_kernel<T, D, BK><<<grid, 128, 0, st>>>((const T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->cu_seqlens),
+                                                    (const float *)ribo_cuda_ptr(a->alibi_slopes), (T *)ribo_cuda_ptr(a->out),
+                                                    a->n_heads, a->scale);
+}
+
+template <typename T>
+static void dispatch_attention(const ribo_attention_args *a, cudaStream_t st) {
+    switch (a->head_dim) {
+    case 16: launch_attention<T, 16, 64>(a, st); return;
+    case 24: launch_attention<T, 24, 64>(a, st); return;
+    case 32: launch_attention<T, 32, 64>(a, st); return;
+    case 64: launch_attention<T, 64, 64>(a, st); return;
+    case 128: launch_attention<T, 128, 32>(a, st); return;
+    default: {
+        int n = a->n_tokens * a->n_heads;
+        attention_generic_kernel<T><<<grid_for((size_t)n, 128), 128, 0, st>>>(
+            (const T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->cu_seqlens),
+            (const int *)ribo_cuda_ptr(a->seq_of_token), (const float *)ribo_cuda_ptr(a->alibi_slopes),
+            (T *)ribo_cuda_ptr(a->out), a->n_tokens, a->n_heads, a->head_dim, a->scale);
+    }
+    }
+}
+
+/* ---------------------------------------------------------------- pooling */
+
+/* Per sequence s over rows [cu[s] + skip_begin, cu[s+1] - skip_end): mean (mode 0) or the first
+ * row cu[s] (mode 1), written as fp32 out[s, :]. One block per sequence, threads over width. */
+template <typename T>
+__global__ void pool_kernel(const T *x, const int *cu, float *out, int width, int skip_begin, int skip_end, int mode) {
+    int s = blockIdx.x;
+    int b = cu[s] + skip_begin, e = cu[s + 1] - skip_end;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        float v;
+        if (mode == 1) v = to_f(x[(size_t)cu[s] * width + c]);
+        else {
+            float acc = 0.0f;
+            for (int t = b; t < e; ++t) acc += to_f(x[(size_t)t * width + c]);
+            v = e > b ? acc / (float)(e - b) : 0.0f;
+        }
+        out[(size_t)s * width + c] = v;
+    }
+}
+
+/* Per-residue copy-out: row t of sequence s (kept rows only) goes to fp32
+ * out[t - s*(skip_begin+skip_end) - skip_begin, :]. One block per token. */
+template <typename T>
+__global__ void pool_copy_kernel(const T *x, const int *cu, const int *seq_of_token, float *out, int width,
+                                 int skip_begin, int skip_end) {
+    int t = blockIdx.x, s = seq_of_token[t];
+    if (t < cu[s] + skip_begin || t >= cu[s + 1] - skip_end) return;
+    size_t dst = (size_t)(t - s * (skip_begin + skip_end) - skip_begin);
+    for (int c = threadIdx.x; c < width; c += blockDim.x) out[dst * width + c] = to_f(x[(size_t)t * width + c]);
+}
+
+/* dst[i] = (T) src[i]  (weights upload). */
+template <typename T>
+__global__ void convert_kernel(T *dst, const float *src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = from_f<T>(src[i]);
+}
+
+/* ---------------------------------------------------------------- kernel table */
+
+/* Calls F<T> for the device's storage type. */
+#define DISPATCH(storage, F, ...)                                                   \
+    do {                                                                            \
+        if ((storage) == RIBO_STORAGE_F16) F<__half>(__VA_ARGS__);                  \
+        else if ((storage) == RIBO_STORAGE_BF16) F<__nv_bfloat16>(__VA_ARGS__);     \
+        else F<float>(__VA_ARGS__);                                                 \
+    } while (0)
+
+static ribo_status launched(ribo_stream *s, const char *what, ribo_error *err) {
+    char w[96];
+    snprintf(w, sizeof w, "launching %s", what);
+    return ribo_cuda_check(cudaGetLastError(), w, err);
+}
+
+static int threads_for(int width) { return width >= 1024 ? 256 : width >= 256 ? 128 : 64; }
+
+template <typename T>
+static void run_embed(const ribo_embed_args *a, cudaStream_t st) {
+    embed_kernel<T><<<a->n_tokens, threads_for(a->width), 0, st>>>(
+        (const int *)ribo_cuda_ptr(a->tokens), (const int *)ribo_cuda_ptr(a->seq_of_token),
+        (const float *)ribo_cuda_ptr(a->seq_scale), (const T *)ribo_cuda_ptr(a->table), (T *)ribo_cuda_ptr(a->out),
+        a->width, a->mask_id);
+}
+
+static ribo_status cuda_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_embed, a, ribo_cuda_stream(s));
+    return launched(s, "embed", err);
+}
+
+template <typename T>
+static void run_layer_norm(const ribo_layer_norm_args *a, cudaStream_t st) {
+    layer_norm_kernel<T><<<a->rows, threads_for(a->width), 0, st>>>(
+        (const T *)ribo_cuda_ptr(a->x), (const T *)ribo_cuda_ptr(a->gamma), (const T *)ribo_cuda_ptr(a->beta),
+        (T *)ribo_cuda_ptr(a->out), a->width, a->eps);
+}
+
+static ribo_status cuda_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a, ribo_error *err) {
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_layer_norm, a, ribo_cuda_stream(s));
+    return launched(s, "layer_norm", err);
+}
+
+template <typename T>
+static void run_rotary(const ribo_rotary_args *a, cudaStream_t st) {
+    size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2);
+    rotary_kernel<T><<<grid_for(n, 256), 256, 0, st>>>((T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->positions),
+                                                        a->n_tokens, a->n_heads, a->head_dim, a->theta, a->q_scale);
+}
+
+static ribo_status cuda_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err) {
+    if (a->head_dim % 2) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: rotary needs an even head_dim (got %d)", a->head_dim);
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_rotary, a, ribo_cuda_stream(s));
+    return launched(s, "rotary", err);
+}
+
+static ribo_status cuda_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
+    if (a->head_dim > 128 || a->head_dim < 1)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: attention head_dim %d is not in 1..128", a->head_dim);
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, dispatch_attention, a, ribo_cuda_stream(s));
+    return launched(s, "attention", err);
+}
+
+template <typename T>
+static void run_pool(const ribo_pool_args *a, cudaStream_t st) {
+    if (a->mode == RIBO_POOL_MODE_COPY)
+        pool_copy_kernel<T><<<a->n_tokens, threads_for(a->width), 0, st>>>(
+            (const T *)ribo_cuda_ptr(a->x), (const int *)ribo_cuda_ptr(a->cu_seqlens),
+            (const int *)ribo_cuda_ptr(a->seq_of_token), (float *)ribo_cuda_ptr(a->out), a->width, a->skip_begin,
+            a->skip_end);
+    else
+        pool_kernel<T><<<a->n_seqs, threads_for(a->width), 0, st>>>(
+            (const T *)ribo_cuda_ptr(a->x), (const int *)ribo_cuda_ptr(a->cu_seqlens), (float *)ribo_cuda_ptr(a->out),
+            a->width, a->skip_begin, a->skip_end, a->mode == RIBO_POOL_MODE_FIRST ? 1 : 0);
+}
+
+static ribo_status cuda_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error *err) {
+    if (a->mode == RIBO_POOL_MODE_COPY && !a->seq_of_token.buf)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: per-residue pool without seq_of_token");
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_pool, a, ribo_cuda_stream(s));
+    return launched(s, "pool", err);
+}
+
+template <typename T>
+static void run_convert(ribo_dptr dst, ribo_dptr src, size_t count, cudaStream_t st) {
+    unsigned blocks = grid_for(count, 256) < 65535u ? grid_for(count, 256) : 65535u;
+    convert_kernel<T><<<blocks, 256, 0, st>>>((T *)ribo_cuda_ptr(dst), (const float *)ribo_cuda_ptr(src), count);
+}
+
+static ribo_status cuda_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err) {
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_convert, dst, src, count, ribo_cuda_stream(s));
+    return launched(s, "convert", err);
+}
+
+const ribo_kernel_i ribo_cuda_kernel_table = {
+    .embed = cuda_embed,
+    .layer_norm = cuda_layer_norm,
+    .linear = ribo_cuda_linear,
+    .rotary = cuda_rotary,
+    .attention = cuda_attention,
+    .pool = cuda_pool,
+    .convert_from_f32 = cuda_convert_from_f32,
+};
