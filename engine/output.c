@@ -1,7 +1,8 @@
 /* Embedding output writer. Rows arrive in any order and are pwrite'd straight to their place in a
  * temporary file ("<final>.partial-<pid>"): after the .npy header, or into the contiguous,
  * pre-allocated storage of the HDF5 "embeddings"/"tokens" dataset (whose metadata, ids and offsets
- * are written and closed through the HDF5 library when the output is opened). The data region is
+ * are written and closed through the HDF5 library when the output is opened, in output_h5.c; a ribo
+ * built without HDF5 refuses .h5 paths at open). The data region is
  * reserved with posix_fallocate up front, so a full disk is reported before any work is done. A
  * bitmap records which rows were written. Commit checks it, fsyncs, renames the side files (ids,
  * offsets) and then the main file, and fsyncs the directory: a complete-looking main file only
@@ -11,23 +12,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "npy.h"
+#include "output_h5.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "ribo's .npy output assumes a little-endian host"
-#endif
-
-/* Room for HDF5 metadata beyond the ids/offsets estimate (overridable to exercise full-disk paths). */
-#ifndef RIBO_OUTPUT_SLACK_BYTES
-#define RIBO_OUTPUT_SLACK_BYTES 16384u
 #endif
 
 typedef enum out_kind { OUT_NPY, OUT_H5 } out_kind;
@@ -169,7 +164,7 @@ static ribo_status write_offsets_npy(ribo_output *o, ribo_error *err) {
 
 /* Reserves disk blocks for [off, off+len) so that a full disk is reported before any work is done
  * (and row writes cannot fail for lack of space later). Filesystems that cannot reserve are fine. */
-static ribo_status reserve(int fd, off_t off, off_t len, const char *path, ribo_error *err) {
+ribo_status ribo_output_reserve(int fd, off_t off, off_t len, const char *path, ribo_error *err) {
     if (len <= 0) return RIBO_OK;
     int rc = posix_fallocate(fd, off, len);
     if (rc == ENOSPC || rc == EFBIG || rc == EDQUOT)
@@ -197,198 +192,19 @@ static ribo_status open_npy(ribo_output *o, ribo_error *err) {
     if (ftruncate(o->fd, size) != 0)
         return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot size to %lld bytes: %s", o->main.partial_path,
                               (long long)size, strerror(errno));
-    return reserve(o->fd, o->data_offset, data_bytes(o), o->main.partial_path, err);
+    return ribo_output_reserve(o->fd, o->data_offset, data_bytes(o), o->main.partial_path, err);
 }
 
-/* Walk callback: keeps the innermost HDF5 error description (prefers the OS error text). */
-static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    char *buf = data;
-    if (n == 0 && e && e->desc) {
-        const char *m = strstr(e->desc, "error message = '");
-        if (m) {
-            m += strlen("error message = '");
-            const char *q = strchr(m, '\'');
-            size_t len = q ? (size_t)(q - m) : strlen(m);
-            if (len > 255) len = 255;
-            memcpy(buf, m, len);
-            buf[len] = '\0';
-        } else {
-            snprintf(buf, 256, "%s", e->desc);
-        }
-    }
-    return 0;
-}
-
-/* Sets err to RIBO_ERR_IO "path: what: <HDF5 detail>" from the current HDF5 error stack. */
-static ribo_status h5_error(ribo_error *err, const char *path, const char *what) {
-    char detail[256] = "HDF5 call failed";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, detail);
-    H5Eclear2(H5E_DEFAULT);
-    return ribo_error_set(err, RIBO_ERR_IO, "%s: %s: %s", path, what, detail);
-}
-
-/* HDF5's automatic error printing, saved and silenced for the duration of our calls. */
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-/* Saves the current HDF5 error handler and disables it. */
-static void h5_quiet_begin(h5_quiet *q) {
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-/* Restores the handler saved by h5_quiet_begin. */
-static void h5_quiet_end(const h5_quiet *q) {
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-/* Creates a 1-D or 2-D dataset; `raw` makes it contiguous, allocated at creation and never filled
- * (its bytes are then written directly). Returns its id, or H5I_INVALID_HID with err set. */
-static hid_t h5_dataset(hid_t file, const char *name, hid_t type, int rank, const hsize_t *dims, bool raw,
-                        const char *path, ribo_error *err) {
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = space >= 0 ? H5Pcreate(H5P_DATASET_CREATE) : H5I_INVALID_HID;
-    hid_t d = H5I_INVALID_HID;
-    if (dcpl >= 0 &&
-        (!raw || (H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
-                  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)))
-        d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (d < 0) {
-        char what[96];
-        snprintf(what, sizeof what, "cannot create dataset '%s'", name);
-        h5_error(err, path, what);
-    }
-    if (dcpl >= 0) H5Pclose(dcpl);
-    if (space >= 0) H5Sclose(space);
-    return d;
-}
-
-/* Writes a whole small dataset (ids, offsets) and closes it; err set on failure. */
-static ribo_status h5_write_whole(hid_t file, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *buf,
-                                  const char *path, ribo_error *err) {
-    hid_t d = h5_dataset(file, name, ftype, 1, &n, false, path, err);
-    if (d < 0) return err ? err->status : RIBO_ERR_IO;
-    ribo_status s = RIBO_OK;
-    char what[96];
-    snprintf(what, sizeof what, "cannot write dataset '%s'", name);
-    if (n > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) s = h5_error(err, path, what);
-    if (H5Dclose(d) < 0 && s == RIBO_OK) s = h5_error(err, path, what);
-    return s;
-}
-
-/* Adds a fixed-length string attribute to the root group; err set on failure. */
-static ribo_status h5_string_attr(hid_t file, const char *name, const char *value, const char *path,
-                                  ribo_error *err) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    bool ok = t >= 0 && H5Tset_size(t, strlen(value) + 1) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0;
-    hid_t sp = ok ? H5Screate(H5S_SCALAR) : H5I_INVALID_HID;
-    hid_t a = sp >= 0 ? H5Acreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : H5I_INVALID_HID;
-    ok = a >= 0 && H5Awrite(a, t, value) >= 0;
-    ribo_status s = ok ? RIBO_OK : h5_error(err, path, "cannot write an attribute");
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    return s;
-}
-
-/* Fills an open HDF5 file: attributes, the main dataset (storage allocated, offset returned in
- * *raw_offset, HADDR_UNDEF when empty), ids and per-residue offsets. */
-static ribo_status h5_fill(ribo_output *o, hid_t file, const char *const *ids, haddr_t *raw_offset,
-                           ribo_error *err) {
-    const char *path = o->main.partial_path;
-    RIBO_TRY(h5_string_attr(file, "ribo_version", RIBO_VERSION_STRING, path, err));
-    RIBO_TRY(h5_string_attr(file, "layout", o->per_residue ? "per-residue" : "pooled", path, err));
-    hsize_t dims[2] = {(hsize_t)o->total_rows, (hsize_t)o->dim};
-    hid_t d = h5_dataset(file, o->per_residue ? "tokens" : "embeddings", H5T_IEEE_F32LE, 2, dims, true, path, err);
-    if (d < 0) return err ? err->status : RIBO_ERR_IO;
-    *raw_offset = H5Dget_offset(d);
-    ribo_status s = RIBO_OK;
-    if (*raw_offset == HADDR_UNDEF && o->total_rows > 0)
-        s = h5_error(err, path, "no storage allocated for the embeddings dataset");
-    if (H5Dclose(d) < 0 && s == RIBO_OK) s = h5_error(err, path, "cannot close the embeddings dataset");
-    if (s != RIBO_OK) return s;
-    hid_t st = H5Tcopy(H5T_C_S1);
-    if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0) {
-        s = h5_error(err, path, "cannot create the string type");
-        if (st >= 0) H5Tclose(st);
-        return s;
-    }
-    s = h5_write_whole(file, "ids", st, st, (hsize_t)o->n_rows, ids, path, err);
-    H5Tclose(st);
-    if (s == RIBO_OK && o->per_residue)
-        s = h5_write_whole(file, "offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)o->n_rows + 1, o->row_start,
-                           path, err);
-    return s;
-}
-
-/* Reserves the blocks of the embeddings' storage through the library's own descriptor before HDF5
- * writes its metadata, so a full disk shows up here (or in the flush, which is then undone by
- * h5_release_space) and never while rows are written. */
-static ribo_status h5_reserve(hid_t file, off_t off, off_t len, const char *path, ribo_error *err) {
-    void *handle = NULL;
-    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle) {
-        H5Eclear2(H5E_DEFAULT);
-        return RIBO_OK;
-    }
-    return reserve(*(int *)handle, off, len, path, err);
-}
-
-/* Truncates a (to be discarded) HDF5 file to zero bytes through the library's own descriptor. */
-static void h5_release_space(hid_t file) {
-    void *handle = NULL;
-    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle) {
-        if (ftruncate(*(int *)handle, 0) != 0) {
-            /* nothing more to do: closing reports its own error */
-        }
-    }
-}
-
-/* Fails early when the directory's filesystem lacks room for `need` bytes. */
-static ribo_status check_free_space(const ribo_output *o, uint64_t need, ribo_error *err) {
-    struct statvfs vfs;
-    if (statvfs(o->dir, &vfs) != 0) return RIBO_OK; /* cannot tell: the writes will report it */
-    uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
-    if (avail < need)
-        return ribo_error_set(err, RIBO_ERR_IO, "%s: not enough disk space: needs about %llu bytes, %llu available: %s",
-                              o->main.final_path, (unsigned long long)need, (unsigned long long)avail,
-                              strerror(ENOSPC));
-    return RIBO_OK;
-}
-
-/* Creates the .h5 partial with everything but the embedding values and closes it in HDF5; the
- * rows are then written with pwrite straight into the dataset's contiguous, pre-allocated storage
- * (float32 little-endian, exactly the file layout). No HDF5 state stays open while rows arrive, so
- * write errors cannot leave the library holding a half-closed file. */
+#ifdef RIBO_WITH_HDF5
+/* Creates the .h5 partial with everything but the embedding values (output_h5.c, through the HDF5
+ * library, which then holds nothing open), reopens it and pre-sizes/reserves the dataset storage the
+ * rows are pwrite'd into (float32 little-endian, exactly the file layout). */
 static ribo_status open_h5(ribo_output *o, const char *const *ids, ribo_error *err) {
     const char *path = o->main.partial_path;
-    /* Data + ids (heap objects + descriptors) + offsets: HDF5 must not run out of space mid-way. */
-    uint64_t estimate = (uint64_t)data_bytes(o) + 8 * ((uint64_t)o->n_rows + 1) + RIBO_OUTPUT_SLACK_BYTES;
-    for (size_t i = 0; i < o->n_rows; ++i) estimate += strlen(ids[i]) + 48;
-    RIBO_TRY(check_free_space(o, estimate, err));
-    h5_quiet q;
-    h5_quiet_begin(&q);
-    ribo_status s = RIBO_OK;
-    haddr_t raw = HADDR_UNDEF;
-    o->main.created = true; /* a failed create may still leave the file behind */
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) {
-        s = h5_error(err, path, "cannot create HDF5 file");
-    } else {
-        s = h5_fill(o, file, ids, &raw, err);
-        if (s == RIBO_OK && raw != HADDR_UNDEF) s = h5_reserve(file, (off_t)raw, data_bytes(o), path, err);
-        if (s == RIBO_OK && H5Fflush(file, H5F_SCOPE_LOCAL) < 0) s = h5_error(err, path, "cannot write HDF5 file");
-        /* The file is discarded: free its blocks so that closing it (which flushes) succeeds even on
-         * a nearly full disk. HDF5 1.10 crashes at exit when a file has failed to close. */
-        if (s != RIBO_OK) h5_release_space(file);
-        if (H5Fclose(file) < 0 && s == RIBO_OK) s = h5_error(err, path, "cannot close the HDF5 file");
-    }
-    h5_quiet_end(&q);
-    if (s != RIBO_OK) return s;
-    o->data_offset = raw == HADDR_UNDEF ? 0 : (off_t)raw;
+    ribo_output_h5_spec h5 = {.partial_path = path, .final_path = o->main.final_path, .dir = o->dir,
+                              .per_residue = o->per_residue, .n_rows = o->n_rows, .dim = o->dim,
+                              .total_rows = o->total_rows, .ids = ids, .row_start = o->row_start};
+    RIBO_TRY(ribo_output_h5_create(&h5, &o->main.created, &o->data_offset, err));
     o->fd = open(path, O_WRONLY | O_CLOEXEC);
     if (o->fd < 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot reopen: %s", path, strerror(errno));
     struct stat sb;
@@ -397,20 +213,36 @@ static ribo_status open_h5(ribo_output *o, const char *const *ids, ribo_error *e
     if (sb.st_size < need && ftruncate(o->fd, need) != 0)
         return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot size to %lld bytes: %s", path, (long long)need,
                               strerror(errno));
-    return reserve(o->fd, o->data_offset, data_bytes(o), path, err);
+    return ribo_output_reserve(o->fd, o->data_offset, data_bytes(o), path, err);
+}
+#endif
+
+ribo_status ribo_output_check_path(const char *path, ribo_error *err) {
+    if (!path || !path[0]) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "no output path");
+    if (ends_with(path, ".npy")) return RIBO_OK;
+    if (ends_with(path, ".h5")) {
+#ifdef RIBO_WITH_HDF5
+        return RIBO_OK;
+#else
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
+                              "output '%s': this ribo was built without HDF5 support; use .npy or rebuild with "
+                              "libhdf5-dev",
+                              path);
+#endif
+    }
+#ifdef RIBO_WITH_HDF5
+    return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "output '%s': unsupported extension (use .npy or .h5)", path);
+#else
+    return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                          "output '%s': unsupported extension (use .npy; .h5 needs a ribo built with HDF5)", path);
+#endif
 }
 
 /* Checks the spec: extension, ids, row counts, sizes; fills kind and per-residue offsets. */
 static ribo_status check_spec(const ribo_output_spec *spec, ribo_output *o, ribo_error *err) {
     const char *path = spec->path;
-    if (ends_with(path, ".npy")) {
-        o->kind = OUT_NPY;
-    } else if (ends_with(path, ".h5")) {
-        o->kind = OUT_H5;
-    } else {
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
-                              "output '%s': unsupported extension (use .npy or .h5)", path);
-    }
+    RIBO_TRY(ribo_output_check_path(path, err));
+    o->kind = ends_with(path, ".npy") ? OUT_NPY : OUT_H5;
     if (spec->dim <= 0)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "output '%s': embedding width %d must be positive", path,
                               spec->dim);
@@ -493,9 +325,13 @@ ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ri
         if (s == RIBO_OK) s = write_ids_txt(o, spec->ids, err);
         if (s == RIBO_OK && o->per_residue) s = write_offsets_npy(o, err);
     } else if (s == RIBO_OK) {
+#ifdef RIBO_WITH_HDF5
         if (!file_names(&o->main, path, len, ""))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
         if (s == RIBO_OK) s = open_h5(o, spec->ids, err);
+#else
+        s = ribo_error_set(err, RIBO_ERR_INTERNAL, "output '%s': no HDF5 support", path); /* check_spec refused it */
+#endif
     }
     if (s != RIBO_OK) {
         ribo_output_close(o);

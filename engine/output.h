@@ -2,7 +2,8 @@
  *   X.npy : float32 [N, D] (pooled) or [T, D] (per-residue, plus X.offsets.npy int64 [N+1]),
  *           and X.ids.txt with one id per line in row order.
  *   X.h5  : datasets "embeddings" float32 [N, D] and "ids" (variable-length strings), or for
- *           per-residue "tokens" float32 [T, D] + "offsets" int64 [N+1] + "ids". */
+ *           per-residue "tokens" float32 [T, D] + "offsets" int64 [N+1] + "ids". Only when ribo is
+ *           built with HDF5 (RIBO_WITH_HDF5); otherwise .h5 is refused with RIBO_ERR_UNSUPPORTED. */
 #ifndef RIBO_ENGINE_OUTPUT_H
 #define RIBO_ENGINE_OUTPUT_H
 
@@ -15,12 +16,18 @@
 typedef struct ribo_output ribo_output;
 
 typedef struct ribo_output_spec {
-    const char *path;             /* ends in .npy or .h5 (else RIBO_ERR_INVALID_ARGUMENT) */
+    const char *path;             /* ends in .npy or .h5 (see ribo_output_check_path) */
     size_t n_rows;                /* sequences */
     int dim;                      /* embedding width D */
     const char *const *ids;       /* n_rows ids, in row order */
     const int64_t *row_tokens;    /* per-residue mode: n_rows token counts; NULL = pooled */
 } ribo_output_spec;
+
+/* Checks that path names an output format this ribo can write, without touching the filesystem:
+ * .npy, or .h5 when built with HDF5 (else RIBO_ERR_UNSUPPORTED "output 'X.h5': this ribo was built
+ * without HDF5 support; ..."); any other extension is RIBO_ERR_INVALID_ARGUMENT. ribo_output_open
+ * does this first; callers may do it before any expensive work. */
+ribo_status ribo_output_check_path(const char *path, ribo_error *err);
 
 /* Creates the temporary files (named after path with a ".partial-<pid>" suffix, in the same directory). */
 ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ribo_error *err);

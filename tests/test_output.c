@@ -1,7 +1,10 @@
 /* Output writer: .npy and .h5, pooled and per-residue, rows written out of order, read back
- * (npy with ribo_npy_read, h5 with the HDF5 C API); commit/close leave exactly the right files. */
+ * (npy with ribo_npy_read, h5 with the HDF5 C API); commit/close leave exactly the right files.
+ * Built without HDF5 (no RIBO_WITH_HDF5), the .h5 cases are left out and .h5 must be refused. */
 #include <dirent.h>
+#ifdef RIBO_WITH_HDF5
 #include <hdf5.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,13 @@
 #include "engine/npy.h"
 #include "engine/output.h"
 #include "test_util.h"
+
+/* Output formats the loops below cover: .npy, and .h5 when built with HDF5. */
+#ifdef RIBO_WITH_HDF5
+#define N_FORMATS 2
+#else
+#define N_FORMATS 1
+#endif
 
 /* Makes a fresh subdirectory of the tmpdir for one case; returns its path (rotating buffer). */
 static const char *case_dir(const char *name) {
@@ -168,6 +178,7 @@ static void test_npy_per_residue(void) {
     CHECK(count_entries(dir, &partials) == 3 && partials == 0, "unexpected files in %s", dir);
 }
 
+#ifdef RIBO_WITH_HDF5
 /* Reads dataset name of an open HDF5 file as float/int64 into buf; checks its dims. */
 static bool h5_read(hid_t f, const char *name, hid_t mtype, int rank, const hsize_t *want_dims, void *buf) {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
@@ -293,12 +304,36 @@ static void test_h5_per_residue(void) {
     CHECK(H5Lexists(f, "embeddings", H5P_DEFAULT) == 0, "per-residue file has embeddings");
     H5Fclose(f);
 }
+#else
+/* Without HDF5 an .h5 path is refused at open, with one line naming it, before anything is created. */
+static void test_h5_unsupported(void) {
+    const char *dir = case_dir("h5_unsupported");
+    const char *path = in_dir(dir, "emb.h5");
+    ribo_output_spec spec = {.path = path, .n_rows = 5, .dim = 4, .ids = ids5, .row_tokens = NULL};
+    ribo_output *o = (ribo_output *)1;
+    ribo_error err;
+    ribo_error_clear(&err);
+    CHECK_STATUS(ribo_output_open(&spec, &o, &err), RIBO_ERR_UNSUPPORTED, &err);
+    CHECK(o == NULL, "handle not cleared");
+    CHECK_MESSAGE(&err, "emb.h5");
+    CHECK_MESSAGE(&err, "this ribo was built without HDF5 support; use .npy or rebuild with libhdf5-dev");
+    CHECK(strchr(err.message, '\n') == NULL, "message is not one line: %s", err.message);
+    CHECK(count_entries(dir, NULL) == 0, "files left in %s", dir);
+    /* also before the directory is looked at, and through the path check alone */
+    spec.path = ribo_test_tmp("no_such_dir/out.h5");
+    CHECK_STATUS(ribo_output_open(&spec, &o, &err), RIBO_ERR_UNSUPPORTED, &err);
+    CHECK_MESSAGE(&err, "without HDF5 support");
+    CHECK_STATUS(ribo_output_check_path("x.h5", &err), RIBO_ERR_UNSUPPORTED, &err);
+    CHECK_MESSAGE(&err, "without HDF5 support");
+    CHECK_STATUS(ribo_output_check_path("x.npy", &err), RIBO_OK, &err);
+}
+#endif
 
 /* Zero rows: valid empty arrays. */
 static void test_empty(void) {
     const char *dir = case_dir("empty");
     const char *paths[2] = {in_dir(dir, "none.npy"), in_dir(dir, "none.h5")};
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < N_FORMATS; ++i) {
         ribo_output_spec spec = {.path = paths[i], .n_rows = 0, .dim = 8, .ids = NULL, .row_tokens = NULL};
         ribo_output *o = NULL;
         ribo_error err;
@@ -310,6 +345,7 @@ static void test_empty(void) {
         ribo_output_close(o);
     }
     check_npy_rows(paths[0], 0, 8);
+#ifdef RIBO_WITH_HDF5
     hid_t f = H5Fopen(paths[1], H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0, "cannot open %s", paths[1]);
     if (f >= 0) {
@@ -318,12 +354,13 @@ static void test_empty(void) {
         h5_check_ids(f, NULL, 0);
         H5Fclose(f);
     }
+#endif
 }
 
 /* A missing row makes commit fail (naming the row) and no final file appears; close cleans up. */
 static void test_missing_row(void) {
     const char *exts[2] = {"npy", "h5"};
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < N_FORMATS; ++i) {
         char name[32];
         snprintf(name, sizeof name, "missing_%s", exts[i]);
         const char *dir = case_dir(name);
@@ -356,7 +393,7 @@ static void test_close_without_commit(void) {
     const char *paths[2] = {in_dir(dir, "x.npy"), in_dir(dir, "y.h5")};
     const char *const ids[2] = {"a", "b"};
     const int64_t tokens[2] = {1, 2};
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < N_FORMATS; ++i) {
         ribo_output_spec spec = {.path = paths[i], .n_rows = 2, .dim = 2, .ids = ids, .row_tokens = tokens};
         ribo_output *o = NULL;
         ribo_error err;
@@ -384,9 +421,11 @@ static void test_bad_specs(void) {
     CHECK_STATUS(ribo_output_open(&spec, &o, &err), RIBO_ERR_IO, &err);
     CHECK_MESSAGE(&err, "no_such_dir");
     CHECK(o == NULL, "handle not cleared");
+#ifdef RIBO_WITH_HDF5
     spec.path = ribo_test_tmp("no_such_dir/out.h5");
     CHECK_STATUS(ribo_output_open(&spec, &o, &err), RIBO_ERR_IO, &err);
     CHECK_MESSAGE(&err, "no_such_dir");
+#endif
     spec.path = ribo_test_tmp("out.csv");
     CHECK_STATUS(ribo_output_open(&spec, &o, &err), RIBO_ERR_INVALID_ARGUMENT, &err);
     CHECK_MESSAGE(&err, "out.csv");
@@ -416,8 +455,12 @@ static void test_bad_specs(void) {
 int main(void) {
     test_npy_pooled();
     test_npy_per_residue();
+#ifdef RIBO_WITH_HDF5
     test_h5_pooled();
     test_h5_per_residue();
+#else
+    test_h5_unsupported();
+#endif
     test_empty();
     test_missing_row();
     test_close_without_commit();

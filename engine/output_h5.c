@@ -1,0 +1,220 @@
+/* HDF5 output (see output_h5.h): the file is created with everything but the embedding values and
+ * closed through the HDF5 library; output.c then pwrite's the rows straight into the main dataset's
+ * contiguous, pre-allocated storage. Compiled only with RIBO_WITH_HDF5 (CMake leaves this file out
+ * otherwise; the guard keeps a stray build of it empty). */
+#ifdef RIBO_WITH_HDF5
+
+#include "output_h5.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* Room for HDF5 metadata beyond the ids/offsets estimate (overridable to exercise full-disk paths). */
+#ifndef RIBO_OUTPUT_SLACK_BYTES
+#define RIBO_OUTPUT_SLACK_BYTES 16384u
+#endif
+
+/* Byte size of the main dataset. */
+static off_t data_bytes(const ribo_output_h5_spec *o) {
+    return (off_t)(o->total_rows * o->dim * sizeof(float));
+}
+
+/* Walk callback: keeps the innermost HDF5 error description (prefers the OS error text). */
+static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    char *buf = data;
+    if (n == 0 && e && e->desc) {
+        const char *m = strstr(e->desc, "error message = '");
+        if (m) {
+            m += strlen("error message = '");
+            const char *q = strchr(m, '\'');
+            size_t len = q ? (size_t)(q - m) : strlen(m);
+            if (len > 255) len = 255;
+            memcpy(buf, m, len);
+            buf[len] = '\0';
+        } else {
+            snprintf(buf, 256, "%s", e->desc);
+        }
+    }
+    return 0;
+}
+
+/* Sets err to RIBO_ERR_IO "path: what: <HDF5 detail>" from the current HDF5 error stack. */
+static ribo_status h5_error(ribo_error *err, const char *path, const char *what) {
+    char detail[256] = "HDF5 call failed";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, detail);
+    H5Eclear2(H5E_DEFAULT);
+    return ribo_error_set(err, RIBO_ERR_IO, "%s: %s: %s", path, what, detail);
+}
+
+/* HDF5's automatic error printing, saved and silenced for the duration of our calls. */
+typedef struct h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} h5_quiet;
+
+/* Saves the current HDF5 error handler and disables it. */
+static void h5_quiet_begin(h5_quiet *q) {
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+/* Restores the handler saved by h5_quiet_begin. */
+static void h5_quiet_end(const h5_quiet *q) {
+    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+/* Creates a 1-D or 2-D dataset; `raw` makes it contiguous, allocated at creation and never filled
+ * (its bytes are then written directly). Returns its id, or H5I_INVALID_HID with err set. */
+static hid_t h5_dataset(hid_t file, const char *name, hid_t type, int rank, const hsize_t *dims, bool raw,
+                        const char *path, ribo_error *err) {
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = space >= 0 ? H5Pcreate(H5P_DATASET_CREATE) : H5I_INVALID_HID;
+    hid_t d = H5I_INVALID_HID;
+    if (dcpl >= 0 &&
+        (!raw || (H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
+                  H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)))
+        d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "cannot create dataset '%s'", name);
+        h5_error(err, path, what);
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+    return d;
+}
+
+/* Writes a whole small dataset (ids, offsets) and closes it; err set on failure. */
+static ribo_status h5_write_whole(hid_t file, const char *name, hid_t ftype, hid_t mtype, hsize_t n, const void *buf,
+                                  const char *path, ribo_error *err) {
+    hid_t d = h5_dataset(file, name, ftype, 1, &n, false, path, err);
+    if (d < 0) return err ? err->status : RIBO_ERR_IO;
+    ribo_status s = RIBO_OK;
+    char what[96];
+    snprintf(what, sizeof what, "cannot write dataset '%s'", name);
+    if (n > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) s = h5_error(err, path, what);
+    if (H5Dclose(d) < 0 && s == RIBO_OK) s = h5_error(err, path, what);
+    return s;
+}
+
+/* Adds a fixed-length string attribute to the root group; err set on failure. */
+static ribo_status h5_string_attr(hid_t file, const char *name, const char *value, const char *path,
+                                  ribo_error *err) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    bool ok = t >= 0 && H5Tset_size(t, strlen(value) + 1) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0;
+    hid_t sp = ok ? H5Screate(H5S_SCALAR) : H5I_INVALID_HID;
+    hid_t a = sp >= 0 ? H5Acreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT) : H5I_INVALID_HID;
+    ok = a >= 0 && H5Awrite(a, t, value) >= 0;
+    ribo_status s = ok ? RIBO_OK : h5_error(err, path, "cannot write an attribute");
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return s;
+}
+
+/* Fills an open HDF5 file: attributes, the main dataset (storage allocated, offset returned in
+ * *raw_offset, HADDR_UNDEF when empty), ids and per-residue offsets. */
+static ribo_status h5_fill(const ribo_output_h5_spec *o, hid_t file, const char *const *ids, haddr_t *raw_offset,
+                           ribo_error *err) {
+    const char *path = o->partial_path;
+    RIBO_TRY(h5_string_attr(file, "ribo_version", RIBO_VERSION_STRING, path, err));
+    RIBO_TRY(h5_string_attr(file, "layout", o->per_residue ? "per-residue" : "pooled", path, err));
+    hsize_t dims[2] = {(hsize_t)o->total_rows, (hsize_t)o->dim};
+    hid_t d = h5_dataset(file, o->per_residue ? "tokens" : "embeddings", H5T_IEEE_F32LE, 2, dims, true, path, err);
+    if (d < 0) return err ? err->status : RIBO_ERR_IO;
+    *raw_offset = H5Dget_offset(d);
+    ribo_status s = RIBO_OK;
+    if (*raw_offset == HADDR_UNDEF && o->total_rows > 0)
+        s = h5_error(err, path, "no storage allocated for the embeddings dataset");
+    if (H5Dclose(d) < 0 && s == RIBO_OK) s = h5_error(err, path, "cannot close the embeddings dataset");
+    if (s != RIBO_OK) return s;
+    hid_t st = H5Tcopy(H5T_C_S1);
+    if (st < 0 || H5Tset_size(st, H5T_VARIABLE) < 0 || H5Tset_cset(st, H5T_CSET_UTF8) < 0) {
+        s = h5_error(err, path, "cannot create the string type");
+        if (st >= 0) H5Tclose(st);
+        return s;
+    }
+    s = h5_write_whole(file, "ids", st, st, (hsize_t)o->n_rows, ids, path, err);
+    H5Tclose(st);
+    if (s == RIBO_OK && o->per_residue)
+        s = h5_write_whole(file, "offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)o->n_rows + 1, o->row_start,
+                           path, err);
+    return s;
+}
+
+/* Reserves the blocks of the embeddings' storage through the library's own descriptor before HDF5
+ * writes its metadata, so a full disk shows up here (or in the flush, which is then undone by
+ * h5_release_space) and never while rows are written. */
+static ribo_status h5_reserve(hid_t file, off_t off, off_t len, const char *path, ribo_error *err) {
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) < 0 || !handle) {
+        H5Eclear2(H5E_DEFAULT);
+        return RIBO_OK;
+    }
+    return ribo_output_reserve(*(int *)handle, off, len, path, err);
+}
+
+/* Truncates a (to be discarded) HDF5 file to zero bytes through the library's own descriptor. */
+static void h5_release_space(hid_t file) {
+    void *handle = NULL;
+    if (H5Fget_vfd_handle(file, H5P_DEFAULT, &handle) >= 0 && handle) {
+        if (ftruncate(*(int *)handle, 0) != 0) {
+            /* nothing more to do: closing reports its own error */
+        }
+    }
+}
+
+/* Fails early when the directory's filesystem lacks room for `need` bytes. */
+static ribo_status check_free_space(const ribo_output_h5_spec *o, uint64_t need, ribo_error *err) {
+    struct statvfs vfs;
+    if (statvfs(o->dir, &vfs) != 0) return RIBO_OK; /* cannot tell: the writes will report it */
+    uint64_t avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    if (avail < need)
+        return ribo_error_set(err, RIBO_ERR_IO, "%s: not enough disk space: needs about %llu bytes, %llu available: %s",
+                              o->final_path, (unsigned long long)need, (unsigned long long)avail,
+                              strerror(ENOSPC));
+    return RIBO_OK;
+}
+
+/* Creates the .h5 partial with everything but the embedding values and closes it in HDF5 (see
+ * output_h5.h). No HDF5 state stays open while rows arrive, so write errors cannot leave the library
+ * holding a half-closed file. */
+ribo_status ribo_output_h5_create(const ribo_output_h5_spec *o, bool *created, off_t *data_offset,
+                                  ribo_error *err) {
+    const char *path = o->partial_path;
+    const char *const *ids = o->ids;
+    /* Data + ids (heap objects + descriptors) + offsets: HDF5 must not run out of space mid-way. */
+    uint64_t estimate = (uint64_t)data_bytes(o) + 8 * ((uint64_t)o->n_rows + 1) + RIBO_OUTPUT_SLACK_BYTES;
+    for (size_t i = 0; i < o->n_rows; ++i) estimate += strlen(ids[i]) + 48;
+    RIBO_TRY(check_free_space(o, estimate, err));
+    h5_quiet q;
+    h5_quiet_begin(&q);
+    ribo_status s = RIBO_OK;
+    haddr_t raw = HADDR_UNDEF;
+    *created = true; /* a failed create may still leave the file behind */
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (file < 0) {
+        s = h5_error(err, path, "cannot create HDF5 file");
+    } else {
+        s = h5_fill(o, file, ids, &raw, err);
+        if (s == RIBO_OK && raw != HADDR_UNDEF) s = h5_reserve(file, (off_t)raw, data_bytes(o), path, err);
+        if (s == RIBO_OK && H5Fflush(file, H5F_SCOPE_LOCAL) < 0) s = h5_error(err, path, "cannot write HDF5 file");
+        /* The file is discarded: free its blocks so that closing it (which flushes) succeeds even on
+         * a nearly full disk. HDF5 1.10 crashes at exit when a file has failed to close. */
+        if (s != RIBO_OK) h5_release_space(file);
+        if (H5Fclose(file) < 0 && s == RIBO_OK) s = h5_error(err, path, "cannot close the HDF5 file");
+    }
+    h5_quiet_end(&q);
+    if (s != RIBO_OK) return s;
+    *data_offset = raw == HADDR_UNDEF ? 0 : (off_t)raw;
+    return RIBO_OK;
+}
+
+#endif /* RIBO_WITH_HDF5 */
