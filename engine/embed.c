@@ -1,5 +1,6 @@
 /* The embedding run behind `ribo embed`: FASTA -> tokens -> packed batches -> device -> output file.
  * This first version runs batches one after another on one stream of one device. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,19 @@ static ribo_status run_batch(embed_run *r, size_t b, ribo_error *err) {
     size_t rows_out = r->graph.output_per_token ? T - B * skip : B;
     RIBO_TRY(si->copy_d2h(s, r->host_out, ribo_executor_output(r->exec), rows_out * D * 4, err));
     RIBO_TRY(si->synchronize(s, err));
+    /* A NaN/inf (overflow in the model, or a device fault) must not reach the file: check the whole
+     * batch before writing any of its rows (the failed run then leaves no output). */
     size_t at = 0;
+    for (size_t i = 0; i < B; ++i) {
+        size_t n = r->graph.output_per_token ? (size_t)(pb->cu_seqlens[i + 1] - pb->cu_seqlens[i]) - skip : 1;
+        const float *v = r->host_out + at * D;
+        for (size_t k = 0; k < n * D; ++k)
+            if (!isfinite(v[k]))
+                return ribo_error_set(err, RIBO_ERR_DEVICE, "sequence '%s': non-finite embedding (NaN/inf)",
+                                      r->set.ids[pb->rows[i]]);
+        at += n;
+    }
+    at = 0;
     for (size_t i = 0; i < B; ++i) {
         const float *row = r->host_out + at * D;
         RIBO_TRY(ribo_output_write_row(r->out, pb->rows[i], row, err));
@@ -163,11 +176,9 @@ static ribo_status open_device(embed_run *r, const ribo_embed_options *o, ribo_e
     return r->dev->iface->stream_create(r->dev, 1, &r->stream, err);
 }
 
-/* Builds the graph and uploads the weights for the planned batch budget. */
-static ribo_status setup_executor(embed_run *r, const ribo_embed_options *o, ribo_pool pool, ribo_error *err) {
-    ribo_storage storage = storage_of(o->dtype);
-    RIBO_TRY(ribo_model_build_graph(&r->model, pool, &r->graph, err));
-    ribo_executor_config cfg = {r->batch_tokens, r->batch_seqs, storage};
+/* Uploads the weights of the (already built and checked) graph for the planned batch budget. */
+static ribo_status setup_executor(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
+    ribo_executor_config cfg = {r->batch_tokens, r->batch_seqs, storage_of(o->dtype)};
     return ribo_executor_create(r->dev, r->stream, &r->graph, r->model.weights, &cfg, &r->exec, err);
 }
 
@@ -194,15 +205,20 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
     memset(&r, 0, sizeof r);
     ribo_status s = ribo_model_open(o->model_dir, &r.model, err);
     ribo_pool pool = o->pool == RIBO_POOL_DEFAULT ? r.model.conv.default_pool : o->pool;
+    /* Fail fast: the graph is built and every weight checked before the device is opened and
+     * before any input is read, so a wrong checkpoint is reported at once. */
+    if (s == RIBO_OK) s = ribo_model_build_graph(&r.model, pool, &r.graph, err);
     if (s == RIBO_OK) s = open_device(&r, o, err);
     if (s == RIBO_OK) s = load_inputs(&r, o, err);
     if (s == RIBO_OK) s = alloc_host(&r, err);
-    if (s == RIBO_OK) s = setup_executor(&r, o, pool, err);
+    if (s == RIBO_OK) s = setup_executor(&r, o, err); /* needs the batch budget from the inputs */
     if (s == RIBO_OK) s = open_output(&r, o, err);
+    double t_batches = now_seconds();
     for (size_t b = 0; s == RIBO_OK && b < r.plan.n_batches; ++b) {
         s = run_batch(&r, b, err);
         if (s != RIBO_OK) ribo_error_prefix(err, "batch %zu of %zu", b + 1, r.plan.n_batches);
     }
+    sum->batch_seconds = now_seconds() - t_batches;
     if (s == RIBO_OK) s = ribo_output_commit(r.out, err);
     if (r.set.n || r.plan.n_batches) {
         sum->n_sequences = r.set.n;
@@ -230,7 +246,7 @@ static void weights_dtype(const ribo_safetensors *st, char *out, size_t cap) {
     const char *seen = NULL;
     for (size_t i = 0; i < ribo_safetensors_count(st); ++i) {
         const ribo_st_tensor *t = ribo_safetensors_at(st, i);
-        if (t->dtype != RIBO_ST_F32 && t->dtype != RIBO_ST_F16 && t->dtype != RIBO_ST_BF16) continue;
+        if (!ribo_st_is_float(t->dtype)) continue;
         if (!seen) seen = t->dtype_name;
         else if (strcmp(seen, t->dtype_name) != 0) {
             snprintf(out, cap, "mixed");

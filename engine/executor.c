@@ -164,16 +164,17 @@ static void shape_str(const int64_t *shape, int ndim, char *out, size_t cap) {
 
 /* Checks one source tensor exists with a float dtype and the expected shape. */
 static ribo_status check_source(const ribo_graph *g, const ribo_safetensors *st, const ribo_gtensor *w, int s,
-                                const ribo_st_tensor **found, ribo_error *err) {
+                                const char *origin, const ribo_st_tensor **found, ribo_error *err) {
     const char *source = w->sources[s];
     const ribo_st_tensor *t = resolve_source(g, st, source, w->is_norm);
     if (!t) {
         char tried[256] = "";
         if (g->n_prefixes > 1) snprintf(tried, sizeof tried, " (also looked for it with prefix '%s'%s)", g->prefixes[1],
                                         w->is_norm ? " and as gamma/beta" : "");
-        return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' not found%s", source, tried);
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s%smodel weights: tensor '%s' not found%s", origin ? origin : "",
+                              origin ? ": " : "", source, tried);
     }
-    if (t->dtype != RIBO_ST_F32 && t->dtype != RIBO_ST_F16 && t->dtype != RIBO_ST_BF16)
+    if (!ribo_st_is_float(t->dtype))
         return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16", t->file,
                               t->name, t->dtype_name);
     int64_t rows = w->shape[0] / w->n_sources;
@@ -191,27 +192,24 @@ static ribo_status check_source(const ribo_graph *g, const ribo_safetensors *st,
     return RIBO_OK;
 }
 
-ribo_status ribo_executor_check_weights(const ribo_graph *g, const ribo_safetensors *st, ribo_error *err) {
+ribo_status ribo_executor_check_weights(ribo_graph *g, const ribo_safetensors *st, const char *origin,
+                                        ribo_error *err) {
+    g->resolved_from = NULL;
     for (int i = 0; i < g->n_tensors; ++i) {
-        const ribo_gtensor *w = &g->tensors[i];
+        ribo_gtensor *w = &g->tensors[i];
         if (w->role != RIBO_TENSOR_WEIGHT) continue;
-        for (int s = 0; s < w->n_sources; ++s) {
-            const ribo_st_tensor *t;
-            RIBO_TRY(check_source(g, st, w, s, &t, err));
-        }
+        for (int s = 0; s < w->n_sources; ++s) RIBO_TRY(check_source(g, st, w, s, origin, &w->resolved[s], err));
     }
+    g->resolved_from = st;
     return RIBO_OK;
 }
 
-/* Converts one graph weight to fp32 on the host and uploads it (converting to the storage type). */
-static ribo_status upload_weight(ribo_executor *ex, ribo_stream *stream, const ribo_safetensors *st,
-                                 const ribo_gtensor *w, float *host, ribo_dbuf *staging, ribo_error *err) {
+/* Converts one graph weight (its checked sources) to fp32 on the host and uploads it (converting to
+ * the storage type). */
+static ribo_status upload_weight(ribo_executor *ex, ribo_stream *stream, const ribo_gtensor *w, float *host,
+                                 ribo_dbuf *staging, ribo_error *err) {
     size_t per_source = (size_t)(w->shape[0] / w->n_sources) * (size_t)w->shape[1];
-    for (int s = 0; s < w->n_sources; ++s) {
-        const ribo_st_tensor *t;
-        RIBO_TRY(check_source(ex->g, st, w, s, &t, err));
-        RIBO_TRY(ribo_st_to_f32(t, host + (size_t)s * per_source, err));
-    }
+    for (int s = 0; s < w->n_sources; ++s) RIBO_TRY(ribo_st_to_f32(w->resolved[s], host + (size_t)s * per_source, err));
     size_t count = per_source * (size_t)w->n_sources;
     for (size_t i = 0; i < count; ++i)
         if (host[i] != host[i] || host[i] - host[i] != 0.0f)
@@ -228,7 +226,7 @@ static ribo_status upload_weight(ribo_executor *ex, ribo_stream *stream, const r
 }
 
 /* Uploads every weight; one host buffer sized for the largest. */
-static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, const ribo_safetensors *st, ribo_error *err) {
+static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, ribo_error *err) {
     size_t largest = 0;
     for (int i = 0; i < ex->g->n_tensors; ++i) {
         const ribo_gtensor *w = &ex->g->tensors[i];
@@ -243,7 +241,7 @@ static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, const 
         s = ex->dev->iface->buffer_alloc(ex->dev, largest * 4, "weight staging", &staging, err);
     for (int i = 0; s == RIBO_OK && i < ex->g->n_tensors; ++i)
         if (ex->g->tensors[i].role == RIBO_TENSOR_WEIGHT)
-            s = upload_weight(ex, stream, st, &ex->g->tensors[i], host, staging, err);
+            s = upload_weight(ex, stream, &ex->g->tensors[i], host, staging, err);
     if (staging) ex->dev->iface->buffer_free(ex->dev, staging);
     free(host);
     return s;
@@ -257,7 +255,7 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     ex->dev = dev;
     ex->g = g;
     ex->cfg = *cfg;
-    ribo_status s = ribo_executor_check_weights(g, st, err);
+    ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_executor_check_weights(g, st, NULL, err);
     if (s == RIBO_OK) s = ribo_executor_plan(g, cfg, &ex->plan, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
@@ -268,7 +266,7 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
             t->dev.buf = t->role == RIBO_TENSOR_WEIGHT ? ex->weights
                        : t->role == RIBO_TENSOR_ACTIVATION ? ex->arena : ex->io;
         }
-        s = upload_weights(ex, stream, st, err);
+        s = upload_weights(ex, stream, err);
     }
     if (s != RIBO_OK) {
         ribo_executor_free(ex);

@@ -25,10 +25,14 @@ ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, r
                                ribo_error *err);
 
 /* Checks every weight of g against the checkpoint (presence under any accepted name, dtype,
- * shape vs config) without touching a device. Errors name the file and tensor. */
-ribo_status ribo_executor_check_weights(const ribo_graph *g, const ribo_safetensors *st, ribo_error *err);
+ * shape vs config) without touching a device, and records the checkpoint tensor of every source
+ * (ribo_gtensor.resolved, valid while st is open; g->resolved_from = st). Errors name the file and
+ * tensor; a missing tensor's message starts with origin (the model directory; may be NULL). */
+ribo_status ribo_executor_check_weights(ribo_graph *g, const ribo_safetensors *st, const char *origin,
+                                        ribo_error *err);
 
-/* Takes ownership of nothing: g must outlive the executor. Weights are converted on upload. */
+/* Takes ownership of nothing: g must outlive the executor. Weights are converted on upload from the
+ * tensors ribo_executor_check_weights resolved (it is run here first unless g was checked against st). */
 ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
                                  const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err);
 

@@ -31,6 +31,9 @@ typedef enum ribo_input_kind {
 
 #define RIBO_MAX_WEIGHT_SOURCES 3
 
+struct ribo_st_tensor;     /* safetensors.h */
+struct ribo_safetensors;
+
 typedef struct ribo_gtensor {
     char name[128];
     ribo_tensor_role role;
@@ -40,6 +43,8 @@ typedef struct ribo_gtensor {
     int n_sources;
     char sources[RIBO_MAX_WEIGHT_SOURCES][128];
     bool is_norm;           /* LayerNorm parameter: ".weight"/".bias" may be ".gamma"/".beta" */
+    /* checkpoint tensor of each source, filled (checked) by ribo_executor_check_weights */
+    const struct ribo_st_tensor *resolved[RIBO_MAX_WEIGHT_SOURCES];
     /* activations / output: per-token width */
     int width;
     ribo_input_kind input;
@@ -89,6 +94,8 @@ typedef struct ribo_graph {
     /* weight-name resolution: each source is tried with every prefix */
     char prefixes[4][32];
     int n_prefixes;
+    /* the checkpoint every weight's `resolved` sources point into (NULL until checked) */
+    const struct ribo_safetensors *resolved_from;
 } ribo_graph;
 
 void ribo_graph_init(ribo_graph *g);

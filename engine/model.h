@@ -11,9 +11,16 @@
 #include "safetensors.h"
 #include "tokenizer.h"
 
-/* Shape numbers every family fills from config.json. */
+/* Numeric constants of the graph, read and range-checked with the shapes (finite, > 0, as float). */
+typedef struct ribo_model_numerics {
+    float norm_eps;   /* LayerNorm epsilon (layer_norm_eps) */
+    float rope_theta; /* rotary base (rope_theta); 0 when the family has no rotary embeddings */
+} ribo_model_numerics;
+
+/* Shape numbers (and numeric constants) every family fills from config.json. */
 typedef struct ribo_model_dims {
     int n_layers, hidden, n_heads, head_dim, intermediate, vocab, max_positions;
+    ribo_model_numerics num;
 } ribo_model_dims;
 
 /* How the embed driver prepares inputs for this family. */
@@ -35,6 +42,10 @@ typedef struct ribo_model_family {
     /* Emits the graph for the given pooling (already resolved from the default). */
     ribo_status (*build)(const cJSON *config, const ribo_model_dims *dims, const ribo_model_conventions *conv,
                          ribo_pool pool, ribo_graph *g, ribo_error *err);
+    /* Optional: checks the checkpoint as a whole against config.json once every weight the graph
+     * names has been found (e.g. no layers beyond num_hidden_layers); errors name model_dir. */
+    ribo_status (*check_checkpoint)(const char *model_dir, const ribo_model_dims *dims, const ribo_safetensors *st,
+                                    ribo_error *err);
     /* Loads the tokenizer from the model directory. */
     ribo_status (*load_tokenizer)(const char *model_dir, ribo_tokenizer **out, ribo_error *err);
 } ribo_model_family;
@@ -49,18 +60,26 @@ typedef struct ribo_model {
     ribo_tokenizer *tokenizer;
 } ribo_model;
 
-/* Opens config.json, detects the family, opens (and validates) the weights and the tokenizer. */
+/* Opens config.json, detects the family, opens (and validates) the weights and the tokenizer;
+ * checks the tokenizer against config.json (vocabulary size, <mask> id when token_dropout is on). */
 ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err);
-/* Builds the graph and checks every weight it names against the checkpoint. */
+/* Builds the graph and checks every weight it names against the checkpoint (resolving each one,
+ * see ribo_executor_check_weights), then the checkpoint as a whole (family check_checkpoint). */
 ribo_status ribo_model_build_graph(const ribo_model *m, ribo_pool pool, ribo_graph *g, ribo_error *err);
 void ribo_model_close(ribo_model *m);
 
-/* Helpers for read_config: integer / number / bool keys with clear errors. */
-ribo_status ribo_config_int(const cJSON *cfg, const char *path, const char *key, int min, int *out, ribo_error *err);
-ribo_status ribo_config_int_or(const cJSON *cfg, const char *path, const char *key, int dflt, int min, int *out,
-                               ribo_error *err);
+/* Helpers for read_config: integer / number / bool keys with clear errors naming path and key.
+ * Integers must lie in [min, max] (checked before any conversion to int); the _or forms take dflt
+ * when the key is absent or null. */
+ribo_status ribo_config_int(const cJSON *cfg, const char *path, const char *key, int min, int max, int *out,
+                            ribo_error *err);
+ribo_status ribo_config_int_or(const cJSON *cfg, const char *path, const char *key, int dflt, int min, int max,
+                               int *out, ribo_error *err);
 ribo_status ribo_config_float_or(const cJSON *cfg, const char *path, const char *key, double dflt, double *out,
                                  ribo_error *err);
+/* A number that must be finite and > 0, also once rounded to float. */
+ribo_status ribo_config_positive_float_or(const cJSON *cfg, const char *path, const char *key, float dflt, float *out,
+                                          ribo_error *err);
 ribo_status ribo_config_bool_or(const cJSON *cfg, const char *path, const char *key, bool dflt, bool *out,
                                 ribo_error *err);
 const char *ribo_config_string(const cJSON *cfg, const char *key); /* NULL if absent or not a string */

@@ -3,6 +3,8 @@
  * model.safetensors.index.json. Tensors are kept sorted by name for bsearch lookup. */
 #include "safetensors.h"
 
+#include "fileutil.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +17,7 @@
 #include <unistd.h>
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1024 * 1024) /* sane cap on the JSON header */
-#define ST_MAX_INDEX ((off_t)64 * 1024 * 1024)      /* cap on model.safetensors.index.json */
+#define ST_MAX_INDEX ((size_t)64 * 1024 * 1024)     /* cap on model.safetensors.index.json */
 #define ST_MAX_JSON_INT 9007199254740992.0          /* 2^53: larger JSON numbers are not exact */
 
 /* One mapped file. */
@@ -51,6 +53,10 @@ static const st_dtype_info st_dtypes[] = {
     {"I16", RIBO_ST_I16, 2}, {"I8", RIBO_ST_I8, 1}, {"U8", RIBO_ST_U8, 1},
     {"BOOL", RIBO_ST_BOOL, 1},
 };
+
+bool ribo_st_is_float(ribo_st_dtype dtype) {
+    return dtype == RIBO_ST_F32 || dtype == RIBO_ST_F16 || dtype == RIBO_ST_BF16;
+}
 
 size_t ribo_st_dtype_size(ribo_st_dtype dtype) {
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; ++i)
@@ -376,51 +382,11 @@ ribo_status ribo_safetensors_open_file(const char *path, ribo_safetensors **out,
     return RIBO_OK;
 }
 
-/* Reads a small text file whole (NUL-terminated, malloc'd). */
-static ribo_status read_small_file(const char *path, char **buf, size_t *len, ribo_error *err) {
-    *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode) || sb.st_size > ST_MAX_INDEX) {
-        close(fd);
-        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: not a regular file of at most %lld bytes", path,
-                              (long long)ST_MAX_INDEX);
-    }
-    char *b = malloc((size_t)sb.st_size + 1);
-    if (!b) {
-        close(fd);
-        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    }
-    size_t got = 0;
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            int e = r < 0 ? errno : 0;
-            close(fd);
-            free(b);
-            return ribo_error_set(err, RIBO_ERR_IO, "%s: read failed: %s", path, e ? strerror(e) : "unexpected EOF");
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    b[got] = '\0';
-    *buf = b;
-    *len = got;
-    return RIBO_OK;
-}
-
 /* Opens every shard the index names (each once) and checks the index against the shards. */
 static ribo_status open_sharded(ribo_safetensors *st, const char *dir, const char *index_path, ribo_error *err) {
     char *text = NULL;
     size_t len = 0;
-    RIBO_TRY(read_small_file(index_path, &text, &len, err));
+    RIBO_TRY(ribo_read_small_file(index_path, ST_MAX_INDEX, &text, &len, err));
     cJSON *root = cJSON_ParseWithLength(text, len);
     free(text);
     if (!root) return ribo_error_set(err, RIBO_ERR_MODEL, "%s: not valid JSON", index_path);

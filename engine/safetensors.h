@@ -2,6 +2,7 @@
 #ifndef RIBO_ENGINE_SAFETENSORS_H
 #define RIBO_ENGINE_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,8 @@ const ribo_st_tensor *ribo_safetensors_find(const ribo_safetensors *st, const ch
 ribo_status ribo_st_to_f32(const ribo_st_tensor *t, float *dst, ribo_error *err);
 
 size_t ribo_st_dtype_size(ribo_st_dtype dtype);
+/* True for the floating-point dtypes ribo_st_to_f32 converts (F32, F16, BF16). */
+bool ribo_st_is_float(ribo_st_dtype dtype);
 
 void ribo_safetensors_close(ribo_safetensors *st);
 

@@ -4,11 +4,18 @@
  *     h += Wo . attn(rotary(Q * d^-0.5), rotary(K), V)(LN(h))      (Q, K, V fused into one GEMM)
  *     h += W2 . gelu_erf(W1 . LN(h))
  *   emb_layer_norm_after, then pooling. Shapes come from config.json, never assumed. */
+#include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/model.h"
+
+#define ESM2_MAX_LAYERS 4096
+#define ESM2_MAX_WIDTH (1 << 20) /* hidden_size, intermediate_size */
+#define ESM2_MAX_VOCAB (1 << 24)
+#define ESM2_PREFIX "esm."       /* accepted checkpoint-name prefix (EsmForMaskedLM) */
 
 /* ESM-2 has model_type "esm" and no folding trunk. */
 static bool esm2_detect(const cJSON *config, const ribo_safetensors *st) {
@@ -36,12 +43,16 @@ static ribo_status esm2_read_config(const cJSON *c, const char *path, ribo_model
     if (act && strcmp(act, "gelu") != 0)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported (ESM-2 uses \"gelu\")",
                               path, act);
-    RIBO_TRY(ribo_config_int(c, path, "num_hidden_layers", 1, &d->n_layers, err));
-    RIBO_TRY(ribo_config_int(c, path, "hidden_size", 1, &d->hidden, err));
-    RIBO_TRY(ribo_config_int(c, path, "num_attention_heads", 1, &d->n_heads, err));
-    RIBO_TRY(ribo_config_int(c, path, "intermediate_size", 1, &d->intermediate, err));
-    RIBO_TRY(ribo_config_int(c, path, "vocab_size", 1, &d->vocab, err));
-    RIBO_TRY(ribo_config_int_or(c, path, "max_position_embeddings", 1026, 1, &d->max_positions, err));
+    /* Upper bounds far above any ESM-2 (t48_15B: 48 layers, hidden 5120, 40 heads, vocab 33) keep
+     * every later size computation in range and refuse nonsense before anything is allocated. */
+    RIBO_TRY(ribo_config_int(c, path, "num_hidden_layers", 1, ESM2_MAX_LAYERS, &d->n_layers, err));
+    RIBO_TRY(ribo_config_int(c, path, "hidden_size", 1, ESM2_MAX_WIDTH, &d->hidden, err));
+    RIBO_TRY(ribo_config_int(c, path, "num_attention_heads", 1, d->hidden, &d->n_heads, err));
+    RIBO_TRY(ribo_config_int(c, path, "intermediate_size", 1, ESM2_MAX_WIDTH, &d->intermediate, err));
+    RIBO_TRY(ribo_config_int(c, path, "vocab_size", 1, ESM2_MAX_VOCAB, &d->vocab, err));
+    RIBO_TRY(ribo_config_int_or(c, path, "max_position_embeddings", 1026, 1, INT_MAX, &d->max_positions, err));
+    RIBO_TRY(ribo_config_positive_float_or(c, path, "layer_norm_eps", 1e-12f, &d->num.norm_eps, err));
+    RIBO_TRY(ribo_config_positive_float_or(c, path, "rope_theta", 10000.0f, &d->num.rope_theta, err));
     if (d->hidden % d->n_heads)
         return ribo_error_set(err, RIBO_ERR_MODEL, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
                               d->hidden, d->n_heads);
@@ -52,7 +63,7 @@ static ribo_status esm2_read_config(const cJSON *c, const char *path, ribo_model
     if (d->head_dim > 128)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d exceeds the supported 128", path, d->head_dim);
     RIBO_TRY(ribo_config_bool_or(c, path, "token_dropout", false, &conv->token_dropout, err));
-    RIBO_TRY(ribo_config_int_or(c, path, "mask_token_id", -1, -1, &conv->mask_token_id, err));
+    RIBO_TRY(ribo_config_int_or(c, path, "mask_token_id", -1, -1, INT_MAX, &conv->mask_token_id, err));
     if (conv->mask_token_id >= d->vocab)
         return ribo_error_set(err, RIBO_ERR_MODEL, "%s: mask_token_id %d is outside vocab_size %d", path,
                               conv->mask_token_id, d->vocab);
@@ -178,10 +189,8 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
 
 static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ribo_model_conventions *conv,
                               ribo_pool pool, ribo_graph *g, ribo_error *err) {
-    double eps = 1e-12, theta = 10000.0;
-    RIBO_TRY(ribo_config_float_or(c, "config.json", "layer_norm_eps", 1e-12, &eps, err));
-    RIBO_TRY(ribo_config_float_or(c, "config.json", "rope_theta", 10000.0, &theta, err));
-    snprintf(g->prefixes[0], sizeof g->prefixes[0], "esm.");
+    float eps = d->num.norm_eps, theta = d->num.rope_theta; /* range-checked by esm2_read_config */
+    snprintf(g->prefixes[0], sizeof g->prefixes[0], "%s", ESM2_PREFIX);
     snprintf(g->prefixes[1], sizeof g->prefixes[1], "%s", "");
     g->n_prefixes = 2;
 
@@ -203,10 +212,10 @@ static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ri
     if (emit(g, &op, err) < 0) return err->status;
 
     for (int l = 0; l < d->n_layers; ++l) {
-        h = esm2_layer(g, d, l, h, positions, cu, sot, (float)eps, (float)theta, err);
+        h = esm2_layer(g, d, l, h, positions, cu, sot, eps, theta, err);
         if (h < 0) return err->status;
     }
-    h = layer_norm(g, h, "encoder.emb_layer_norm_after", d->hidden, (float)eps, err);
+    h = layer_norm(g, h, "encoder.emb_layer_norm_after", d->hidden, eps, err);
     int out = ribo_graph_set_output(g, d->hidden, err);
     if (h < 0 || out < 0) return err->status;
     op = ribo_gop_make(RIBO_OP_POOL, "pool");
@@ -224,6 +233,29 @@ static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ri
     return emit(g, &op, err) < 0 ? err->status : RIBO_OK;
 }
 
+/* A checkpoint with more layers than config.json would otherwise run silently truncated: every
+ * layer the graph uses is present, the extra ones are simply never read. Refuse it. */
+static ribo_status esm2_check_checkpoint(const char *dir, const ribo_model_dims *d, const ribo_safetensors *st,
+                                         ribo_error *err) {
+    static const char layer_prefix[] = "encoder.layer.";
+    long n_layers = 0; /* highest layer index seen + 1 */
+    for (size_t i = 0; i < ribo_safetensors_count(st); ++i) {
+        const char *name = ribo_safetensors_at(st, i)->name;
+        if (strncmp(name, ESM2_PREFIX, strlen(ESM2_PREFIX)) == 0) name += strlen(ESM2_PREFIX);
+        if (strncmp(name, layer_prefix, sizeof layer_prefix - 1) != 0) continue;
+        const char *p = name + sizeof layer_prefix - 1;
+        const char *digits = p;
+        long k = 0;
+        for (; isdigit((unsigned char)*p); ++p) k = k < 100000000 ? 10 * k + (*p - '0') : 1000000000; /* saturates */
+        if (p == digits || *p != '.') continue;
+        if (k + 1 > n_layers) n_layers = k + 1;
+    }
+    if (n_layers > d->n_layers)
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: checkpoint has %ld layers but config.json num_hidden_layers is %d",
+                              dir, n_layers, d->n_layers);
+    return RIBO_OK;
+}
+
 /* vocab.txt next to config.json. */
 static ribo_status esm2_load_tokenizer(const char *dir, ribo_tokenizer **out, ribo_error *err) {
     char path[1200];
@@ -236,5 +268,6 @@ const ribo_model_family ribo_esm2_family = {
     .detect = esm2_detect,
     .read_config = esm2_read_config,
     .build = esm2_build,
+    .check_checkpoint = esm2_check_checkpoint,
     .load_tokenizer = esm2_load_tokenizer,
 };

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test_util.h"
@@ -55,9 +56,11 @@ static void test_bad_fasta(void) {
     const char *empty = ">a\nMKV\n>b desc\n\n>c\nMKL\n";
     expect_fasta_failure("empty record", empty, strlen(empty), "", "record 2 ('b')");
     const char *notfasta = "MKVLA\nGGG\n";
-    expect_fasta_failure("not fasta", notfasta, strlen(notfasta), "", "in.fasta");
+    expect_fasta_failure("not fasta", notfasta, strlen(notfasta), "", "not FASTA");
+    CHECK(strstr(errbuf, "in.fasta") != NULL, "not fasta: message does not name the file: %s", errbuf);
     const char bin[] = ">a\nMK\0\x01\x02V\n";
-    expect_fasta_failure("binary", bin, sizeof bin - 1, "", "in.fasta");
+    expect_fasta_failure("binary", bin, sizeof bin - 1, "", "binary data");
+    CHECK(strstr(errbuf, "in.fasta") != NULL, "binary: message does not name the file: %s", errbuf);
     char longseq[1200] = ">long\n";
     memset(longseq + 6, 'A', 1100);
     longseq[1106] = '\n';
@@ -146,11 +149,8 @@ static void write_st(const char *path, const st_image *im, uint64_t header_len_o
     free(json);
 }
 
-/* Builds a model dir whose weights are the fixture's, changed by `mutate`, and expects `needle`. */
-static void expect_model_failure(const char *label, void (*mutate)(st_image *), uint64_t hl_override, size_t cut,
-                                 const char *needle) {
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("model"));
+/* Writes a model dir (esm2_a's config and vocab) whose weights are the fixture's, changed by `mutate`. */
+static void write_model(const char *dir, void (*mutate)(st_image *), uint64_t hl_override, size_t cut) {
     make_model_dir(dir, NULL);
     st_image im = load_fixture_weights();
     if (mutate) mutate(&im);
@@ -159,6 +159,14 @@ static void expect_model_failure(const char *label, void (*mutate)(st_image *), 
     write_st(path, &im, hl_override, cut);
     cJSON_Delete(im.header);
     free(im.data);
+}
+
+/* Builds a model dir whose weights are the fixture's, changed by `mutate`, and expects `needle`. */
+static void expect_model_failure(const char *label, void (*mutate)(st_image *), uint64_t hl_override, size_t cut,
+                                 const char *needle) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("model"));
+    write_model(dir, mutate, hl_override, cut);
     char out[1024], args[4096];
     snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"), out);
@@ -193,15 +201,30 @@ static void mut_shape(st_image *im) {
     cJSON_SetNumberValue(cJSON_GetArrayItem(shape, 1), 128);
 }
 
+/* Every float of the token embedding table set to 3e38: finite (so the weights pass their checks),
+ * but the first LayerNorm overflows and the embeddings come out NaN. */
+static void mut_huge_embeddings(st_image *im) {
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(entry(im, "esm.embeddings.word_embeddings.weight"), "data_offsets");
+    size_t begin = (size_t)cJSON_GetArrayItem(o, 0)->valuedouble, end = (size_t)cJSON_GetArrayItem(o, 1)->valuedouble;
+    const float big = 3e38f;
+    for (size_t at = begin; at + 4 <= end; at += 4) memcpy(im->data + at, &big, 4);
+}
+
 static void test_bad_models(void) {
     expect_model_failure("missing tensor", mut_missing, 0, 0, "encoder.layer.1.attention.self.query.weight");
+    CHECK(strstr(errbuf, ribo_test_tmp("model")) != NULL, "missing tensor: message does not name the model directory: %s",
+          errbuf);
     expect_model_failure("offsets out of range", mut_out_of_range, 0, 0, WQ);
     expect_model_failure("overlapping offsets", mut_overlap, 0, 0, "overlap");
     expect_model_failure("wrong dtype", mut_dtype, 0, 0, WQ);
     expect_model_failure("wrong shape", mut_shape, 0, 0, WQ);
-    expect_model_failure("header length past EOF", NULL, 1u << 30, 0, "model.safetensors");
+    expect_model_failure("header length past EOF", NULL, 1u << 30, 0, "past end of file");
+    CHECK(strstr(errbuf, "model.safetensors") != NULL, "header length past EOF: file not named: %s", errbuf);
     expect_model_failure("truncated file", NULL, 0, 20000, "model.safetensors");
-    expect_model_failure("tiny file", NULL, 0, 5, "model.safetensors");
+    expect_model_failure("tiny file", NULL, 0, 5, "too short for a safetensors header");
+    CHECK(strstr(errbuf, "model.safetensors") != NULL, "tiny file: file not named: %s", errbuf);
+    expect_model_failure("non-finite embeddings", mut_huge_embeddings, 0, 0, "non-finite embedding (NaN/inf)");
+    CHECK(strstr(errbuf, "batch 1 of 1: sequence '"), "non-finite embeddings: batch and sequence not named: %s", errbuf);
 
     char out[1024], args[4096], dir[1024];
     snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
@@ -230,6 +253,95 @@ static void test_bad_models(void) {
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", ribo_test_tmp("nowhere"),
              ribo_test_fixture("short.fasta"), out);
     expect_failure("missing model dir", args, 1, "nowhere", out);
+}
+
+/* ---- config.json values ---- */
+
+/* The esm2_a config.json text with the value of `key` replaced by the JSON text `value` (malloc'd). */
+static char *config_with(const char *key, const char *value) {
+    char *cfg = ribo_test_read_file(ribo_test_fixture("esm2_a/config.json"), NULL);
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    char *p = cfg ? strstr(cfg, pat) : NULL;
+    CHECK(p != NULL, "fixture config.json lacks \"%s\"", key);
+    if (!p) return cfg;
+    const char *v = p + strlen(pat), *end = v + strcspn(v, ",\n");
+    size_t n = strlen(cfg) + strlen(value) + 1;
+    char *out = malloc(n);
+    snprintf(out, n, "%.*s%s%s", (int)(v - cfg), cfg, value, end);
+    free(cfg);
+    return out;
+}
+
+/* Seconds of CLOCK_MONOTONIC. */
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* esm2_a with config.json's `key` set to `value`: embed must fail in under 10 s with one line holding
+ * `needle` and naming `names` ("config": the config.json path, "dir": the model directory). */
+static void expect_config_failure(const char *key, const char *value, const char *needle, const char *names) {
+    char dir[1024], cfg_path[1200], out[1024], args[4096], label[256];
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("cfg"));
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    snprintf(label, sizeof label, "config %s = %s", key, value);
+    char *cfg = config_with(key, value);
+    write_model(dir, NULL, 0, 0);
+    ribo_test_write_file(cfg_path, cfg, strlen(cfg));
+    free(cfg);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"), out);
+    double t0 = now_s();
+    expect_failure(label, args, 1, needle, out);
+    double took = now_s() - t0;
+    CHECK(took < 10.0, "%s: refused only after %.1f s", label, took);
+    const char *want = strcmp(names, "config") == 0 ? cfg_path : dir;
+    CHECK(strstr(errbuf, want) != NULL, "%s: message does not name %s: %s", label, want, errbuf);
+}
+
+static void test_bad_configs(void) {
+    const char *eps_msg = "\"layer_norm_eps\" must be a finite number > 0";
+    expect_config_failure("layer_norm_eps", "0", eps_msg, "config");
+    expect_config_failure("layer_norm_eps", "-1e-05", eps_msg, "config");
+    expect_config_failure("layer_norm_eps", "1e999", eps_msg, "config");  /* parses as infinity */
+    expect_config_failure("layer_norm_eps", "1e-60", eps_msg, "config");  /* 0 as float */
+    const char *theta_msg = "\"rope_theta\" must be a finite number > 0";
+    expect_config_failure("rope_theta", "0", theta_msg, "config");
+    expect_config_failure("rope_theta", "-10000.0", theta_msg, "config");
+    expect_config_failure("rope_theta", "1e39", theta_msg, "config");     /* infinity as float */
+    /* a checkpoint with more layers than config.json says would run silently truncated */
+    expect_config_failure("num_hidden_layers", "2", "checkpoint has 3 layers but config.json num_hidden_layers is 2", "dir");
+    /* token dropout counts <mask> tokens by config.json's id: it must be the tokenizer's */
+    expect_config_failure("mask_token_id", "31",
+                          "token_dropout is true and mask_token_id is 31, but the tokenizer's <mask> is id 32", "config");
+    /* huge dims are refused at once, naming the key, before anything is sized from them */
+    expect_config_failure("num_hidden_layers", "1e9", "\"num_hidden_layers\" must be an integer in [1, 4096]", "config");
+    expect_config_failure("num_hidden_layers", "1e10", "\"num_hidden_layers\" must be an integer in [1, 4096]", "config");
+    expect_config_failure("hidden_size", "1e10", "\"hidden_size\" must be an integer in [1, 1048576]", "config");
+    expect_config_failure("intermediate_size", "1e10", "\"intermediate_size\" must be an integer in [1, 1048576]",
+                          "config");
+    expect_config_failure("vocab_size", "1e10", "\"vocab_size\" must be an integer in [1, 16777216]", "config");
+    expect_config_failure("num_attention_heads", "1e10", "\"num_attention_heads\" must be an integer in [1, 64]",
+                          "config");
+    expect_config_failure("num_attention_heads", "128", "\"num_attention_heads\" must be an integer in [1, 64]", "config");
+    expect_config_failure("max_position_embeddings", "1e10", "\"max_position_embeddings\" must be an integer >= 1",
+                          "config");
+    /* a syntax error is reported with its position, not as "not a JSON object" */
+    expect_config_failure("hidden_size", "64,,", "not valid JSON near byte", "config");
+}
+
+/* A wrong checkpoint is reported before any input is read (or the device opened): here the input
+ * does not even exist, and the backend does not either. */
+static void test_fail_fast(void) {
+    char dir[1024], out[1024], args[4096];
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("model"));
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    write_model(dir, mut_missing, 0, 0);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --backend nosuch", dir,
+             ribo_test_tmp("never-read.fasta"), out);
+    expect_failure("wrong checkpoint before inputs", args, 1, "encoder.layer.1.attention.self.query.weight", out);
 }
 
 static void test_bad_options(void) {
@@ -306,6 +418,8 @@ int main(void) {
     ribo_test_close_device(dev, st);
     test_bad_fasta();
     test_bad_models();
+    test_bad_configs();
+    test_fail_fast();
     test_bad_options();
     test_good_paths();
     return ribo_test_finish("test_cli");

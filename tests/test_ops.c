@@ -7,6 +7,10 @@
 #include "ref_ops.h"
 #include "test_util.h"
 
+#ifdef RIBO_WITH_OPENCL
+#include "backends/opencl/opencl_internal.h"
+#endif
+
 static ribo_device *dev;
 static ribo_stream *st;
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -97,10 +101,9 @@ static void test_linear(int m, int n, int k, bool bias, bool residual, int act) 
     free(x); free(w); free(bv); free(r); free(got); free(want);
 }
 
-static void test_rotary(int n_heads, int head_dim) {
-    int lens[] = {1, 5, 130, 700};
+static void test_rotary(int n_heads, int head_dim, const int *lens, int n_seqs) {
     int32_t *cu, *sot, *pos;
-    int T = make_packing(lens, 4, &cu, &sot, &pos);
+    int T = make_packing(lens, n_seqs, &cu, &sot, &pos);
     size_t n = (size_t)T * 3 * n_heads * head_dim;
     float *qkv = rand_vec(n, -1, 1), *got = malloc(n * 4);
     float q_scale = 1.0f / sqrtf((float)head_dim);
@@ -111,7 +114,7 @@ static void test_rotary(int n_heads, int head_dim) {
     ribo_test_download(st, got, a.qkv, n * 4);
     ref_rotary(qkv, pos, T, n_heads, head_dim, 10000.0f, q_scale);
     double e = ribo_test_max_row_rel_err(got, qkv, (size_t)T, (size_t)3 * n_heads * head_dim);
-    /* float32 angles (as transformers computes them) at positions up to 700: ~1e-5 */
+    /* float32 angles (as transformers computes them) at positions up to 1100: ~1e-5 */
     CHECK(e < 5e-5, "rotary heads=%d dim=%d rel err %g", n_heads, head_dim, e);
     free(cu); free(sot); free(pos); free(qkv); free(got);
 }
@@ -148,9 +151,7 @@ static void test_pool(int mode) {
     int T = make_packing(lens, 5, &cu, &sot, &pos), W = 70;
     float *x = rand_vec((size_t)T * W, -1, 1), *got = malloc((size_t)T * W * 4), *want = malloc((size_t)T * W * 4);
     int sb = mode == 1 ? 0 : 1, se = mode == 1 ? 0 : 1;
-    int rows = mode == 2 ? T - 5 * (sb + se) + 2 /* the length-1 sequence keeps none */ : 5;
-    if (mode == 2) rows = 0;
-    for (int i = 0; mode == 2 && i < 5; ++i) rows += lens[i] - sb - se > 0 ? lens[i] - sb - se : 0;
+    int rows = 5; /* one per sequence (per-residue: set below) */
     ribo_pool_args a = {ribo_test_upload(dev, st, x, (size_t)T * W * 4), ribo_test_upload(dev, st, cu, 6 * 4),
                         ribo_test_upload(dev, st, sot, (size_t)T * 4), ribo_test_upload(dev, st, NULL, (size_t)T * W * 4),
                         5, T, W, sb, se, (ribo_pool_mode)mode};
@@ -172,6 +173,31 @@ static void test_pool(int mode) {
     double e = ribo_test_max_row_rel_err(got, want, (size_t)rows, (size_t)W);
     CHECK(e < 1e-6, "pool mode %d rel err %g", mode, e);
     free(cu); free(sot); free(pos); free(x); free(got); free(want);
+}
+
+/* Mean pooling over long sequences of values with a large common offset: a plain float running sum
+ * loses low-order bits at every step (~1e-5 relative here); the kernel's compensated sum must stay
+ * at float rounding of the exact mean. */
+static void test_pool_mean_long(void) {
+    int lens[] = {30000, 5000, 3};
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, 3, &cu, &sot, &pos), W = 16;
+    float *x = rand_vec((size_t)T * W, 999.0f, 1001.0f), got[3 * 16], want[3 * 16];
+    ribo_pool_args a = {ribo_test_upload(dev, st, x, (size_t)T * W * 4), ribo_test_upload(dev, st, cu, 4 * 4),
+                        ribo_test_upload(dev, st, sot, (size_t)T * 4), ribo_test_upload(dev, st, NULL, (size_t)3 * W * 4),
+                        3, T, W, 1, 1, RIBO_POOL_MODE_MEAN};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->pool(st, &a, &err), &err, "pool mean (long)");
+    ribo_test_download(st, got, a.out, sizeof got);
+    ref_pool(x, cu, 3, want, W, 1, 1, 0);
+    double worst = 0;
+    for (int i = 0; i < 3 * W; ++i) {
+        double e = fabs((double)got[i] - (double)want[i]) / fabs((double)want[i]);
+        if (e > worst) worst = e;
+    }
+    CHECK(worst < 2e-7, "pool mean over %d tokens: worst element rel err %g (uncompensated sum?)", lens[0], worst);
+    free(cu); free(sot); free(pos); free(x);
+    ribo_test_free_all(dev);
 }
 
 /* Two streams ordered by an event: data written on one is read correctly on the other. */
@@ -210,6 +236,51 @@ static void test_streams_and_events(void) {
     free(dst);
 }
 
+#ifdef RIBO_WITH_OPENCL
+/* Opens OpenCL device 0, optionally runs one CLBlast GEMM, destroys the device and returns how many
+ * references its context still has besides one the test took (0 when it is gone); -1: no device. */
+static int context_refs_after_destroy(bool gemm) {
+    ribo_device *d = NULL;
+    ribo_stream *s = NULL;
+    ribo_error err = {0};
+    if (ribo_backend_open("opencl", 0, RIBO_STORAGE_F32, &d, NULL, &err) != RIBO_OK) return -1;
+    CHECK(d->iface->stream_create(d, 0, &s, &err) == RIBO_OK, "stream: %s", err.message);
+    if (!s) return -1;
+    enum { N = 32 };
+    float *x = rand_vec(N * N, -1, 1);
+    if (gemm) {
+        ribo_dptr none = {NULL, 0};
+        ribo_linear_args a = {ribo_test_upload(d, s, x, N * N * 4), ribo_test_upload(d, s, x, N * N * 4), none, none,
+                              ribo_test_upload(d, s, NULL, N * N * 4), N, N, N, RIBO_ACT_NONE};
+        check_kernel(d->kernels->linear(s, &a, &err), &err, "linear (CLBlast)");
+        CHECK(s->iface->synchronize(s, &err) == RIBO_OK, "sync: %s", err.message);
+    }
+    ribo_test_free_all(d);
+    free(x);
+    cl_context ctx = ribo_cl_dev(d)->context;
+    clRetainContext(ctx);
+    s->iface->destroy(s);
+    d->iface->destroy(d);
+    cl_uint refs = 0;
+    clGetContextInfo(ctx, CL_CONTEXT_REFERENCE_COUNT, sizeof refs, &refs, NULL);
+    clReleaseContext(ctx);
+    return (int)refs - 1;
+}
+
+/* CLBlast's program cache holds a reference to every context it compiled a GEMM for: destroying
+ * the last OpenCL device must clear it, or the context (and its memory) lives until exit. Run with
+ * no other device open; compared with a device that never ran a GEMM (drivers may keep their own). */
+static void test_opencl_context_released(void) {
+    const char *backend = getenv("RIBO_TEST_BACKEND");
+    if (backend && strcmp(backend, "opencl") != 0 && strcmp(backend, "auto") != 0) return;
+    int base = context_refs_after_destroy(false);
+    if (base < 0) return; /* no OpenCL device */
+    int after_gemm = context_refs_after_destroy(true);
+    CHECK(after_gemm == base, "a destroyed device's context keeps %d reference(s) after a CLBlast GEMM (%d without)",
+          after_gemm, base);
+}
+#endif
+
 int main(void) {
     ribo_test_open_device(&dev, &st);
     test_embed();
@@ -222,9 +293,12 @@ int main(void) {
     test_linear(19, 200, 144, true, false, 1);
     test_linear(23, 144, 200, true, true, 0);
     test_linear(5, 7, 3, false, false, 0);
-    test_rotary(4, 16);
-    test_rotary(6, 24);
-    test_rotary(2, 64);
+    const int rot_lens[] = {1, 5, 130, 700};
+    const int rot_lens_long[] = {3, 1100}; /* positions up to 1099: past fair-esm's 1024 */
+    test_rotary(4, 16, rot_lens, 4);
+    test_rotary(6, 24, rot_lens, 4);
+    test_rotary(2, 64, rot_lens, 4);
+    test_rotary(2, 128, rot_lens_long, 2); /* the largest head size the kernels support */
     ribo_test_free_all(dev);
     const int lens_a[] = {1, 2, 63, 64, 65, 127, 128, 129};
     const int lens_b[] = {1000};
@@ -237,7 +311,11 @@ int main(void) {
     test_pool(0);
     test_pool(1);
     test_pool(2);
+    test_pool_mean_long();
     test_streams_and_events();
     ribo_test_close_device(dev, st);
+#ifdef RIBO_WITH_OPENCL
+    test_opencl_context_released();
+#endif
     return ribo_test_finish("test_ops");
 }

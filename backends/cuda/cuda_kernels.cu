@@ -251,7 +251,7 @@ static void dispatch_attention(const ribo_attention_args *a, cudaStream_t st) {
 
 /* ---------------------------------------------------------------- pooling */
 
-/* Per sequence s over rows [cu[s] + skip_begin, cu[s+1] - skip_end): mean (mode 0) or the first
+/* Per sequence s over rows [cu[s] + skip_begin, cu[s+1] - skip_end): mean (mode 0, compensated sum) or the first
  * row cu[s] (mode 1), written as fp32 out[s, :]. One block per sequence, threads over width. */
 template <typename T>
 __global__ void pool_kernel(const T *x, const int *cu, float *out, int width, int skip_begin, int skip_end, int mode) {
@@ -261,8 +261,13 @@ __global__ void pool_kernel(const T *x, const int *cu, float *out, int width, in
         float v;
         if (mode == 1) v = to_f(x[(size_t)cu[s] * width + c]);
         else {
-            float acc = 0.0f;
-            for (int t = b; t < e; ++t) acc += to_f(x[(size_t)t * width + c]);
+            float acc = 0.0f, comp = 0.0f; /* Kahan: long sequences keep fp32-rounding accuracy */
+            for (int t = b; t < e; ++t) {
+                float y = to_f(x[(size_t)t * width + c]) - comp;
+                float sum = acc + y;
+                comp = (sum - acc) - y;
+                acc = sum;
+            }
             v = e > b ? acc / (float)(e - b) : 0.0f;
         }
         out[(size_t)s * width + c] = v;

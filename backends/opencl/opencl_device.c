@@ -1,4 +1,5 @@
 /* OpenCL backend: device discovery, memory, command queues (streams) and events. */
+#include <clblast_c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,12 +180,35 @@ static ribo_status cl_event_create(ribo_device *dev, bool timing, ribo_event **o
     return RIBO_OK;
 }
 
+/* CLBlast caches the programs it compiles in a process-wide cache keyed by the raw cl_context; each
+ * cached cl_program holds a reference to its context, so releasing our context does not free it
+ * (nor its device memory pools) while those programs are cached. The C API can only clear the
+ * whole cache (CLBlastClearCache, which also drops compiled binaries), so it is cleared when the
+ * last open OpenCL device goes away: other devices still in use keep their programs. */
+static pthread_mutex_t clblast_users_lock = PTHREAD_MUTEX_INITIALIZER;
+static int clblast_users; /* open devices with a context */
+
+static void clblast_user_add(void) {
+    pthread_mutex_lock(&clblast_users_lock);
+    ++clblast_users;
+    pthread_mutex_unlock(&clblast_users_lock);
+}
+
+static void clblast_user_remove(void) {
+    pthread_mutex_lock(&clblast_users_lock);
+    if (--clblast_users == 0) CLBlastClearCache();
+    pthread_mutex_unlock(&clblast_users_lock);
+}
+
 static void cl_device_destroy(ribo_device *dev) {
     if (!dev) return;
     ribo_cl_device *cd = ribo_cl_dev(dev);
     if (cd) {
         ribo_cl_release_kernels(cd);
-        if (cd->context) clReleaseContext(cd->context);
+        if (cd->context) {
+            clReleaseContext(cd->context);
+            clblast_user_remove(); /* after our release: the cache then holds the last references */
+        }
         pthread_mutex_destroy(&cd->launch_lock);
         free(cd);
     }
@@ -364,6 +388,7 @@ static ribo_status cl_device_open(int index, ribo_storage storage, ribo_device *
     cl_int rc;
     cl_context_properties cprops[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
     cd->context = clCreateContext(cprops, 1, &device, NULL, NULL, &rc);
+    if (cd->context) clblast_user_add();
     ribo_status s = ribo_cl_check(rc, "creating a context", err);
     if (s == RIBO_OK) s = ribo_cl_build_kernels(cd, err);
     if (s != RIBO_OK) {

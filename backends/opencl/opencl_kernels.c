@@ -71,6 +71,7 @@ static mem_arg mem_of(ribo_dptr p, ribo_dptr fallback) {
 
 #define ARG(x) ((kernel_arg){sizeof(x), &(x)})
 #define MEM(m) ARG((m).mem), ARG((m).offset)
+#define N_ARGS(a) ((int)(sizeof(a) / sizeof *(a)))
 
 /* Sets the arguments and enqueues one kernel; serialized per device so threads cannot interleave. */
 static ribo_status launch(ribo_stream *s, int id, const kernel_arg *args, int n_args, cl_uint dims,
@@ -92,20 +93,20 @@ static ribo_status launch(ribo_stream *s, int id, const kernel_arg *args, int n_
 static ribo_status cl_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
     mem_arg tok = mem_of(a->tokens, a->out), sot = mem_of(a->seq_of_token, a->out);
     mem_arg sc = mem_of(a->seq_scale, a->out), tab = mem_of(a->table, a->out), out = mem_of(a->out, a->out);
-    cl_int width = a->width, mask = a->mask_id;
-    kernel_arg args[] = {MEM(tok), MEM(sot), MEM(sc), MEM(tab), MEM(out), ARG(width), ARG(mask)};
+    cl_int width = a->width, mask = a->mask_id, n_tokens = a->n_tokens;
+    kernel_arg args[] = {MEM(tok), MEM(sot), MEM(sc), MEM(tab), MEM(out), ARG(width), ARG(mask), ARG(n_tokens)};
     size_t global[2] = {(size_t)a->width, (size_t)a->n_tokens};
-    return launch(s, RIBO_CL_EMBED, args, 12, 2, global, NULL, err);
+    return launch(s, RIBO_CL_EMBED, args, N_ARGS(args), 2, global, NULL, err);
 }
 
 static ribo_status cl_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a, ribo_error *err) {
     mem_arg x = mem_of(a->x, a->out), g = mem_of(a->gamma, a->out), b = mem_of(a->beta, a->out);
     mem_arg out = mem_of(a->out, a->out);
-    cl_int width = a->width;
+    cl_int width = a->width, rows = a->rows;
     cl_float eps = a->eps;
-    kernel_arg args[] = {MEM(x), MEM(g), MEM(b), MEM(out), ARG(width), ARG(eps)};
+    kernel_arg args[] = {MEM(x), MEM(g), MEM(b), MEM(out), ARG(width), ARG(eps), ARG(rows)};
     size_t global[2] = {RIBO_CL_LN_WG, (size_t)a->rows}, local[2] = {RIBO_CL_LN_WG, 1};
-    return launch(s, RIBO_CL_LAYER_NORM, args, 10, 2, global, local, err);
+    return launch(s, RIBO_CL_LAYER_NORM, args, N_ARGS(args), 2, global, local, err);
 }
 
 static ribo_status cl_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err) {
@@ -125,21 +126,21 @@ static ribo_status cl_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     cl_int has_bias = a->bias.buf != NULL, has_res = a->residual.buf != NULL, act = a->act == RIBO_ACT_GELU_ERF;
     if (!has_bias && !has_res && !act) return RIBO_OK;
     mem_arg out = mem_of(a->out, a->out), bias = mem_of(a->bias, a->out), res = mem_of(a->residual, a->out);
-    cl_int n = a->n;
-    kernel_arg args[] = {MEM(out), MEM(bias), MEM(res), ARG(n), ARG(has_bias), ARG(has_res), ARG(act)};
+    cl_int n = a->n, m = a->m;
+    kernel_arg args[] = {MEM(out), MEM(bias), MEM(res), ARG(n), ARG(has_bias), ARG(has_res), ARG(act), ARG(m)};
     size_t global[2] = {(size_t)a->n, (size_t)a->m};
-    return launch(s, RIBO_CL_LINEAR_EPILOGUE, args, 10, 2, global, NULL, err);
+    return launch(s, RIBO_CL_LINEAR_EPILOGUE, args, N_ARGS(args), 2, global, NULL, err);
 }
 
 static ribo_status cl_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err) {
     if (a->head_dim % 2)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: rotary needs an even head_dim (got %d)", a->head_dim);
     mem_arg qkv = mem_of(a->qkv, a->qkv), pos = mem_of(a->positions, a->qkv);
-    cl_int heads = a->n_heads, hd = a->head_dim;
+    cl_int heads = a->n_heads, hd = a->head_dim, n_tokens = a->n_tokens;
     cl_float theta = a->theta, qs = a->q_scale;
-    kernel_arg args[] = {MEM(qkv), MEM(pos), ARG(heads), ARG(hd), ARG(theta), ARG(qs)};
+    kernel_arg args[] = {MEM(qkv), MEM(pos), ARG(heads), ARG(hd), ARG(theta), ARG(qs), ARG(n_tokens)};
     size_t global[3] = {(size_t)a->head_dim / 2, (size_t)a->n_heads, (size_t)a->n_tokens};
-    return launch(s, RIBO_CL_ROTARY, args, 8, 3, global, NULL, err);
+    return launch(s, RIBO_CL_ROTARY, args, N_ARGS(args), 3, global, NULL, err);
 }
 
 static ribo_status cl_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
@@ -148,27 +149,28 @@ static ribo_status cl_attention(ribo_stream *s, const ribo_attention_args *a, ri
                               RIBO_CL_MAX_HEAD_DIM);
     mem_arg qkv = mem_of(a->qkv, a->out), cu = mem_of(a->cu_seqlens, a->out), sot = mem_of(a->seq_of_token, a->out);
     mem_arg alibi = mem_of(a->alibi_slopes, a->out), out = mem_of(a->out, a->out);
-    cl_int heads = a->n_heads, hd = a->head_dim, has_alibi = a->alibi_slopes.buf != NULL;
+    cl_int heads = a->n_heads, hd = a->head_dim, has_alibi = a->alibi_slopes.buf != NULL, n_tokens = a->n_tokens;
     cl_float scale = a->scale;
-    kernel_arg args[] = {MEM(qkv), MEM(cu), MEM(sot), MEM(alibi), MEM(out), ARG(heads), ARG(hd), ARG(scale), ARG(has_alibi)};
+    kernel_arg args[] = {MEM(qkv), MEM(cu), MEM(sot), MEM(alibi), MEM(out), ARG(heads), ARG(hd), ARG(scale), ARG(has_alibi),
+                         ARG(n_tokens)};
     size_t global[2] = {(size_t)a->n_heads, (size_t)a->n_tokens};
-    return launch(s, RIBO_CL_ATTENTION, args, 14, 2, global, NULL, err);
+    return launch(s, RIBO_CL_ATTENTION, args, N_ARGS(args), 2, global, NULL, err);
 }
 
 static ribo_status cl_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error *err) {
     mem_arg x = mem_of(a->x, a->out), cu = mem_of(a->cu_seqlens, a->out), sot = mem_of(a->seq_of_token, a->out);
     mem_arg out = mem_of(a->out, a->out);
-    cl_int width = a->width, sb = a->skip_begin, se = a->skip_end;
+    cl_int width = a->width, sb = a->skip_begin, se = a->skip_end, n_tokens = a->n_tokens, n_seqs = a->n_seqs;
     if (a->mode == RIBO_POOL_MODE_COPY) {
         if (!a->seq_of_token.buf) return ribo_error_set(err, RIBO_ERR_INTERNAL, "opencl: per-residue pool without seq_of_token");
-        kernel_arg args[] = {MEM(x), MEM(cu), MEM(sot), MEM(out), ARG(width), ARG(sb), ARG(se)};
+        kernel_arg args[] = {MEM(x), MEM(cu), MEM(sot), MEM(out), ARG(width), ARG(sb), ARG(se), ARG(n_tokens)};
         size_t global[2] = {(size_t)a->width, (size_t)a->n_tokens};
-        return launch(s, RIBO_CL_POOL_COPY, args, 11, 2, global, NULL, err);
+        return launch(s, RIBO_CL_POOL_COPY, args, N_ARGS(args), 2, global, NULL, err);
     }
-    kernel_arg args[] = {MEM(x), MEM(cu), MEM(out), ARG(width), ARG(sb), ARG(se)};
+    kernel_arg args[] = {MEM(x), MEM(cu), MEM(out), ARG(width), ARG(sb), ARG(se), ARG(n_seqs)};
     size_t global[2] = {(size_t)a->width, (size_t)a->n_seqs};
-    return launch(s, a->mode == RIBO_POOL_MODE_MEAN ? RIBO_CL_POOL_MEAN : RIBO_CL_POOL_FIRST, args, 9, 2, global, NULL,
-                  err);
+    return launch(s, a->mode == RIBO_POOL_MODE_MEAN ? RIBO_CL_POOL_MEAN : RIBO_CL_POOL_FIRST, args, N_ARGS(args), 2,
+                  global, NULL, err);
 }
 
 static ribo_status cl_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err) {

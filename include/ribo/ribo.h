@@ -72,6 +72,7 @@ typedef struct ribo_embed_summary {
     size_t n_batches;
     double packing_density;    /* real tokens / (batches * max_tokens) */
     double seconds;            /* wall time of the whole run */
+    double batch_seconds;      /* from the first batch's upload to the last row handed to the writer */
     int embedding_dim;
 } ribo_embed_summary;
 

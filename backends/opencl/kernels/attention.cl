@@ -2,13 +2,14 @@
  * (tokens cu_seqlens[s] .. cu_seqlens[s+1]-1) and head h:
  *   out[t, h*D + :] = sum_j softmax_j(q_t . k_j * scale - slope_h * |i - j|) v_j,  j in sequence s only,
  * where i, j are positions within the sequence (ALiBi term only when has_alibi). No padding, no mask
- * tensor: the key range is the sequence's own. qkv is [T, 3*H*D] (Q | K | V). Grid: (H, T). */
+ * tensor: the key range is the sequence's own. qkv is [T, 3*H*D] (Q | K | V). Grid: (H, T), items past
+ * either bound do nothing. */
 __kernel void ribo_attention(__global const float *qkv, ulong qkv_off, __global const int *cu_seqlens,
                              ulong cu_off, __global const int *seq_of_token, ulong sot_off,
                              __global const float *alibi, ulong alibi_off, __global float *out, ulong out_off,
-                             int n_heads, int head_dim, float scale, int has_alibi) {
+                             int n_heads, int head_dim, float scale, int has_alibi, int n_tokens) {
     int h = get_global_id(0), t = get_global_id(1);
-    if (h >= n_heads) return;
+    if (h >= n_heads || t >= n_tokens) return;
     int s = PTR(seq_of_token, sot_off)[t];
     int begin = PTR(cu_seqlens, cu_off)[s], end = PTR(cu_seqlens, cu_off)[s + 1];
     int hd = n_heads * head_dim;
