@@ -349,8 +349,13 @@ static void test_bad_options(void) {
     snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
     snprintf(m, sizeof m, "%s", ribo_test_fixture("esm2_a"));
     snprintf(in, sizeof in, "%s", ribo_test_fixture("short.fasta"));
+#ifdef RIBO_WITH_OPENCL
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --dtype fp16 --backend opencl", m, in, out);
     expect_failure("fp16 on opencl", args, 1, "fp32 only", out);
+#else
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --backend opencl", m, in, out);
+    expect_failure("opencl not compiled in", args, 1, "not compiled in", out);
+#endif
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --backend nosuch", m, in, out);
     expect_failure("unknown backend", args, 1, "available", out);
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --device 99", m, in, out);
