@@ -281,6 +281,48 @@ static void test_opencl_context_released(void) {
 }
 #endif
 
+
+/* Attention with fp16/bf16 storage (the tensor-core path on CUDA) against the fp32-input reference:
+ * qkv goes up as f32 and is converted on the device; the output comes back through the per-residue
+ * pool copy (which widens to fp32). Bound: per-row relative error from 16-bit inputs/weights. */
+static void test_attention_reduced(ribo_storage storage, const int *lens, int n_seqs, int n_heads, int head_dim,
+                                   bool alibi) {
+    ribo_device *d16 = NULL;
+    ribo_stream *s16 = NULL;
+    ribo_error err = {0};
+    const char *backend = getenv("RIBO_TEST_BACKEND");
+    if (ribo_backend_open(backend ? backend : "auto", 0, storage, &d16, NULL, &err) != RIBO_OK) return;
+    CHECK(d16->iface->stream_create(d16, 0, &s16, &err) == RIBO_OK, "stream: %s", err.message);
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, n_seqs, &cu, &sot, &pos), hd = n_heads * head_dim, max_len = 0;
+    for (int i = 0; i < n_seqs; ++i) max_len = lens[i] > max_len ? lens[i] : max_len;
+    size_t nq = (size_t)T * 3 * hd;
+    float *qkv = rand_vec(nq, -2, 2), *got = malloc((size_t)T * hd * 4), *want = malloc((size_t)T * hd * 4);
+    float slopes[16];
+    for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
+    ribo_dptr none = {NULL, 0};
+    ribo_dptr f32 = ribo_test_upload(d16, s16, qkv, nq * 4), q16 = ribo_test_upload(d16, s16, NULL, nq * 2);
+    ribo_dptr o16 = ribo_test_upload(d16, s16, NULL, (size_t)T * hd * 2), o32 = ribo_test_upload(d16, s16, NULL, (size_t)T * hd * 4);
+    ribo_dptr dcu = ribo_test_upload(d16, s16, cu, (size_t)(n_seqs + 1) * 4), dsot = ribo_test_upload(d16, s16, sot, (size_t)T * 4);
+    float scale = 1.0f / sqrtf((float)head_dim);
+    CHECK(d16->kernels->convert_from_f32(s16, q16, f32, nq, &err) == RIBO_OK, "convert: %s", err.message);
+    ribo_attention_args a = {q16, dcu, dsot, alibi ? ribo_test_upload(d16, s16, slopes, sizeof slopes) : none, o16, T, n_seqs,
+                             max_len, n_heads, head_dim, scale};
+    CHECK(d16->kernels->attention(s16, &a, &err) == RIBO_OK, "attention: %s", err.message);
+    ribo_pool_args p = {o16, dcu, dsot, o32, n_seqs, T, hd, 0, 0, RIBO_POOL_MODE_COPY};
+    CHECK(d16->kernels->pool(s16, &p, &err) == RIBO_OK, "pool copy: %s", err.message);
+    ribo_test_download(s16, got, o32, (size_t)T * hd * 4);
+    ref_attention(qkv, cu, n_seqs, alibi ? slopes : NULL, want, n_heads, head_dim, scale);
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)T, (size_t)hd);
+    double bound = storage == RIBO_STORAGE_BF16 ? 3e-2 : 5e-3;
+    CHECK(e < bound, "attention %s seqs=%d heads=%d dim=%d alibi=%d rel err %g (bound %g)",
+          storage == RIBO_STORAGE_BF16 ? "bf16" : "fp16", n_seqs, n_heads, head_dim, alibi, e, bound);
+    free(cu); free(sot); free(pos); free(qkv); free(got); free(want);
+    ribo_test_free_all(d16);
+    s16->iface->destroy(s16);
+    d16->iface->destroy(d16);
+}
+
 int main(void) {
     ribo_test_open_device(&dev, &st);
     test_embed();
@@ -313,6 +355,13 @@ int main(void) {
     test_pool(2);
     test_pool_mean_long();
     test_streams_and_events();
+    ribo_test_free_all(dev);
+    /* 16-bit storage (skipped where the backend cannot store it, e.g. OpenCL) */
+    const ribo_storage reduced[] = {RIBO_STORAGE_F16, RIBO_STORAGE_BF16};
+    const int lens_r[] = {1, 2, 63, 64, 65, 127, 128, 129, 1000, 3};
+    for (int r = 0; r < 2; ++r)
+        for (int d = 0; d < 5; ++d)
+            for (int alibi = 0; alibi < 2; ++alibi) test_attention_reduced(reduced[r], lens_r, 10, d < 3 ? 4 : 2, dims[d], alibi);
     ribo_test_close_device(dev, st);
 #ifdef RIBO_WITH_OPENCL
     test_opencl_context_released();

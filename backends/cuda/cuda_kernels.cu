@@ -1,7 +1,10 @@
 /* CUDA backend kernels. Activations and weights are stored as T (float, __half or __nv_bfloat16);
  * all arithmetic is fp32. Each kernel is preceded by what it computes. */
 #include <math.h>
+#include <mma.h>
 #include <stdio.h>
+
+#include <type_traits>
 
 #include "cuda_internal.h"
 
@@ -223,6 +226,165 @@ __global__ void attention_generic_kernel(const T *qkv, const int *cu_seqlens, co
     for (int d = 0; d < head_dim; ++d) out[(size_t)t * hd + h * head_dim + d] = from_f<T>(acc[d] / l);
 }
 
+
+/* Packed varlen attention on tensor cores (fp16/bf16 storage; WMMA 16x16x16, fp32 accumulation),
+ * FlashAttention-2 style. Block = (64-query tile, sequence, head), 4 warps of 16 query rows each.
+ * Per 64-key tile of the block's own sequence: S = Q K^T on tensor cores -> shared memory; each pair
+ * of lanes owns one query row for the online softmax (scale, ALiBi -slope*|i-j|, keys past the
+ * sequence end masked), P is rounded to T and O (fp32, in shared memory) is rescaled and updated with
+ * O += P V on tensor cores. Result: out[t, h*D:(h+1)*D] = softmax(q_t K^T * scale + bias) V over the
+ * sequence's keys only. */
+template <typename T, int D>
+struct wmma_attention_layout {
+    static constexpr int BQ = 64, BK = 64, WARPS = 4;
+    static constexpr int LDT = D + 8, LDS = BK + 4, LDP = BK + 8, LDO = D + 4; /* padded leading dims */
+    static constexpr size_t q_off = 0;
+    static constexpr size_t k_off = q_off + sizeof(T) * BQ * LDT;
+    static constexpr size_t v_off = k_off + sizeof(T) * BK * LDT;
+    static constexpr size_t s_off = v_off + sizeof(T) * BK * LDT;
+    static constexpr size_t p_off = s_off + sizeof(float) * WARPS * 16 * LDS;
+    static constexpr size_t o_off = p_off + sizeof(T) * WARPS * 16 * LDP;
+    static constexpr size_t bytes = o_off + sizeof(float) * WARPS * 16 * LDO;
+};
+
+template <typename T, int D>
+__global__ void __launch_bounds__(128) attention_wmma_kernel(const T *qkv, const int *cu_seqlens, const float *alibi,
+                                                             T *out, int n_heads, float scale) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    using L = wmma_attention_layout<T, D>;
+    using namespace nvcuda;
+    extern __shared__ __align__(128) unsigned char smem[];
+    T *qs = (T *)(smem + L::q_off), *ks = (T *)(smem + L::k_off), *vs = (T *)(smem + L::v_off);
+    float *ss = (float *)(smem + L::s_off), *os = (float *)(smem + L::o_off);
+    T *ps = (T *)(smem + L::p_off);
+    const int s = blockIdx.y, h = blockIdx.z;
+    const int begin = cu_seqlens[s], len = cu_seqlens[s + 1] - begin;
+    const int q0 = blockIdx.x * L::BQ;
+    if (q0 >= len) return;
+    const int hd = n_heads * D, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const size_t row = (size_t)3 * hd;
+    const T zero = from_f<T>(0.0f);
+    for (int e = threadIdx.x; e < L::BQ * D; e += blockDim.x) {
+        int r = e / D, d = e % D;
+        qs[r * L::LDT + d] = q0 + r < len ? qkv[(size_t)(begin + q0 + r) * row + h * D + d] : zero;
+    }
+    float *ow = os + warp * 16 * L::LDO, *sw = ss + warp * 16 * L::LDS;
+    T *pw = ps + warp * 16 * L::LDP;
+    for (int e = lane; e < 16 * L::LDO; e += 32) ow[e] = 0.0f;
+    const int r_local = lane / 2, half = lane % 2;
+    const int qpos = q0 + warp * 16 + r_local;
+    const float slope = alibi ? alibi[h] : 0.0f;
+    float m = -INFINITY, l = 0.0f;
+    for (int k0 = 0; k0 < len; k0 += L::BK) {
+        __syncthreads(); /* previous tile fully consumed (and Q/O initialised on the first) */
+        for (int e = threadIdx.x; e < L::BK * D; e += blockDim.x) {
+            int r = e / D, d = e % D;
+            bool in = k0 + r < len;
+            const T *base = qkv + (size_t)(begin + k0 + (in ? r : 0)) * row + h * D + d;
+            ks[r * L::LDT + d] = in ? base[hd] : zero;
+            vs[r * L::LDT + d] = in ? base[2 * hd] : zero;
+        }
+        __syncthreads();
+        /* S = Q_w K^T: 16 x 64 per warp */
+#pragma unroll
+        for (int j = 0; j < L::BK / 16; ++j) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+            for (int kk = 0; kk < D / 16; ++kk) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+                wmma::load_matrix_sync(a, qs + (warp * 16) * L::LDT + kk * 16, L::LDT);
+                wmma::load_matrix_sync(b, ks + (j * 16) * L::LDT + kk * 16, L::LDT);
+                wmma::mma_sync(acc, a, b, acc);
+            }
+            wmma::store_matrix_sync(sw + j * 16, acc, L::LDS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        /* online softmax on this lane's half row (32 keys) */
+        float *srow = sw + r_local * L::LDS + half * 32;
+        float tile_max = -INFINITY;
+#pragma unroll 8
+        for (int c = 0; c < 32; ++c) {
+            int key = k0 + half * 32 + c;
+            float v = srow[c] * scale;
+            if (alibi) v -= slope * fabsf((float)(qpos - key));
+            v = key < len ? v : -INFINITY;
+            srow[c] = v;
+            tile_max = fmaxf(tile_max, v);
+        }
+        tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+        const float m_new = fmaxf(m, tile_max), corr = expf(m - m_new);
+        float psum = 0.0f;
+        T *prow = pw + r_local * L::LDP + half * 32;
+#pragma unroll 8
+        for (int c = 0; c < 32; ++c) {
+            T p = from_f<T>(expf(srow[c] - m_new));
+            prow[c] = p;
+            psum += to_f(p); /* the normaliser sums exactly the weights used in P V */
+        }
+        psum += __shfl_xor_sync(0xffffffffu, psum, 1);
+        l = l * corr + psum;
+        m = m_new;
+        float *orow = ow + r_local * L::LDO + half * (D / 2);
+#pragma unroll
+        for (int c = 0; c < D / 2; ++c) orow[c] *= corr;
+        __syncwarp();
+        /* O += P V: 16 x D per warp */
+#pragma unroll
+        for (int j = 0; j < D / 16; ++j) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> o;
+            wmma::load_matrix_sync(o, ow + j * 16, L::LDO, wmma::mem_row_major);
+#pragma unroll
+            for (int kk = 0; kk < L::BK / 16; ++kk) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
+                wmma::load_matrix_sync(a, pw + kk * 16, L::LDP);
+                wmma::load_matrix_sync(b, vs + (kk * 16) * L::LDT + j * 16, L::LDT);
+                wmma::mma_sync(o, a, b, o);
+            }
+            wmma::store_matrix_sync(ow + j * 16, o, L::LDO, wmma::mem_row_major);
+        }
+        __syncwarp();
+    }
+    if (qpos < len) {
+        const float inv = 1.0f / l;
+        const float *orow = ow + r_local * L::LDO + half * (D / 2);
+        T *op = out + (size_t)(begin + qpos) * hd + h * D + half * (D / 2);
+#pragma unroll
+        for (int c = 0; c < D / 2; ++c) op[c] = from_f<T>(orow[c] * inv);
+    }
+#else
+    __trap(); /* tensor-core path needs sm_80+; dispatch never selects it below */
+#endif
+}
+
+template <typename T, int D>
+static void launch_attention_wmma(const ribo_attention_args *a, cudaStream_t st) {
+    using L = wmma_attention_layout<T, D>;
+    cudaFuncSetAttribute(attention_wmma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::bytes);
+    dim3 grid((unsigned)((a->max_seqlen + L::BQ - 1) / L::BQ), (unsigned)a->n_seqs, (unsigned)a->n_heads);
+    attention_wmma_kernel<T, D><<<grid, 128, L::bytes, st>>>((const T *)ribo_cuda_ptr(a->qkv),
+                                                             (const int *)ribo_cuda_ptr(a->cu_seqlens),
+                                                             (const float *)ribo_cuda_ptr(a->alibi_slopes),
+                                                             (T *)ribo_cuda_ptr(a->out), a->n_heads, a->scale);
+}
+
+/* Tensor-core path for 16-bit storage and head sizes that are multiples of 16 (all ESM-2 sizes but 24). */
+template <typename T>
+static bool dispatch_attention_wmma(const ribo_attention_args *a, cudaStream_t st) {
+    if constexpr (std::is_same_v<T, float>) return false;
+    else {
+        switch (a->head_dim) {
+        case 16: launch_attention_wmma<T, 16>(a, st); return true;
+        case 32: launch_attention_wmma<T, 32>(a, st); return true;
+        case 64: launch_attention_wmma<T, 64>(a, st); return true;
+        case 128: launch_attention_wmma<T, 128>(a, st); return true;
+        default: return false;
+        }
+    }
+}
+
 template <typename T, int D, int BK>
 static void launch_attention(const ribo_attention_args *a, cudaStream_t st) {
     dim3 grid((unsigned)((a->max_seqlen + 31) / 32), (unsigned)a->n_seqs, (unsigned)a->n_heads);
@@ -233,6 +395,7 @@ static void launch_attention(const ribo_attention_args *a, cudaStream_t st) {
 
 template <typename T>
 static void dispatch_attention(const ribo_attention_args *a, cudaStream_t st) {
+    if (dispatch_attention_wmma<T>(a, st)) return;
     switch (a->head_dim) {
     case 16: launch_attention<T, 16, 64>(a, st); return;
     case 24: launch_attention<T, 24, 64>(a, st); return;
