@@ -12,6 +12,10 @@ struct ribo_executor {
     ribo_executor_config cfg;
     ribo_dbuf *weights, *arena, *io;
     ribo_memory_plan plan;
+    /* RIBO_PROFILE_OPS=1: device time per op kind (each op synchronized; a debugging aid) */
+    bool profile;
+    ribo_event *ev_start, *ev_end;
+    double op_ms[RIBO_OP_POOL + 1];
 };
 
 static size_t align_up(size_t n) { return (n + RIBO_ALIGN - 1) / RIBO_ALIGN * RIBO_ALIGN; }
@@ -268,6 +272,12 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
         }
         s = upload_weights(ex, stream, err);
     }
+    const char *profile = getenv("RIBO_PROFILE_OPS");
+    if (s == RIBO_OK && profile && profile[0] && strcmp(profile, "0") != 0) {
+        s = dev->iface->event_create(dev, true, &ex->ev_start, err);
+        if (s == RIBO_OK) s = dev->iface->event_create(dev, true, &ex->ev_end, err);
+        ex->profile = s == RIBO_OK;
+    }
     if (s != RIBO_OK) {
         ribo_executor_free(ex);
         return s;
@@ -338,14 +348,36 @@ ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_toke
         return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: batch of %d tokens / %d sequences exceeds the plan (%d / %d)",
                               n_tokens, n_seqs, ex->cfg.max_tokens, ex->cfg.max_seqs);
     for (int o = 0; o < ex->g->n_ops; ++o) {
-        ribo_status s = run_op(ex, stream, &ex->g->ops[o], n_tokens, n_seqs, max_seqlen, err);
+        ribo_status s = ex->profile ? stream->iface->record_event(stream, ex->ev_start, err) : RIBO_OK;
+        if (s == RIBO_OK) s = run_op(ex, stream, &ex->g->ops[o], n_tokens, n_seqs, max_seqlen, err);
+        if (s == RIBO_OK && ex->profile) {
+            float ms = 0;
+            s = stream->iface->record_event(stream, ex->ev_end, err);
+            if (s == RIBO_OK) s = ex->ev_end->iface->synchronize(ex->ev_end, err);
+            if (s == RIBO_OK) s = ex->ev_end->iface->elapsed_ms(ex->ev_start, ex->ev_end, &ms, err);
+            ex->op_ms[ex->g->ops[o].kind] += ms;
+        }
         if (s != RIBO_OK) return ribo_error_prefix(err, "op %d (%s)", o, ex->g->ops[o].label);
     }
     return RIBO_OK;
 }
 
+/* Prints the per-op-kind device time gathered under RIBO_PROFILE_OPS. */
+static void print_profile(const ribo_executor *ex) {
+    static const char *const names[] = {"embed", "layer_norm", "linear", "rotary", "attention", "pool"};
+    double total = 0;
+    for (int k = 0; k <= RIBO_OP_POOL; ++k) total += ex->op_ms[k];
+    fprintf(stderr, "ribo: op profile (device ms, each op synchronized):");
+    for (int k = 0; k <= RIBO_OP_POOL; ++k)
+        fprintf(stderr, " %s %.1f (%.1f%%)", names[k], ex->op_ms[k], total > 0 ? 100.0 * ex->op_ms[k] / total : 0.0);
+    fprintf(stderr, " total %.1f\n", total);
+}
+
 void ribo_executor_free(ribo_executor *ex) {
     if (!ex) return;
+    if (ex->profile) print_profile(ex);
+    if (ex->ev_start) ex->ev_start->iface->destroy(ex->ev_start);
+    if (ex->ev_end) ex->ev_end->iface->destroy(ex->ev_end);
     if (ex->weights) ex->dev->iface->buffer_free(ex->dev, ex->weights);
     if (ex->arena) ex->dev->iface->buffer_free(ex->dev, ex->arena);
     if (ex->io) ex->dev->iface->buffer_free(ex->dev, ex->io);
