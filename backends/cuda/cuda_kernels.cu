@@ -263,10 +263,13 @@ __global__ void __launch_bounds__(128) attention_wmma_kernel(const T *qkv, const
     if (q0 >= len) return;
     const int hd = n_heads * D, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const size_t row = (size_t)3 * hd;
-    const T zero = from_f<T>(0.0f);
-    for (int e = threadIdx.x; e < L::BQ * D; e += blockDim.x) {
-        int r = e / D, d = e % D;
-        qs[r * L::LDT + d] = q0 + r < len ? qkv[(size_t)(begin + q0 + r) * row + h * D + d] : zero;
+    /* 16-byte loads: 8 elements of T; rows and head offsets are multiples of 16 elements */
+    constexpr int VEC = 8, VPR = D / VEC;
+    const uint4 zero4 = make_uint4(0u, 0u, 0u, 0u);
+    for (int e = threadIdx.x; e < L::BQ * VPR; e += blockDim.x) {
+        int r = e / VPR, d = (e % VPR) * VEC;
+        *(uint4 *)(qs + r * L::LDT + d) =
+            q0 + r < len ? *(const uint4 *)(qkv + (size_t)(begin + q0 + r) * row + h * D + d) : zero4;
     }
     float *ow = os + warp * 16 * L::LDO, *sw = ss + warp * 16 * L::LDS;
     T *pw = ps + warp * 16 * L::LDP;
@@ -277,12 +280,12 @@ __global__ void __launch_bounds__(128) attention_wmma_kernel(const T *qkv, const
     float m = -INFINITY, l = 0.0f;
     for (int k0 = 0; k0 < len; k0 += L::BK) {
         __syncthreads(); /* previous tile fully consumed (and Q/O initialised on the first) */
-        for (int e = threadIdx.x; e < L::BK * D; e += blockDim.x) {
-            int r = e / D, d = e % D;
+        for (int e = threadIdx.x; e < L::BK * VPR; e += blockDim.x) {
+            int r = e / VPR, d = (e % VPR) * VEC;
             bool in = k0 + r < len;
             const T *base = qkv + (size_t)(begin + k0 + (in ? r : 0)) * row + h * D + d;
-            ks[r * L::LDT + d] = in ? base[hd] : zero;
-            vs[r * L::LDT + d] = in ? base[2 * hd] : zero;
+            *(uint4 *)(ks + r * L::LDT + d) = in ? *(const uint4 *)(base + hd) : zero4;
+            *(uint4 *)(vs + r * L::LDT + d) = in ? *(const uint4 *)(base + 2 * hd) : zero4;
         }
         __syncthreads();
         /* S = Q_w K^T: 16 x 64 per warp */
