@@ -50,23 +50,28 @@ def model_dims(model_dir_or_config):
             "layers": cfg["num_hidden_layers"]}
 
 
-def fasta_residue_counts(path):
-    """Residue count of each record of a FASTA file (multi-line records allowed; plain text only)."""
-    counts, n = [], None
+def read_fasta(path):
+    """[(id, sequence)] of a plain-text FASTA (multi-line records; id = first word of the header)."""
+    recs, rid, parts = [], None, []
     with open(path) as f:
         for line in f:
             line = line.strip()
             if not line:
                 continue
             if line.startswith(">"):
-                if n is not None:
-                    counts.append(n)
-                n = 0
+                if rid is not None:
+                    recs.append((rid, "".join(parts)))
+                rid, parts = (line[1:].split() or [""])[0], []
             else:
-                n += len(line)
-    if n is not None:
-        counts.append(n)
-    return counts
+                parts.append(line)
+    if rid is not None:
+        recs.append((rid, "".join(parts)))
+    return recs
+
+
+def fasta_residue_counts(path):
+    """Residue count of each record of a FASTA file."""
+    return [len(seq) for _, seq in read_fasta(path)]
 
 
 def main():

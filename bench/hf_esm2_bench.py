@@ -51,31 +51,12 @@ import transformers  # noqa: E402
 from transformers import EsmModel, EsmTokenizer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flops import esm2_total_flops, model_dims  # noqa: E402
+from flops import esm2_total_flops, model_dims, read_fasta  # noqa: E402
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 # ------------------------------------------------------------------------------------------------ input
-
-
-def read_fasta(path):
-    """[(id, sequence)] of a plain-text FASTA (multi-line records; id = first word of the header)."""
-    recs, rid, parts = [], None, []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                if rid is not None:
-                    recs.append((rid, "".join(parts)))
-                rid, parts = (line[1:].split() or [""])[0], []
-            else:
-                parts.append(line)
-    if rid is not None:
-        recs.append((rid, "".join(parts)))
-    return recs
 
 
 def tokenize(tok, seqs, max_length, mode):

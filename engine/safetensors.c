@@ -253,42 +253,30 @@ static ribo_status load_file(ribo_safetensors *st, char *path, const char *index
     f->map = NULL;
     f->map_size = 0;
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        if (e == ENOENT && index_path)
-            return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s': shard file %s does not exist", index_path,
-                                  tensor, path);
-        return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ribo_error_set(err, RIBO_ERR_IO, "%s: not a regular file", path);
-    }
-    if (sb.st_size < 8) {
+    if (index_path && access(path, F_OK) != 0 && errno == ENOENT)
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s': shard file %s does not exist", index_path, tensor,
+                              path);
+    int fd;
+    uint64_t file_size;
+    RIBO_TRY(ribo_open_regular_file(path, &fd, &file_size, err));
+    if (file_size < 8) {
         close(fd);
         return ribo_error_set(err, RIBO_ERR_MODEL,
                               "%s: file is %lld bytes, too short for a safetensors header (at least 8)", path,
-                              (long long)sb.st_size);
+                              (long long)file_size);
     }
-    if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX) {
+    if (file_size > (uint64_t)SIZE_MAX) {
         close(fd);
         return ribo_error_set(err, RIBO_ERR_IO, "%s: file too large to map", path);
     }
-    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map = mmap(NULL, (size_t)file_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int map_errno = errno;
     close(fd);
     if (map == MAP_FAILED)
-        return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot mmap %lld bytes: %s", path, (long long)sb.st_size,
+        return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot mmap %lld bytes: %s", path, (long long)file_size,
                               strerror(map_errno));
     f->map = map;
-    f->map_size = (size_t)sb.st_size;
+    f->map_size = (size_t)file_size;
 
     const unsigned char *base = map;
     uint64_t hlen = load_le64(base);
