@@ -110,12 +110,14 @@ struct ribo_event {
 
 typedef enum ribo_activation { RIBO_ACT_NONE = 0, RIBO_ACT_GELU_ERF } ribo_activation;
 
-/* out[t,:] = table[tokens[t],:] * scale[seq_of_token[t]], zeroed where tokens[t] == mask_id. */
+/* out[t,:] = table[tokens[t],:] * scale[seq_of_token[t]] (zero where tokens[t] == mask_id)
+ *          + add_row[:]  (optional, e.g. BERT's token-type-0 embedding; buf == NULL: none). */
 typedef struct ribo_embed_args {
     ribo_dptr tokens, seq_of_token, seq_scale; /* int32 [T], int32 [T], f32 [B] */
     ribo_dptr table;                           /* [vocab, width] */
     ribo_dptr out;                             /* [T, width] */
     int n_tokens, width, vocab, mask_id;       /* mask_id < 0: none */
+    ribo_dptr add_row;                         /* [width] in the storage type, optional */
 } ribo_embed_args;
 
 /* out = (x - mean) / sqrt(var + eps) * gamma + beta, per row. */
@@ -150,6 +152,14 @@ typedef struct ribo_attention_args {
     float scale;
 } ribo_attention_args;
 
+/* Gated linear unit: out[r, c] = act(x[r, c]) * x[r, width + c]  (x is [rows, 2*width], out
+ * [rows, width]; GeGLU with RIBO_ACT_GELU_ERF). */
+typedef struct ribo_glu_args {
+    ribo_dptr x, out;
+    int rows, width;
+    ribo_activation act;
+} ribo_glu_args;
+
 typedef enum ribo_pool_mode { RIBO_POOL_MODE_MEAN = 0, RIBO_POOL_MODE_FIRST, RIBO_POOL_MODE_COPY } ribo_pool_mode;
 
 /* Per sequence s over its tokens [cu[s] + skip_begin, cu[s+1] - skip_end):
@@ -168,6 +178,7 @@ typedef struct ribo_kernel_i {
     ribo_status (*rotary)(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err);
     ribo_status (*attention)(ribo_stream *s, const ribo_attention_args *a, ribo_error *err);
     ribo_status (*pool)(ribo_stream *s, const ribo_pool_args *a, ribo_error *err);
+    ribo_status (*glu)(ribo_stream *s, const ribo_glu_args *a, ribo_error *err);
     /* fp32 host data -> device storage type (weights upload); count elements. */
     ribo_status (*convert_from_f32)(ribo_stream *s, ribo_dptr dst_storage, ribo_dptr src_f32, size_t count,
                                     ribo_error *err);

@@ -15,7 +15,7 @@ struct ribo_executor {
     /* RIBO_PROFILE_OPS=1: device time per op kind (each op synchronized; a debugging aid) */
     bool profile;
     ribo_event *ev_start, *ev_end;
-    double op_ms[RIBO_OP_POOL + 1];
+    double op_ms[RIBO_OP_KIND_COUNT];
 };
 
 static size_t align_up(size_t n) { return (n + RIBO_ALIGN - 1) / RIBO_ALIGN * RIBO_ALIGN; }
@@ -27,6 +27,7 @@ static size_t tensor_bytes(const ribo_gtensor *t, const ribo_executor_config *cf
     size_t el = storage_size(cfg->storage);
     switch (t->role) {
     case RIBO_TENSOR_WEIGHT: return align_up((size_t)t->shape[0] * (size_t)t->shape[1] * el);
+    case RIBO_TENSOR_CONSTANT: return align_up((size_t)t->shape[0] * 4);
     case RIBO_TENSOR_ACTIVATION: return align_up((size_t)cfg->max_tokens * (size_t)t->width * el);
     case RIBO_TENSOR_OUTPUT: return align_up((size_t)cfg->max_tokens * (size_t)t->width * 4);
     case RIBO_TENSOR_INPUT:
@@ -109,7 +110,7 @@ ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, r
         t->bytes = tensor_bytes(t, cfg);
         t->dev.buf = NULL;
         t->dev.offset = 0;
-        if (t->role == RIBO_TENSOR_WEIGHT) {
+        if (t->role == RIBO_TENSOR_WEIGHT || t->role == RIBO_TENSOR_CONSTANT) {
             t->dev.offset = plan->weight_bytes;
             plan->weight_bytes += t->bytes;
         } else if (t->role == RIBO_TENSOR_INPUT || t->role == RIBO_TENSOR_OUTPUT) {
@@ -243,9 +244,14 @@ static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, ribo_e
     ribo_status s = RIBO_OK;
     if (ex->cfg.storage != RIBO_STORAGE_F32)
         s = ex->dev->iface->buffer_alloc(ex->dev, largest * 4, "weight staging", &staging, err);
-    for (int i = 0; s == RIBO_OK && i < ex->g->n_tensors; ++i)
-        if (ex->g->tensors[i].role == RIBO_TENSOR_WEIGHT)
-            s = upload_weight(ex, stream, &ex->g->tensors[i], host, staging, err);
+    for (int i = 0; s == RIBO_OK && i < ex->g->n_tensors; ++i) {
+        const ribo_gtensor *t = &ex->g->tensors[i];
+        if (t->role == RIBO_TENSOR_WEIGHT) s = upload_weight(ex, stream, t, host, staging, err);
+        else if (t->role == RIBO_TENSOR_CONSTANT) {
+            s = stream->iface->copy_h2d(stream, t->dev, t->const_data, (size_t)t->shape[0] * 4, err);
+            if (s == RIBO_OK) s = stream->iface->synchronize(stream, err);
+        }
+    }
     if (staging) ex->dev->iface->buffer_free(ex->dev, staging);
     free(host);
     return s;
@@ -267,7 +273,7 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     if (s == RIBO_OK) {
         for (int i = 0; i < g->n_tensors; ++i) {
             ribo_gtensor *t = &g->tensors[i];
-            t->dev.buf = t->role == RIBO_TENSOR_WEIGHT ? ex->weights
+            t->dev.buf = t->role == RIBO_TENSOR_WEIGHT || t->role == RIBO_TENSOR_CONSTANT ? ex->weights
                        : t->role == RIBO_TENSOR_ACTIVATION ? ex->arena : ex->io;
         }
         s = upload_weights(ex, stream, err);
@@ -309,7 +315,8 @@ static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op,
     case RIBO_OP_EMBED: {
         const ribo_gtensor *table = &g->tensors[op->in[3]];
         ribo_embed_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
-                             arg(ex, op->out), T, (int)table->shape[1], (int)table->shape[0], op->mask_id};
+                             arg(ex, op->out), T, (int)table->shape[1], (int)table->shape[0], op->mask_id,
+                             arg(ex, op->in[4])};
         return k->embed(s, &a, err);
     }
     case RIBO_OP_LAYER_NORM: {
@@ -338,6 +345,11 @@ static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op,
                             op->skip_begin, op->skip_end, op->pool_mode};
         return k->pool(s, &a, err);
     }
+    case RIBO_OP_GLU: {
+        ribo_glu_args a = {arg(ex, op->in[0]), arg(ex, op->out), T, g->tensors[op->out].width, op->act};
+        return k->glu(s, &a, err);
+    }
+    case RIBO_OP_KIND_COUNT: break;
     }
     return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: unknown op kind %d", (int)op->kind);
 }
@@ -364,11 +376,12 @@ ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_toke
 
 /* Prints the per-op-kind device time gathered under RIBO_PROFILE_OPS. */
 static void print_profile(const ribo_executor *ex) {
-    static const char *const names[] = {"embed", "layer_norm", "linear", "rotary", "attention", "pool"};
+    static const char *const names[RIBO_OP_KIND_COUNT] = {"embed", "layer_norm", "linear", "rotary", "attention",
+                                                          "pool", "glu"};
     double total = 0;
-    for (int k = 0; k <= RIBO_OP_POOL; ++k) total += ex->op_ms[k];
+    for (int k = 0; k < RIBO_OP_KIND_COUNT; ++k) total += ex->op_ms[k];
     fprintf(stderr, "ribo: op profile (device ms, each op synchronized):");
-    for (int k = 0; k <= RIBO_OP_POOL; ++k)
+    for (int k = 0; k < RIBO_OP_KIND_COUNT; ++k)
         fprintf(stderr, " %s %.1f (%.1f%%)", names[k], ex->op_ms[k], total > 0 ? 100.0 * ex->op_ms[k] / total : 0.0);
     fprintf(stderr, " total %.1f\n", total);
 }

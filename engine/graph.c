@@ -11,6 +11,7 @@ void ribo_graph_init(ribo_graph *g) {
 }
 
 void ribo_graph_free(ribo_graph *g) {
+    for (int i = 0; i < g->n_tensors; ++i) free(g->tensors[i].const_data);
     free(g->tensors);
     free(g->ops);
     ribo_graph_init(g);
@@ -80,6 +81,26 @@ int ribo_graph_input(ribo_graph *g, ribo_input_kind kind, ribo_error *err) {
     g->tensors[i].input = kind;
     g->tensors[i].width = 1;
     g->inputs[kind] = i;
+    return i;
+}
+
+int ribo_graph_constant(ribo_graph *g, const char *name, const float *values, int n, ribo_error *err) {
+    float *copy = malloc((size_t)(n > 0 ? n : 1) * sizeof *copy);
+    if (!copy) {
+        ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "graph: out of host memory for constant '%s'", name);
+        return -1;
+    }
+    memcpy(copy, values, (size_t)n * sizeof *copy);
+    int i = add_tensor(g, name, RIBO_TENSOR_CONSTANT, err);
+    if (i < 0) {
+        free(copy);
+        return -1;
+    }
+    ribo_gtensor *t = &g->tensors[i];
+    t->ndim = 1;
+    t->shape[0] = n;
+    t->shape[1] = 1;
+    t->const_data = copy;
     return i;
 }
 

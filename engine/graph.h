@@ -16,7 +16,8 @@ typedef enum ribo_tensor_role {
     RIBO_TENSOR_WEIGHT,
     RIBO_TENSOR_INPUT,
     RIBO_TENSOR_ACTIVATION,
-    RIBO_TENSOR_OUTPUT
+    RIBO_TENSOR_OUTPUT,
+    RIBO_TENSOR_CONSTANT     /* fp32 values computed by the model builder (e.g. ALiBi slopes); always fp32 */
 } ribo_tensor_role;
 
 /* Per-batch inputs the host provides. */
@@ -45,6 +46,8 @@ typedef struct ribo_gtensor {
     bool is_norm;           /* LayerNorm parameter: ".weight"/".bias" may be ".gamma"/".beta" */
     /* checkpoint tensor of each source, filled (checked) by ribo_executor_check_weights */
     const struct ribo_st_tensor *resolved[RIBO_MAX_WEIGHT_SOURCES];
+    /* constants: shape[0] fp32 values owned by the graph */
+    float *const_data;
     /* activations / output: per-token width */
     int width;
     ribo_input_kind input;
@@ -60,10 +63,12 @@ typedef enum ribo_op_kind {
     RIBO_OP_LINEAR,
     RIBO_OP_ROTARY,
     RIBO_OP_ATTENTION,
-    RIBO_OP_POOL
+    RIBO_OP_POOL,
+    RIBO_OP_GLU,
+    RIBO_OP_KIND_COUNT
 } ribo_op_kind;
 
-#define RIBO_OP_MAX_INPUTS 4
+#define RIBO_OP_MAX_INPUTS 5
 
 typedef struct ribo_gop {
     ribo_op_kind kind;
@@ -72,7 +77,7 @@ typedef struct ribo_gop {
     int out;
     /* parameters */
     float eps;                   /* layer norm */
-    ribo_activation act;         /* linear */
+    ribo_activation act;         /* linear, glu */
     int n_heads, head_dim;       /* rotary, attention */
     float theta, q_scale;        /* rotary */
     float scale;                 /* attention */
@@ -108,6 +113,8 @@ int ribo_graph_weight_concat(ribo_graph *g, const char *name, const char *const 
                              int64_t rows_each, int64_t cols, ribo_error *err);
 int ribo_graph_norm_param(ribo_graph *g, const char *name, int64_t width, ribo_error *err);
 int ribo_graph_input(ribo_graph *g, ribo_input_kind kind, ribo_error *err);
+/* A vector of n fp32 values computed by the builder (copied), uploaded as fp32 whatever the storage. */
+int ribo_graph_constant(ribo_graph *g, const char *name, const float *values, int n, ribo_error *err);
 int ribo_graph_activation(ribo_graph *g, const char *name, int width, ribo_error *err);
 int ribo_graph_set_output(ribo_graph *g, int width, ribo_error *err);
 

@@ -135,6 +135,8 @@ ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err) {
                               type ? type : "(missing)");
     }
     s = m->family->read_config(m->config, path, &m->dims, &m->conv, err);
+    /* Before the tokenizer: a checkpoint of the wrong kind is named as such, not as a missing file. */
+    if (s == RIBO_OK && m->family->check_checkpoint) s = m->family->check_checkpoint(m->dir, &m->dims, m->weights, err);
     if (s == RIBO_OK) s = m->family->load_tokenizer(dir, &m->tokenizer, err);
     if (s == RIBO_OK && ribo_tokenizer_vocab_size(m->tokenizer) > m->dims.vocab)
         s = ribo_error_set(err, RIBO_ERR_MODEL, "%s: tokenizer has %d tokens but config.json vocab_size is %d", dir,
@@ -159,8 +161,6 @@ ribo_status ribo_model_build_graph(const ribo_model *m, ribo_pool pool, ribo_gra
     if (pool == RIBO_POOL_DEFAULT) pool = m->conv.default_pool;
     ribo_status s = m->family->build(m->config, &m->dims, &m->conv, pool, g, err);
     if (s == RIBO_OK) s = ribo_executor_check_weights(g, m->weights, m->dir, err);
-    if (s == RIBO_OK && m->family->check_checkpoint)
-        s = m->family->check_checkpoint(m->dir, &m->dims, m->weights, err);
     if (s != RIBO_OK) ribo_graph_free(g);
     return s;
 }

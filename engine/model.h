@@ -20,6 +20,7 @@ typedef struct ribo_model_numerics {
 /* Shape numbers (and numeric constants) every family fills from config.json. */
 typedef struct ribo_model_dims {
     int n_layers, hidden, n_heads, head_dim, intermediate, vocab, max_positions;
+    int type_vocab;          /* BERT token-type embeddings (DNABERT-2); 0 when the family has none */
     ribo_model_numerics num;
 } ribo_model_dims;
 
@@ -30,6 +31,7 @@ typedef struct ribo_model_conventions {
     bool token_dropout;                   /* ESM: scale embeddings by 0.88 / (1 - mask ratio) */
     int mask_token_id;                    /* -1 if none */
     int default_max_residues;             /* default --truncate */
+    bool dna_input;                       /* DNA model: input checked as ACGTN (lowercase folded) */
 } ribo_model_conventions;
 
 typedef struct ribo_model_family {
@@ -42,8 +44,8 @@ typedef struct ribo_model_family {
     /* Emits the graph for the given pooling (already resolved from the default). */
     ribo_status (*build)(const cJSON *config, const ribo_model_dims *dims, const ribo_model_conventions *conv,
                          ribo_pool pool, ribo_graph *g, ribo_error *err);
-    /* Optional: checks the checkpoint as a whole against config.json once every weight the graph
-     * names has been found (e.g. no layers beyond num_hidden_layers); errors name model_dir. */
+    /* Optional: checks the checkpoint as a whole against config.json right after read_config (e.g.
+     * the right architecture, no layers beyond num_hidden_layers); errors name model_dir. */
     ribo_status (*check_checkpoint)(const char *model_dir, const ribo_model_dims *dims, const ribo_safetensors *st,
                                     ribo_error *err);
     /* Loads the tokenizer from the model directory. */
@@ -64,7 +66,7 @@ typedef struct ribo_model {
  * checks the tokenizer against config.json (vocabulary size, <mask> id when token_dropout is on). */
 ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err);
 /* Builds the graph and checks every weight it names against the checkpoint (resolving each one,
- * see ribo_executor_check_weights), then the checkpoint as a whole (family check_checkpoint). */
+ * see ribo_executor_check_weights). */
 ribo_status ribo_model_build_graph(const ribo_model *m, ribo_pool pool, ribo_graph *g, ribo_error *err);
 void ribo_model_close(ribo_model *m);
 

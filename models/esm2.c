@@ -4,13 +4,13 @@
  *     h += Wo . attn(rotary(Q * d^-0.5), rotary(K), V)(LN(h))      (Q, K, V fused into one GEMM)
  *     h += W2 . gelu_erf(W1 . LN(h))
  *   emb_layer_norm_after, then pooling. Shapes come from config.json, never assumed. */
-#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "engine/model.h"
+#include "models/layers.h"
 
 #define ESM2_MAX_LAYERS 4096
 #define ESM2_MAX_WIDTH (1 << 20) /* hidden_size, intermediate_size */
@@ -76,56 +76,13 @@ static ribo_status esm2_read_config(const cJSON *c, const char *path, ribo_model
     return RIBO_OK;
 }
 
-/* Adds op to g; returns its output tensor index (or -1 with err set). */
-static int emit(ribo_graph *g, const ribo_gop *op, ribo_error *err) {
-    return ribo_graph_add_op(g, op, err) < 0 ? -1 : op->out;
-}
-
-/* LayerNorm node with parameters <prefix>.weight / .bias. */
-static int layer_norm(ribo_graph *g, int x, const char *prefix, int width, float eps, ribo_error *err) {
-    char name[128];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    int gamma = ribo_graph_norm_param(g, name, width, err);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    int beta = ribo_graph_norm_param(g, name, width, err);
-    int out = ribo_graph_activation(g, prefix, width, err);
-    if (gamma < 0 || beta < 0 || out < 0) return -1;
-    ribo_gop op = ribo_gop_make(RIBO_OP_LAYER_NORM, prefix);
-    op.in[0] = x;
-    op.in[1] = gamma;
-    op.in[2] = beta;
-    op.out = out;
-    op.eps = eps;
-    return emit(g, &op, err);
-}
-
-/* Linear node y = act(x W^T + b) (+ residual) with parameters <prefix>.weight [out, in] / .bias. */
-static int linear(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, ribo_activation act, int residual,
-                  ribo_error *err) {
-    char name[128];
-    snprintf(name, sizeof name, "%s.weight", prefix);
-    int w = ribo_graph_weight(g, name, out_w, in_w, err);
-    snprintf(name, sizeof name, "%s.bias", prefix);
-    int b = ribo_graph_weight(g, name, out_w, 0, err);
-    int out = ribo_graph_activation(g, prefix, out_w, err);
-    if (w < 0 || b < 0 || out < 0) return -1;
-    ribo_gop op = ribo_gop_make(RIBO_OP_LINEAR, prefix);
-    op.in[0] = x;
-    op.in[1] = w;
-    op.in[2] = b;
-    op.in[3] = residual;
-    op.out = out;
-    op.act = act;
-    return emit(g, &op, err);
-}
-
 /* One transformer layer; returns the new hidden state tensor. */
 static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int positions, int cu, int sot, float eps,
                       float theta, ribo_error *err) {
     char p[96], name[128];
     snprintf(p, sizeof p, "encoder.layer.%d", l);
     snprintf(name, sizeof name, "%s.attention.LayerNorm", p);
-    int a = layer_norm(g, h, name, d->hidden, eps, err);
+    int a = ribo_layer_norm_node(g, h, name, d->hidden, eps, err);
     if (a < 0) return -1;
 
     char qn[128], kn[128], vn[128];
@@ -148,7 +105,7 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
     op.in[1] = wqkv;
     op.in[2] = bqkv;
     op.out = qkv;
-    if (emit(g, &op, err) < 0) return -1;
+    if (ribo_emit(g, &op, err) < 0) return -1;
 
     snprintf(name, sizeof name, "%s.attention.self.rotary", p);
     op = ribo_gop_make(RIBO_OP_ROTARY, name);
@@ -159,7 +116,7 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
     op.head_dim = d->head_dim;
     op.theta = theta;
     op.q_scale = 1.0f / sqrtf((float)d->head_dim);
-    if (emit(g, &op, err) < 0) return -1;
+    if (ribo_emit(g, &op, err) < 0) return -1;
 
     snprintf(name, sizeof name, "%s.attention.self.context", p);
     int ctx = ribo_graph_activation(g, name, d->hidden, err);
@@ -172,19 +129,19 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
     op.n_heads = d->n_heads;
     op.head_dim = d->head_dim;
     op.scale = 1.0f; /* q already scaled before rotary, as in transformers */
-    if (emit(g, &op, err) < 0) return -1;
+    if (ribo_emit(g, &op, err) < 0) return -1;
 
     snprintf(name, sizeof name, "%s.attention.output.dense", p);
-    int h2 = linear(g, ctx, name, d->hidden, d->hidden, RIBO_ACT_NONE, h, err);
+    int h2 = ribo_linear_node(g, ctx, name, d->hidden, d->hidden, true, RIBO_ACT_NONE, h, err);
     if (h2 < 0) return -1;
     snprintf(name, sizeof name, "%s.LayerNorm", p);
-    int a2 = layer_norm(g, h2, name, d->hidden, eps, err);
+    int a2 = ribo_layer_norm_node(g, h2, name, d->hidden, eps, err);
     if (a2 < 0) return -1;
     snprintf(name, sizeof name, "%s.intermediate.dense", p);
-    int f = linear(g, a2, name, d->hidden, d->intermediate, RIBO_ACT_GELU_ERF, -1, err);
+    int f = ribo_linear_node(g, a2, name, d->hidden, d->intermediate, true, RIBO_ACT_GELU_ERF, -1, err);
     if (f < 0) return -1;
     snprintf(name, sizeof name, "%s.output.dense", p);
-    return linear(g, f, name, d->intermediate, d->hidden, RIBO_ACT_NONE, h2, err);
+    return ribo_linear_node(g, f, name, d->intermediate, d->hidden, true, RIBO_ACT_NONE, h2, err);
 }
 
 static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ribo_model_conventions *conv,
@@ -209,51 +166,24 @@ static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ri
     op.in[3] = table;
     op.out = h;
     op.mask_id = conv->token_dropout ? conv->mask_token_id : -1;
-    if (emit(g, &op, err) < 0) return err->status;
+    if (ribo_emit(g, &op, err) < 0) return err->status;
 
     for (int l = 0; l < d->n_layers; ++l) {
         h = esm2_layer(g, d, l, h, positions, cu, sot, eps, theta, err);
         if (h < 0) return err->status;
     }
-    h = layer_norm(g, h, "encoder.emb_layer_norm_after", d->hidden, eps, err);
-    int out = ribo_graph_set_output(g, d->hidden, err);
-    if (h < 0 || out < 0) return err->status;
-    op = ribo_gop_make(RIBO_OP_POOL, "pool");
-    op.in[0] = h;
-    op.in[1] = cu;
-    op.in[2] = sot;
-    op.out = out;
-    op.skip_begin = conv->pool_skip_begin;
-    op.skip_end = conv->pool_skip_end;
-    op.pool_mode = pool == RIBO_POOL_CLS ? RIBO_POOL_MODE_FIRST : pool == RIBO_POOL_NONE ? RIBO_POOL_MODE_COPY
-                                                                                          : RIBO_POOL_MODE_MEAN;
-    g->output_per_token = pool == RIBO_POOL_NONE;
-    g->pool_skip_begin = op.skip_begin;
-    g->pool_skip_end = op.skip_end;
-    return emit(g, &op, err) < 0 ? err->status : RIBO_OK;
+    h = ribo_layer_norm_node(g, h, "encoder.emb_layer_norm_after", d->hidden, eps, err);
+    if (h < 0) return err->status;
+    return ribo_pool_node(g, h, cu, sot, d->hidden, pool, conv->pool_skip_begin, conv->pool_skip_end, err) < 0
+               ? err->status
+               : RIBO_OK;
 }
 
 /* A checkpoint with more layers than config.json would otherwise run silently truncated: every
  * layer the graph uses is present, the extra ones are simply never read. Refuse it. */
 static ribo_status esm2_check_checkpoint(const char *dir, const ribo_model_dims *d, const ribo_safetensors *st,
                                          ribo_error *err) {
-    static const char layer_prefix[] = "encoder.layer.";
-    long n_layers = 0; /* highest layer index seen + 1 */
-    for (size_t i = 0; i < ribo_safetensors_count(st); ++i) {
-        const char *name = ribo_safetensors_at(st, i)->name;
-        if (strncmp(name, ESM2_PREFIX, strlen(ESM2_PREFIX)) == 0) name += strlen(ESM2_PREFIX);
-        if (strncmp(name, layer_prefix, sizeof layer_prefix - 1) != 0) continue;
-        const char *p = name + sizeof layer_prefix - 1;
-        const char *digits = p;
-        long k = 0;
-        for (; isdigit((unsigned char)*p); ++p) k = k < 100000000 ? 10 * k + (*p - '0') : 1000000000; /* saturates */
-        if (p == digits || *p != '.') continue;
-        if (k + 1 > n_layers) n_layers = k + 1;
-    }
-    if (n_layers > d->n_layers)
-        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: checkpoint has %ld layers but config.json num_hidden_layers is %d",
-                              dir, n_layers, d->n_layers);
-    return RIBO_OK;
+    return ribo_check_layer_count(dir, st, ESM2_PREFIX, "encoder.layer.", d->n_layers, err);
 }
 
 /* vocab.txt next to config.json. */

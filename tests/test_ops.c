@@ -43,7 +43,7 @@ static void check_kernel(ribo_status s, ribo_error *err, const char *what) {
     CHECK(s == RIBO_OK, "%s: %s", what, err->message);
 }
 
-static void test_embed(void) {
+static void test_embed(bool with_add_row) {
     int T = 300, W = 96, V = 33, B = 3, mask = 32;
     int32_t tokens[300], sot[300];
     for (int t = 0; t < T; ++t) {
@@ -53,16 +53,45 @@ static void test_embed(void) {
     tokens[5] = tokens[77] = mask;
     float scale[3] = {0.88f, 1.0f, 0.5f};
     float *table = rand_vec((size_t)V * W, -1, 1), *got = malloc((size_t)T * W * 4), *want = malloc((size_t)T * W * 4);
+    float *add = rand_vec((size_t)2 * W, -1, 1); /* two rows, as BERT's token-type table: row 0 is added */
+    ribo_dptr none = {NULL, 0};
     ribo_embed_args a = {ribo_test_upload(dev, st, tokens, sizeof tokens), ribo_test_upload(dev, st, sot, sizeof sot),
                          ribo_test_upload(dev, st, scale, sizeof scale), ribo_test_upload(dev, st, table, (size_t)V * W * 4),
-                         ribo_test_upload(dev, st, NULL, (size_t)T * W * 4), T, W, V, mask};
+                         ribo_test_upload(dev, st, NULL, (size_t)T * W * 4), T, W, V, mask,
+                         with_add_row ? ribo_test_upload(dev, st, add, (size_t)2 * W * 4) : none};
     ribo_error err = {0};
     check_kernel(dev->kernels->embed(st, &a, &err), &err, "embed");
     ribo_test_download(st, got, a.out, (size_t)T * W * 4);
     ref_embed(tokens, sot, scale, table, want, T, W, mask);
-    CHECK(memcmp(got, want, (size_t)T * W * 4) == 0, "embed differs from reference");
-    CHECK(got[5 * W] == 0.0f && got[77 * W + 3] == 0.0f, "mask tokens not zeroed");
+    if (with_add_row)
+        for (int t = 0; t < T; ++t)
+            for (int c = 0; c < W; ++c) want[(size_t)t * W + c] += add[c];
+    CHECK(memcmp(got, want, (size_t)T * W * 4) == 0, "embed (add_row=%d) differs from reference", with_add_row);
+    if (!with_add_row) CHECK(got[5 * W] == 0.0f && got[77 * W + 3] == 0.0f, "mask tokens not zeroed");
+    free(add);
     free(table);
+    free(got);
+    free(want);
+}
+
+/* GeGLU: out[r, c] = gelu(x[r, c]) * x[r, width + c] against a double-precision reference. */
+static void test_glu(int rows, int width, bool gelu) {
+    size_t n_in = (size_t)rows * 2 * width, n_out = (size_t)rows * width;
+    float *x = rand_vec(n_in, -3, 3), *got = malloc(n_out * 4), *want = malloc(n_out * 4);
+    ribo_glu_args a = {ribo_test_upload(dev, st, x, n_in * 4), ribo_test_upload(dev, st, NULL, n_out * 4), rows, width,
+                       gelu ? RIBO_ACT_GELU_ERF : RIBO_ACT_NONE};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->glu(st, &a, &err), &err, "glu");
+    ribo_test_download(st, got, a.out, n_out * 4);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < width; ++c) {
+            double g = x[(size_t)r * 2 * width + c], u = x[(size_t)r * 2 * width + width + c];
+            if (gelu) g = 0.5 * g * (1.0 + erf(g / sqrt(2.0)));
+            want[(size_t)r * width + c] = (float)(g * u);
+        }
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)rows, (size_t)width);
+    CHECK(e < 1e-5, "glu rows=%d width=%d gelu=%d rel err %g", rows, width, gelu, e);
+    free(x);
     free(got);
     free(want);
 }
@@ -325,7 +354,11 @@ static void test_attention_reduced(ribo_storage storage, const int *lens, int n_
 
 int main(void) {
     ribo_test_open_device(&dev, &st);
-    test_embed();
+    test_embed(false);
+    test_embed(true);
+    test_glu(7, 64, true);
+    test_glu(33, 100, true);
+    test_glu(5, 17, false);
     test_layer_norm(7, 64);
     test_layer_norm(33, 144);
     test_layer_norm(5, 1280);

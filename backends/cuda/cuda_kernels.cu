@@ -34,16 +34,19 @@ static unsigned grid_for(size_t n, unsigned block) { return (unsigned)((n + bloc
 
 /* ---------------------------------------------------------------- embed */
 
-/* out[t, c] = table[tokens[t], c] * seq_scale[seq_of_token[t]], 0 where tokens[t] == mask_id.
- * One block per token. */
+/* out[t, c] = table[tokens[t], c] * seq_scale[seq_of_token[t]] (0 where tokens[t] == mask_id)
+ *           + add_row[c] (when add_row != NULL). One block per token. */
 template <typename T>
-__global__ void embed_kernel(const int *tokens, const int *seq_of_token, const float *seq_scale, const T *table, T *out,
-                             int width, int mask_id) {
+__global__ void embed_kernel(const int *tokens, const int *seq_of_token, const float *seq_scale, const T *table,
+                             const T *add_row, T *out, int width, int mask_id) {
     int t = blockIdx.x;
     int tok = tokens[t];
     float scale = seq_scale[seq_of_token[t]];
-    for (int c = threadIdx.x; c < width; c += blockDim.x)
-        out[(size_t)t * width + c] = from_f<T>(tok == mask_id ? 0.0f : to_f(table[(size_t)tok * width + c]) * scale);
+    for (int c = threadIdx.x; c < width; c += blockDim.x) {
+        float v = tok == mask_id ? 0.0f : to_f(table[(size_t)tok * width + c]) * scale;
+        if (add_row) v += to_f(add_row[c]);
+        out[(size_t)t * width + c] = from_f<T>(v);
+    }
 }
 
 /* ---------------------------------------------------------------- layer norm */
@@ -84,6 +87,20 @@ void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_s
     if (storage == RIBO_STORAGE_F16) gelu_kernel<<<blocks, 256, 0, stream>>>((__half *)ptr, count);
     else if (storage == RIBO_STORAGE_BF16) gelu_kernel<<<blocks, 256, 0, stream>>>((__nv_bfloat16 *)ptr, count);
     else gelu_kernel<<<blocks, 256, 0, stream>>>((float *)ptr, count);
+}
+
+/* ---------------------------------------------------------------- gated linear unit */
+
+/* out[r, c] = act(x[r, c]) * x[r, width + c]  (x [rows, 2*width]; act: exact GELU when gelu != 0). */
+template <typename T>
+__global__ void glu_kernel(const T *x, T *out, int rows, int width, int gelu) {
+    size_t n = (size_t)rows * width;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / width, c = i % width;
+        float g = to_f(x[r * 2 * width + c]);
+        if (gelu) g = 0.5f * g * (1.0f + erff(g * 0.70710678118654752f));
+        out[i] = from_f<T>(g * to_f(x[r * 2 * width + width + c]));
+    }
 }
 
 /* ---------------------------------------------------------------- rotary */
@@ -480,8 +497,9 @@ template <typename T>
 static void run_embed(const ribo_embed_args *a, cudaStream_t st) {
     embed_kernel<T><<<a->n_tokens, threads_for(a->width), 0, st>>>(
         (const int *)ribo_cuda_ptr(a->tokens), (const int *)ribo_cuda_ptr(a->seq_of_token),
-        (const float *)ribo_cuda_ptr(a->seq_scale), (const T *)ribo_cuda_ptr(a->table), (T *)ribo_cuda_ptr(a->out),
-        a->width, a->mask_id);
+        (const float *)ribo_cuda_ptr(a->seq_scale), (const T *)ribo_cuda_ptr(a->table),
+        a->add_row.buf ? (const T *)ribo_cuda_ptr(a->add_row) : (const T *)NULL, (T *)ribo_cuda_ptr(a->out), a->width,
+        a->mask_id);
 }
 
 static ribo_status cuda_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
@@ -547,6 +565,20 @@ static ribo_status cuda_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error
 }
 
 template <typename T>
+static void run_glu(const ribo_glu_args *a, cudaStream_t st) {
+    size_t n = (size_t)a->rows * a->width;
+    unsigned blocks = grid_for(n, 256) < 65535u ? grid_for(n, 256) : 65535u;
+    glu_kernel<T><<<blocks, 256, 0, st>>>((const T *)ribo_cuda_ptr(a->x), (T *)ribo_cuda_ptr(a->out), a->rows, a->width,
+                                          a->act == RIBO_ACT_GELU_ERF);
+}
+
+static ribo_status cuda_glu(ribo_stream *s, const ribo_glu_args *a, ribo_error *err) {
+    RIBO_TRY(ribo_cuda_use(s->dev, err));
+    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_glu, a, ribo_cuda_stream(s));
+    return launched(s, "glu", err);
+}
+
+template <typename T>
 static void run_convert(ribo_dptr dst, ribo_dptr src, size_t count, cudaStream_t st) {
     unsigned blocks = grid_for(count, 256) < 65535u ? grid_for(count, 256) : 65535u;
     convert_kernel<T><<<blocks, 256, 0, st>>>((T *)ribo_cuda_ptr(dst), (const float *)ribo_cuda_ptr(src), count);
@@ -565,5 +597,6 @@ const ribo_kernel_i ribo_cuda_kernel_table = {
     .rotary = cuda_rotary,
     .attention = cuda_attention,
     .pool = cuda_pool,
+    .glu = cuda_glu,
     .convert_from_f32 = cuda_convert_from_f32,
 };

@@ -16,6 +16,7 @@ enum ribo_cl_kernel_id {
     RIBO_CL_POOL_MEAN,
     RIBO_CL_POOL_FIRST,
     RIBO_CL_POOL_COPY,
+    RIBO_CL_GLU,
     RIBO_CL_KERNEL_COUNT
 };
 

@@ -17,6 +17,7 @@ static const char *const kernel_names[RIBO_CL_KERNEL_COUNT] = {
     [RIBO_CL_POOL_MEAN] = "ribo_pool_mean",
     [RIBO_CL_POOL_FIRST] = "ribo_pool_first",
     [RIBO_CL_POOL_COPY] = "ribo_pool_copy",
+    [RIBO_CL_GLU] = "ribo_glu",
 };
 
 #define RIBO_CL_LN_WG 64 /* must match RIBO_LN_WG in layer_norm.cl */
@@ -93,8 +94,10 @@ static ribo_status launch(ribo_stream *s, int id, const kernel_arg *args, int n_
 static ribo_status cl_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
     mem_arg tok = mem_of(a->tokens, a->out), sot = mem_of(a->seq_of_token, a->out);
     mem_arg sc = mem_of(a->seq_scale, a->out), tab = mem_of(a->table, a->out), out = mem_of(a->out, a->out);
-    cl_int width = a->width, mask = a->mask_id, n_tokens = a->n_tokens;
-    kernel_arg args[] = {MEM(tok), MEM(sot), MEM(sc), MEM(tab), MEM(out), ARG(width), ARG(mask), ARG(n_tokens)};
+    mem_arg add = mem_of(a->add_row, a->out);
+    cl_int width = a->width, mask = a->mask_id, n_tokens = a->n_tokens, has_add = a->add_row.buf != NULL;
+    kernel_arg args[] = {MEM(tok), MEM(sot), MEM(sc), MEM(tab), MEM(add), MEM(out), ARG(width), ARG(mask), ARG(has_add),
+                         ARG(n_tokens)};
     size_t global[2] = {(size_t)a->width, (size_t)a->n_tokens};
     return launch(s, RIBO_CL_EMBED, args, N_ARGS(args), 2, global, NULL, err);
 }
@@ -173,6 +176,14 @@ static ribo_status cl_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error *
                   global, NULL, err);
 }
 
+static ribo_status cl_glu(ribo_stream *s, const ribo_glu_args *a, ribo_error *err) {
+    mem_arg x = mem_of(a->x, a->out), out = mem_of(a->out, a->out);
+    cl_int width = a->width, rows = a->rows, act = a->act == RIBO_ACT_GELU_ERF;
+    kernel_arg args[] = {MEM(x), MEM(out), ARG(width), ARG(act), ARG(rows)};
+    size_t global[2] = {(size_t)a->width, (size_t)a->rows};
+    return launch(s, RIBO_CL_GLU, args, N_ARGS(args), 2, global, NULL, err);
+}
+
 static ribo_status cl_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err) {
     return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: reduced-precision storage is not implemented");
 }
@@ -184,5 +195,6 @@ const ribo_kernel_i ribo_cl_kernel_table = {
     .rotary = cl_rotary,
     .attention = cl_attention,
     .pool = cl_pool,
+    .glu = cl_glu,
     .convert_from_f32 = cl_convert_from_f32,
 };

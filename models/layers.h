@@ -1,0 +1,30 @@
+/* Graph-building blocks shared by the model families: LayerNorm, Linear, pooling nodes and the
+ * "no layers beyond config.json" checkpoint check. Each returns the output tensor index (-1 with
+ * err set on failure). */
+#ifndef RIBO_MODELS_LAYERS_H
+#define RIBO_MODELS_LAYERS_H
+
+#include "engine/model.h"
+
+/* Adds op to g; returns op->out (or -1). */
+int ribo_emit(ribo_graph *g, const ribo_gop *op, ribo_error *err);
+
+/* LayerNorm node with parameters <prefix>.weight / <prefix>.bias (gamma/beta aliases accepted). */
+int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, float eps, ribo_error *err);
+
+/* Linear node y = act(x W^T + b) (+ residual, -1 for none) with parameters <prefix>.weight [out, in]
+ * and, when has_bias, <prefix>.bias [out]. */
+int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, bool has_bias, ribo_activation act,
+                     int residual, ribo_error *err);
+
+/* Final pooling node into the fp32 output (pool already resolved from the family default):
+ * mean over tokens [skip_begin, len - skip_end), the first token, or per-token copy-out. */
+int ribo_pool_node(ribo_graph *g, int h, int cu, int sot, int width, ribo_pool pool, int skip_begin, int skip_end,
+                   ribo_error *err);
+
+/* Refuses a checkpoint holding layers past num_hidden_layers (a silently truncated model otherwise):
+ * scans tensor names "<optional prefix><layer_prefix><k>." for the highest k. Errors name dir. */
+ribo_status ribo_check_layer_count(const char *dir, const ribo_safetensors *st, const char *prefix,
+                                   const char *layer_prefix, int n_layers, ribo_error *err);
+
+#endif
