@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/npy.h"
-#include "test_util.h"
+#include "embed_check.h"
 
 #define MAX_REL 1e-4      /* the fp32 bound, per sequence */
 #define MIN_COS 0.99999
@@ -17,61 +16,16 @@
  * fp32 rounding stays near 1e-6, so 2e-5 catches config mistakes the pooled bound lets through. */
 #define MAX_REL_PER_RESIDUE 2e-5
 
-/* Runs ribo_embed; returns its status (message in err). */
+static const ribo_row_bounds pooled_bounds = {MAX_REL, MIN_COS}, residue_bounds = {MAX_REL_PER_RESIDUE, MIN_COS};
+
+/* fp32 embedding with the default dtype (the test device's). */
 static ribo_status embed(const char *model, const char *const *inputs, int n_inputs, const char *out, ribo_pool pool,
                          int max_batch_seqs, ribo_error *err) {
-    ribo_embed_options o;
-    ribo_embed_options_init(&o);
-    o.model_dir = model;
-    o.inputs = inputs;
-    o.n_inputs = n_inputs;
-    o.output = out;
-    o.pool = pool;
-    o.max_batch_seqs = max_batch_seqs;
-    o.quiet = true;
-    ribo_embed_summary sum;
-    return ribo_embed(&o, &sum, err);
-}
-
-/* Per-row relative error and cosine of got (float32) vs ref (float64), rows given by offsets
- * (pooled: offsets = NULL, one row per sequence). */
-static void compare_rows(const char *what, const ribo_npy_array *got, const ribo_npy_array *ref, const ribo_npy_array *offsets) {
-    double max_rel = offsets ? MAX_REL_PER_RESIDUE : MAX_REL;
-    CHECK(got->ndim == 2 && ref->ndim == 2 && got->shape[0] == ref->shape[0] && got->shape[1] == ref->shape[1],
-          "%s: shape [%lld, %lld] vs reference [%lld, %lld]", what, (long long)got->shape[0], (long long)got->shape[1],
-          (long long)ref->shape[0], (long long)ref->shape[1]);
-    if (got->shape[0] != ref->shape[0] || got->shape[1] != ref->shape[1]) return;
-    size_t D = (size_t)ref->shape[1];
-    size_t n_groups = offsets ? offsets->n_elements - 1 : (size_t)ref->shape[0];
-    double worst_rel = 0, worst_cos = 1;
-    for (size_t g = 0; g < n_groups; ++g) {
-        size_t r0 = offsets ? (size_t)ribo_npy_get(offsets, g) : g, r1 = offsets ? (size_t)ribo_npy_get(offsets, g + 1) : g + 1;
-        double num = 0, den = 0, dot = 0, na = 0;
-        for (size_t i = r0 * D; i < r1 * D; ++i) {
-            double a = ribo_npy_get(got, i), r = ribo_npy_get(ref, i);
-            num += (a - r) * (a - r);
-            den += r * r;
-            dot += a * r;
-            na += a * a;
-        }
-        double rel = sqrt(num / den), cosv = dot / sqrt(na * den);
-        if (!(rel <= worst_rel)) worst_rel = rel;
-        if (!(cosv >= worst_cos)) worst_cos = cosv;
-        CHECK(rel <= max_rel && cosv >= MIN_COS, "%s: sequence %zu rel err %.3g cosine %.8f", what, g, rel, cosv);
-    }
-    fprintf(stderr, "%s: %zu sequences, worst rel err %.3g, worst cosine %.9f\n", what, n_groups, worst_rel, worst_cos);
+    return ribo_test_embed(model, inputs, n_inputs, out, pool, RIBO_DTYPE_AUTO, max_batch_seqs, err);
 }
 
 static void check_against(const char *what, const char *out_npy, const char *ref_name, const char *offsets_name) {
-    ribo_npy_array got = {0}, ref = {0}, off = {0};
-    ribo_error err = {0};
-    CHECK(ribo_npy_read(out_npy, &got, &err) == RIBO_OK, "%s: %s", what, err.message);
-    CHECK(ribo_npy_read(ribo_test_fixture(ref_name), &ref, &err) == RIBO_OK, "%s: %s", what, err.message);
-    if (offsets_name) CHECK(ribo_npy_read(ribo_test_fixture(offsets_name), &off, &err) == RIBO_OK, "%s", err.message);
-    if (got.data && ref.data) compare_rows(what, &got, &ref, offsets_name ? &off : NULL);
-    ribo_npy_free(&got);
-    ribo_npy_free(&ref);
-    ribo_npy_free(&off);
+    ribo_test_check_against(what, out_npy, ref_name, offsets_name, offsets_name ? residue_bounds : pooled_bounds);
 }
 
 /* The .ids.txt written next to out.npy must equal the fixture id list (input order). */
@@ -121,25 +75,13 @@ static void test_model(const char *model, const char *refs) {
     ribo_npy_free(&b);
 }
 
-/* Max per-row relative difference between two pooled npy outputs. */
-static double max_rel_diff(const char *p1, const char *p2) {
-    ribo_npy_array a = {0}, b = {0};
-    ribo_error err = {0};
-    double worst = INFINITY;
-    if (ribo_npy_read(p1, &a, &err) == RIBO_OK && ribo_npy_read(p2, &b, &err) == RIBO_OK && a.n_elements == b.n_elements)
-        worst = ribo_test_max_row_rel_err(a.data, b.data, (size_t)a.shape[0], (size_t)a.shape[1]);
-    ribo_npy_free(&a);
-    ribo_npy_free(&b);
-    return worst;
-}
-
 /* Packed batches give the same embeddings as one sequence per batch. */
 static void test_packed_vs_single(void) {
     const char *proteins[] = {ribo_test_fixture("proteins.fasta")};
     ribo_error err = {0};
     CHECK_STATUS(embed(ribo_test_fixture("esm2_b"), proteins, 1, ribo_test_tmp("packed.npy"), RIBO_POOL_MEAN, 0, &err), RIBO_OK, &err);
     CHECK_STATUS(embed(ribo_test_fixture("esm2_b"), proteins, 1, ribo_test_tmp("single.npy"), RIBO_POOL_MEAN, 1, &err), RIBO_OK, &err);
-    double d = max_rel_diff(ribo_test_tmp("packed.npy"), ribo_test_tmp("single.npy"));
+    double d = ribo_test_npy_max_rel_diff(ribo_test_tmp("packed.npy"), ribo_test_tmp("single.npy"));
     CHECK(d <= 1e-6, "packed vs one-at-a-time: max rel diff %g", d);
     fprintf(stderr, "packed vs one-at-a-time: max rel diff %.3g\n", d);
 }
@@ -209,7 +151,7 @@ static void test_order_and_h5(void) {
     tail.data = (float *)all.data + n_short * D;
     strcpy(tail.descr, "<f4");
     tail.n_elements = ref.n_elements;
-    compare_rows("two inputs: rows of the second file", &tail, &ref, NULL);
+    ribo_test_compare_rows("two inputs: rows of the second file", &tail, &ref, NULL, pooled_bounds);
 #ifdef RIBO_WITH_HDF5
     /* HDF5: embeddings dataset equals the npy rows */
     hid_t f = H5Fopen(ribo_test_tmp("two.h5"), H5F_ACC_RDONLY, H5P_DEFAULT);
