@@ -27,6 +27,16 @@ static void usage_embed(FILE *f) {
             "      --truncate N       keep the first N residues of longer sequences (default 1022);\n"
             "                         0 makes a longer sequence an error instead\n"
             "      --skip-invalid     skip empty records (counted in a warning) instead of failing\n"
+            "      --translate N      6: the inputs are DNA; embed each record's six reading frames,\n"
+            "                         translated with the standard genetic code, as ID_F1 ID_F2 ID_F3\n"
+            "                         (forward strand from base 1, 2, 3) and ID_R1 ID_R2 ID_R3 (reverse\n"
+            "                         complement from its base 1, 2, 3); partial codons are dropped, codons\n"
+            "                         with N become X, stops '*' (<unk> for ESM-2). 0 or off: no\n"
+            "                         translation (default). Protein models only\n"
+            "      --drop-stop-frames with --translate: leave out frames containing a stop codon (counted)\n"
+            "      --lenient          DNA input (a DNA model, or --translate): a character other than\n"
+            "                         A C G T N is counted instead of failing the run; a DNA model's\n"
+            "                         tokenizer sees it as unknown, translation reads it as N\n"
             "  -q, --quiet            no warnings or summary on stderr\n"
             "  -h, --help             this help\n",
             RIBO_DEFAULT_MAX_TOKENS);
@@ -78,11 +88,31 @@ static int parse_dtype(const char *s, ribo_dtype *out) {
     return 0;
 }
 
+/* Parses --translate: 6, or 0 / off; returns -1 (with a message) on anything else. */
+static int parse_translate(const char *s, int *out) {
+    if (!strcmp(s, "6")) *out = 6;
+    else if (!strcmp(s, "0") || !strcmp(s, "off")) *out = 0;
+    else {
+        fprintf(stderr, "ribo: error: --translate expects 6 (six-frame translation) or 0/off, got '%s'\n", s);
+        return -1;
+    }
+    return 0;
+}
+
 static void print_summary(const ribo_embed_options *o, const ribo_embed_summary *s) {
     if (s->n_skipped) fprintf(stderr, "ribo: warning: skipped %zu empty record(s) (--skip-invalid)\n", s->n_skipped);
     if (s->n_truncated)
         fprintf(stderr, "ribo: warning: truncated %zu sequence(s) to %d residues (--truncate)\n", s->n_truncated,
                 o->truncate > 0 ? o->truncate : 1022);
+    if (s->n_short_frames)
+        fprintf(stderr, "ribo: warning: left out %zu reading frame(s) shorter than one codon (--translate)\n",
+                s->n_short_frames);
+    if (s->n_stop_frames)
+        fprintf(stderr, "ribo: left out %zu reading frame(s) containing a stop codon (--drop-stop-frames)\n",
+                s->n_stop_frames);
+    if (s->n_lenient_chars)
+        fprintf(stderr, "ribo: warning: %zu DNA character(s) other than A, C, G, T, N were let through (--lenient%s)\n",
+                s->n_lenient_chars, o->translate_frames ? ": read as N" : "");
     if (s->n_unknown_chars)
         fprintf(stderr, "ribo: warning: %zu character(s) not in the model's vocabulary were embedded as <unk>\n",
                 s->n_unknown_chars);
@@ -96,7 +126,8 @@ static void print_summary(const ribo_embed_options *o, const ribo_embed_summary 
 }
 
 static int cmd_embed(int argc, char **argv) {
-    enum { OPT_POOL = 256, OPT_DTYPE, OPT_BACKEND, OPT_DEVICE, OPT_MAX_TOKENS, OPT_MAX_SEQS, OPT_TRUNCATE, OPT_SKIP };
+    enum { OPT_POOL = 256, OPT_DTYPE, OPT_BACKEND, OPT_DEVICE, OPT_MAX_TOKENS, OPT_MAX_SEQS, OPT_TRUNCATE, OPT_SKIP,
+           OPT_TRANSLATE, OPT_DROP_STOP, OPT_LENIENT };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},       {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},      {"pool", required_argument, NULL, OPT_POOL},
@@ -104,6 +135,8 @@ static int cmd_embed(int argc, char **argv) {
         {"device", required_argument, NULL, OPT_DEVICE}, {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
         {"max-batch-seqs", required_argument, NULL, OPT_MAX_SEQS}, {"truncate", required_argument, NULL, OPT_TRUNCATE},
         {"skip-invalid", no_argument, NULL, OPT_SKIP}, {"quiet", no_argument, NULL, 'q'},
+        {"translate", required_argument, NULL, OPT_TRANSLATE}, {"drop-stop-frames", no_argument, NULL, OPT_DROP_STOP},
+        {"lenient", no_argument, NULL, OPT_LENIENT},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     ribo_embed_options o;
     ribo_embed_options_init(&o);
@@ -127,12 +160,19 @@ static int cmd_embed(int argc, char **argv) {
         case OPT_MAX_SEQS: if ((v = parse_int("--max-batch-seqs", optarg, 1)) < 0) goto usage; o.max_batch_seqs = (int)v; break;
         case OPT_TRUNCATE: if ((v = parse_int("--truncate", optarg, 0)) < 0) goto usage; o.truncate = (int)v; break;
         case OPT_SKIP: o.skip_invalid = true; break;
+        case OPT_TRANSLATE: if (parse_translate(optarg, &o.translate_frames)) goto usage; break;
+        case OPT_DROP_STOP: o.drop_stop_frames = true; break;
+        case OPT_LENIENT: o.lenient = true; break;
         default: goto usage;
         }
     }
     for (int i = optind; i < argc; ++i) inputs[n_inputs++] = argv[i]; /* --input a b c */
     if (!o.model_dir || !n_inputs || !o.output) {
         fprintf(stderr, "ribo: error: embed needs --model, --input and --output (see 'ribo embed --help')\n");
+        goto usage;
+    }
+    if (o.drop_stop_frames && !o.translate_frames) {
+        fprintf(stderr, "ribo: error: --drop-stop-frames needs --translate 6\n");
         goto usage;
     }
     o.inputs = inputs;

@@ -37,6 +37,9 @@ static ribo_status check_options(const ribo_embed_options *o, ribo_error *err) {
     if (o->max_batch_seqs < 0) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--max-batch-seqs must be positive");
     if (o->truncate < -1) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--truncate must be >= 0");
     if (o->device < 0) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--device must be >= 0");
+    if (o->translate_frames != 0 && o->translate_frames != 6)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--translate must be 6 (six frames) or 0, not %d",
+                              o->translate_frames);
     return RIBO_OK;
 }
 
@@ -77,14 +80,25 @@ static void run_free(embed_run *r) {
 
 /* Reads and tokenizes every input, then plans the batches. */
 static ribo_status load_inputs(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
+    if (o->translate_frames && r->model.conv.dna_input)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                              "%s: --translate needs a protein model (this %s model reads DNA as it is)",
+                              r->model.dir, r->model.family->name);
     ribo_seqset_options so = {0};
     so.max_residues = (size_t)(o->truncate > 0 ? o->truncate : r->model.conv.default_max_residues);
     so.error_if_longer = o->truncate == 0;
     so.skip_invalid = o->skip_invalid;
+    so.translate_frames = o->translate_frames;
+    so.drop_stop_frames = o->drop_stop_frames;
+    so.dna_input = r->model.conv.dna_input;
+    so.lenient = o->lenient;
     RIBO_TRY(ribo_seqset_load(o->inputs, o->n_inputs, r->model.tokenizer, &so, &r->set, err));
     if (r->set.n == 0)
-        return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed", o->inputs[0],
-                              o->n_inputs > 1 ? " (and the other inputs)" : "");
+        return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed%s", o->inputs[0],
+                              o->n_inputs > 1 ? " (and the other inputs)" : "",
+                              r->set.n_short_frames || r->set.n_stop_frames
+                                  ? " (every translated frame was shorter than one codon or had a stop codon)"
+                                  : "");
     int max_tokens = o->max_tokens ? o->max_tokens : RIBO_DEFAULT_MAX_TOKENS;
     if (!o->max_tokens && (size_t)max_tokens < r->set.max_len) max_tokens = (int)r->set.max_len;
     int max_seqs = o->max_batch_seqs ? o->max_batch_seqs : max_tokens;
@@ -225,6 +239,9 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
         sum->n_skipped = r.set.n_skipped;
         sum->n_truncated = r.set.n_truncated;
         sum->n_unknown_chars = r.set.n_unknown;
+        sum->n_stop_frames = r.set.n_stop_frames;
+        sum->n_short_frames = r.set.n_short_frames;
+        sum->n_lenient_chars = r.set.n_lenient;
         sum->n_tokens = r.plan.total_tokens;
         sum->n_batches = r.plan.n_batches;
         sum->packing_density = ribo_pack_plan_density(&r.plan);

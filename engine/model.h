@@ -31,7 +31,7 @@ typedef struct ribo_model_conventions {
     bool token_dropout;                   /* ESM: scale embeddings by 0.88 / (1 - mask ratio) */
     int mask_token_id;                    /* -1 if none */
     int default_max_residues;             /* default --truncate */
-    bool dna_input;                       /* DNA model: input checked as ACGTN (lowercase folded) */
+    bool dna_input;                       /* the model reads DNA: inputs must be ACGTN (--lenient relaxes it) */
 } ribo_model_conventions;
 
 typedef struct ribo_model_family {

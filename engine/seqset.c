@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fasta.h"
+#include "seqprep.h"
 
 /* Where a kept sequence came from (for duplicate-id messages). */
 typedef struct seq_origin {
@@ -32,6 +33,8 @@ typedef struct seq_loader {
     const char *const *paths;
     const ribo_tokenizer *tok;
     ribo_seqset_options opts;
+    ribo_seqprep prep;        /* record -> sequences to tokenize */
+    ribo_seqprep_stats stats; /* frame / lenient counts */
 } seq_loader;
 
 /* FNV-1a over the id, with a final avalanche so that low bits are usable as a table index. */
@@ -109,35 +112,38 @@ static ribo_status reserve_tokens(seq_loader *L, size_t need, ribo_error *err) {
     return RIBO_OK;
 }
 
-/* Checks a record's id against all earlier ones; the message names both places. */
-static ribo_status check_duplicate(const seq_loader *L, int file, const ribo_fasta_record *rec, uint64_t h,
-                                   ribo_error *err) {
-    size_t idx1 = id_find(L, rec->id, h);
+/* Checks a sequence id (the record's, or a translated frame's) against all earlier ones; the
+ * message names both places. */
+static ribo_status check_duplicate(const seq_loader *L, int file, const ribo_fasta_record *rec, const char *id,
+                                   uint64_t h, ribo_error *err) {
+    size_t idx1 = id_find(L, id, h);
     if (!idx1) return RIBO_OK;
     const seq_origin *o = &L->origins[idx1 - 1];
     return ribo_error_set(err, RIBO_ERR_INPUT,
                           "%s: record %zu ('%s'): duplicate id '%s' (first seen in %s, record %zu)", L->paths[file],
-                          rec->record_number, rec->id, rec->id, L->paths[o->file], o->record);
+                          rec->record_number, rec->id, id, L->paths[o->file], o->record);
 }
 
-/* Tokenizes one record onto the end of the token array; fails if too long with error_if_longer. */
-static ribo_status encode_record(seq_loader *L, int file, const ribo_fasta_record *rec, ribo_error *err) {
+/* Tokenizes one sequence of a record onto the end of the token array; fails if too long with
+ * error_if_longer (naming the sequence's own id, e.g. a translated frame's). */
+static ribo_status encode_entry(seq_loader *L, int file, const ribo_fasta_record *rec, const ribo_seqprep_entry *e,
+                                ribo_error *err) {
     ribo_seqset *s = L->set;
     size_t limit = L->opts.error_if_longer ? 0 : L->opts.max_residues;
-    size_t keep = (limit && limit < rec->seq_len) ? limit : rec->seq_len;
+    size_t keep = (limit && limit < e->len) ? limit : e->len;
     RIBO_TRY(reserve_tokens(L, keep + 2, err));
     size_t used = (size_t)s->offsets[s->n], n_out = 0;
     ribo_encode_stats st = {0};
-    ribo_status rc = ribo_tokenizer_encode(L->tok, rec->seq, rec->seq_len, limit, s->tokens + used, L->tok_cap - used,
+    ribo_status rc = ribo_tokenizer_encode(L->tok, e->seq, e->len, limit, s->tokens + used, L->tok_cap - used,
                                            &n_out, &st, err);
     if (rc != RIBO_OK)
-        return ribo_error_prefix(err, "%s: record %zu ('%s')", L->paths[file], rec->record_number, rec->id);
+        return ribo_error_prefix(err, "%s: record %zu ('%s')", L->paths[file], rec->record_number, e->id);
     size_t max = L->opts.max_residues;
     if (L->opts.error_if_longer && max && st.n_residues_in > max)
         return ribo_error_set(err, RIBO_ERR_INPUT,
                               "%s: record %zu ('%s'): sequence has %zu residues, more than the limit of %zu "
                               "(pass --truncate N to keep only the first N residues)",
-                              L->paths[file], rec->record_number, rec->id, st.n_residues_in, max);
+                              L->paths[file], rec->record_number, e->id, st.n_residues_in, max);
     s->n_unknown += st.n_unknown;
     s->n_truncated += st.truncated;
     s->offsets[s->n + 1] = (int64_t)(used + n_out);
@@ -145,7 +151,24 @@ static ribo_status encode_record(seq_loader *L, int file, const ribo_fasta_recor
     return RIBO_OK;
 }
 
-/* Validates, tokenizes and keeps one record. */
+/* Checks, tokenizes and keeps one sequence of a record under its id. */
+static ribo_status add_entry(seq_loader *L, int file, const ribo_fasta_record *rec, const ribo_seqprep_entry *e,
+                             ribo_error *err) {
+    ribo_seqset *s = L->set;
+    uint64_t h = hash_id(e->id);
+    RIBO_TRY(check_duplicate(L, file, rec, e->id, h, err));
+    RIBO_TRY(reserve_seq(L, err));
+    RIBO_TRY(encode_entry(L, file, rec, e, err));
+    RIBO_TRY(id_insert(L, h, s->n, err));
+    s->ids[s->n] = strdup(e->id);
+    if (!s->ids[s->n]) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory copying ids");
+    L->origins[s->n] = (seq_origin){file, rec->record_number};
+    ++s->n;
+    return RIBO_OK;
+}
+
+/* Validates one record, turns it into its sequences (as it is, DNA-checked, or translated frames)
+ * and keeps each of them. */
 static ribo_status add_record(seq_loader *L, int file, const ribo_fasta_record *rec, ribo_error *err) {
     ribo_seqset *s = L->set;
     if (rec->seq_len == 0) {
@@ -156,15 +179,8 @@ static ribo_status add_record(seq_loader *L, int file, const ribo_fasta_record *
         return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu ('%s'): empty sequence (--skip-invalid skips such "
                               "records)", L->paths[file], rec->record_number, rec->id);
     }
-    uint64_t h = hash_id(rec->id);
-    RIBO_TRY(check_duplicate(L, file, rec, h, err));
-    RIBO_TRY(reserve_seq(L, err));
-    RIBO_TRY(encode_record(L, file, rec, err));
-    RIBO_TRY(id_insert(L, h, s->n, err));
-    s->ids[s->n] = strdup(rec->id);
-    if (!s->ids[s->n]) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory copying ids");
-    L->origins[s->n] = (seq_origin){file, rec->record_number};
-    ++s->n;
+    RIBO_TRY(ribo_seqprep_record(&L->prep, L->paths[file], rec, &L->stats, err));
+    for (size_t i = 0; i < L->prep.n; ++i) RIBO_TRY(add_entry(L, file, rec, &L->prep.entries[i], err));
     return RIBO_OK;
 }
 
@@ -191,10 +207,20 @@ ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_t
     memset(out, 0, sizeof *out);
     if (!tok || !opts || n_paths < 0 || (n_paths > 0 && !paths))
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_seqset_load: bad arguments");
+    if (opts->translate_frames != 0 && opts->translate_frames != RIBO_N_FRAMES)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "translate_frames must be 0 or 6, not %d",
+                              opts->translate_frames);
+    if (opts->translate_frames && opts->dna_input)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--translate needs a protein model (this model reads DNA)");
     seq_loader L = {.set = out, .paths = paths, .tok = tok, .opts = *opts};
+    L.prep.opts = (ribo_seqprep_options){opts->translate_frames, opts->drop_stop_frames, opts->dna_input, opts->lenient};
     ribo_status s = reserve_seq(&L, err);
     if (s == RIBO_OK) out->offsets[0] = 0;
     for (int f = 0; s == RIBO_OK && f < n_paths; ++f) s = load_file(&L, f, err);
+    out->n_stop_frames = L.stats.n_stop_frames;
+    out->n_short_frames = L.stats.n_short_frames;
+    out->n_lenient = L.stats.n_lenient;
+    ribo_seqprep_free(&L.prep);
     free(L.origins);
     free(L.ids.slots);
     if (s != RIBO_OK) ribo_seqset_free(out);

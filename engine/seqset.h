@@ -13,6 +13,11 @@ typedef struct ribo_seqset_options {
     size_t max_residues;   /* truncate longer sequences to this many residues (warning count) */
     bool error_if_longer;  /* instead of truncating, fail naming the record (--truncate 0) */
     bool skip_invalid;     /* skip empty records with a warning count instead of failing */
+    int translate_frames;  /* 0, or 6: each record is DNA and becomes its six translated frames,
+                              ids <id>_F1 .. <id>_R3 (frame convention in translate.h) */
+    bool drop_stop_frames; /* with translate_frames: leave out frames containing a stop codon */
+    bool dna_input;        /* the model reads DNA: records must be ACGTN (case folded to uppercase) */
+    bool lenient;          /* DNA input: count characters outside ACGTN instead of failing (seqprep.h) */
 } ribo_seqset_options;
 
 typedef struct ribo_seqset {
@@ -23,12 +28,18 @@ typedef struct ribo_seqset {
     size_t n_unknown;      /* residues mapped to <unk> */
     size_t n_truncated;    /* sequences truncated */
     size_t n_skipped;      /* empty records skipped */
+    size_t n_stop_frames;  /* translated frames left out for a stop codon */
+    size_t n_short_frames; /* translated frames shorter than one codon (left out) */
+    size_t n_lenient;      /* DNA characters outside ACGTN let through (lenient) */
     size_t max_len;        /* longest token count */
 } ribo_seqset;
 
-/* Reads every file in order. Errors name the file and record (number and id): empty record
- * (unless skip_invalid), duplicate id (across all files; names both places), too long with
- * error_if_longer, and every reader error. On error *out is left empty. */
+/* Reads every file in order; each record goes through ribo_seqprep_record (as it is, DNA-checked,
+ * or six translated frames) and every resulting sequence is kept under its own id. Errors name the
+ * file and record (number and id): empty record (unless skip_invalid), duplicate id (across all
+ * files, translated ids included; names both places), too long with error_if_longer, a character
+ * outside ACGTN when reading DNA (with its position), and every reader error. translate_frames must
+ * be 0 or 6 and excludes dna_input. On error *out is left empty. */
 ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
                              const ribo_seqset_options *opts, ribo_seqset *out, ribo_error *err);
 

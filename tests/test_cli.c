@@ -1,6 +1,7 @@
 /* The `ribo` command line end to end: bad inputs, wrong or corrupted models and bad options each
  * give exit code 1 (2 for usage errors) with ONE line on stderr that names the file, record or
- * tensor, and never leave an output file behind. Also: gz input, --skip-invalid, info, devices. */
+ * tensor, and never leave an output file behind. Also: gz input, --skip-invalid, info, devices,
+ * --translate 6 (six-frame rows equal to the hand-translated proteins'). */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +417,93 @@ static void test_good_paths(void) {
     }
 }
 
+/* --translate 6: six rows per DNA record, ids <id>_F1.._R3, each row byte-identical to embedding the
+ * hand-translated protein directly; --drop-stop-frames leaves out frames with a stop. */
+static void test_translate(void) {
+    char m[1024], dna[1024], prot[1024], args[4096];
+    snprintf(m, sizeof m, "%s", ribo_test_fixture("esm2_a"));
+    snprintf(dna, sizeof dna, "%s", ribo_test_tmp("dna.fasta"));
+    snprintf(prot, sizeof prot, "%s", ribo_test_tmp("frames.fasta"));
+    /* d1: Biopython's tutorial sequence (multi-line, partly lowercase); d2: human INS, first 54 codons */
+    const char *dna_text =
+        ">d1 tutorial\nATGGCCATTGTAATGG\ngccgctgaaagggtgcccgatag\n"
+        ">d2 INS\nATGGCCCTGTGGATGCGCCTCCTGCCCCTGCTGGCGCTGCTGGCCCTCTGGGGACCTGACCCAGCCGCAGCCTTTGTGAACCAACACCTG"
+        "TGCGGCTCACACCTGGTGGAAGCTCTCTACCTAGTGTGCGGGGAACGAGGCTTCTTCTACACACCCAAGACC\n";
+    const char *prot_text =
+        ">d1_F1\nMAIVMGR*KGAR*\n>d1_F2\nWPL*WAAERVPD\n>d1_F3\nGHCNGPLKGCPI\n"
+        ">d1_R1\nLSGTLSAAHYNGH\n>d1_R2\nYRAPFQRPITMA\n>d1_R3\nIGHPFSGPLQWP\n"
+        ">d2_F1\nMALWMRLLPLLALLALWGPDPAAAFVNQHLCGSHLVEALYLVCGERGFFYTPKT\n"
+        ">d2_F2\nWPCGCASCPCWRCWPSGDLTQPQPL*TNTCAAHTWWKLST*CAGNEASSTHPR\n"
+        ">d2_F3\nGPVDAPPAPAGAAGPLGT*PSRSLCEPTPVRLTPGGSSLPSVRGTRLLLHTQD\n"
+        ">d2_R1\nGLGCVEEASFPAH*VESFHQV*AAQVLVHKGCGWVRSPEGQQRQQGQEAHPQGH\n"
+        ">d2_R2\nVLGV*KKPRSPHTR*RASTRCEPHRCWFTKAAAGSGPQRASSASRGRRRIHRA\n"
+        ">d2_R3\nSWVCRRSLVPRTLGRELPPGVSRTGVGSQRLRLGQVPRGPAAPAGAGGASTGP\n";
+    ribo_test_write_file(dna, dna_text, strlen(dna_text));
+    ribo_test_write_file(prot, prot_text, strlen(prot_text));
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --translate 6", m, dna,
+             ribo_test_tmp("tr.npy"));
+    int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "embedded 12 sequences"), "--translate 6: rc %d: %s", rc, errbuf);
+    snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s'", m, prot, ribo_test_tmp("pr.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0, "hand-translated proteins: rc %d: %s", rc, errbuf);
+    size_t n1 = 0, n2 = 0;
+    char *a = ribo_test_read_file(ribo_test_tmp("tr.npy"), &n1), *b = ribo_test_read_file(ribo_test_tmp("pr.npy"), &n2);
+    CHECK(a && b && n1 == n2 && n1 > 12 * 64 * 4 && memcmp(a, b, n1) == 0,
+          "--translate 6 rows differ from the hand-translated proteins' (%zu vs %zu bytes)", n1, n2);
+    free(a);
+    free(b);
+    a = ribo_test_read_file(ribo_test_tmp("tr.ids.txt"), NULL);
+    CHECK(a && strcmp(a, "d1_F1\nd1_F2\nd1_F3\nd1_R1\nd1_R2\nd1_R3\nd2_F1\nd2_F2\nd2_F3\nd2_R1\nd2_R2\nd2_R3\n") == 0,
+          "--translate ids: %s", a ? a : "(none)");
+    free(a);
+    /* --drop-stop-frames: d1_F1, d1_F2 and d2_F2, d2_F3, d2_R1, d2_R2 have stops */
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --translate 6 --drop-stop-frames", m, dna,
+             ribo_test_tmp("drop.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "left out 6 reading frame(s) containing a stop codon") &&
+              strstr(errbuf, "embedded 6 sequences"),
+          "--drop-stop-frames: rc %d: %s", rc, errbuf);
+    a = ribo_test_read_file(ribo_test_tmp("drop.ids.txt"), NULL);
+    CHECK(a && strcmp(a, "d1_F3\nd1_R1\nd1_R2\nd1_R3\nd2_F1\nd2_R3\n") == 0, "--drop-stop-frames ids: %s",
+          a ? a : "(none)");
+    free(a);
+    /* short frames and --lenient are counted in the summary */
+    const char *odd = ">s\nACGT\n>l\nACGRT\n";
+    ribo_test_write_file(dna, odd, strlen(odd));
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --translate 6 --lenient", m, dna,
+             ribo_test_tmp("odd.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "left out 2 reading frame(s) shorter than one codon") &&
+              strstr(errbuf, "1 DNA character(s) other than A, C, G, T, N were let through (--lenient: read as N)") &&
+              strstr(errbuf, "embedded 10 sequences"), /* 4 + 6 frames */
+          "short frames / lenient: rc %d: %s", rc, errbuf);
+
+    /* errors: bad DNA character, bad --translate values, empty record, --drop-stop-frames alone */
+    const char *bad = ">ok\nACGTACGT\n>bad x\nACGT\nACGTAZGT\n";
+    expect_fasta_failure("bad DNA character", bad, strlen(bad), "--translate 6",
+                         "record 2 ('bad'): invalid DNA character 'Z' at position 10");
+    CHECK(strstr(errbuf, "in.fasta") != NULL, "bad DNA character: file not named: %s", errbuf);
+    const char *empty = ">a\nACGTACGT\n>e\n>c\nACG\n";
+    expect_fasta_failure("--translate with an empty record", empty, strlen(empty), "--translate 6",
+                         "record 2 ('e'): empty sequence");
+    char out[1024];
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    const char *usage[][2] = {{"--translate 5", "--translate expects 6"}, {"--translate 3", "--translate expects 6"},
+                              {"--translate six", "got 'six'"}, {"--drop-stop-frames", "needs --translate 6"}};
+    for (int i = 0; i < 4; ++i) {
+        snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' %s", m, ribo_test_fixture("short.fasta"),
+                 out, usage[i][0]);
+        expect_failure(usage[i][0], args, 2, usage[i][1], out);
+    }
+    /* --translate 0 / off: the input is embedded as it is */
+    snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s' --translate off", m,
+             ribo_test_fixture("short.fasta"), out);
+    CHECK(ribo_test_run_cli(args, errbuf, sizeof errbuf) == 0, "--translate off: %s", errbuf);
+    unlink(out);
+    unlink(ribo_test_tmp("out.ids.txt"));
+}
+
 int main(void) {
     ribo_device *dev;
     ribo_stream *st;
@@ -427,5 +515,6 @@ int main(void) {
     test_fail_fast();
     test_bad_options();
     test_good_paths();
+    test_translate();
     return ribo_test_finish("test_cli");
 }

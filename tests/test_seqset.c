@@ -1,4 +1,5 @@
-/* Sequence set: input order across files, empty/duplicate/too-long records, truncation counts. */
+/* Sequence set: input order across files, empty/duplicate/too-long records, truncation counts;
+ * six-frame translation and DNA input checks. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -183,6 +184,149 @@ static void test_reader_errors(const ribo_tokenizer *t) {
     ribo_seqset_free(&set);
 }
 
+/* Tokens of a protein string, for comparing a translated frame with its hand translation. */
+static size_t encode(const ribo_tokenizer *t, const char *protein, int32_t *out, size_t cap) {
+    size_t n = 0;
+    ribo_encode_stats st = {0};
+    ribo_error err;
+    CHECK_STATUS(ribo_tokenizer_encode(t, protein, strlen(protein), 0, out, cap, &n, &st, &err), RIBO_OK, &err);
+    return n;
+}
+
+/* Sequence i of the set holds exactly the tokens of `protein`. */
+static void check_seq(const ribo_tokenizer *t, const ribo_seqset *set, size_t i, const char *id, const char *protein) {
+    int32_t want[64];
+    size_t n = encode(t, protein, want, 64);
+    CHECK(i < set->n && strcmp(set->ids[i], id) == 0, "sequence %zu: id '%s', want '%s'", i,
+          i < set->n ? set->ids[i] : "(none)", id);
+    CHECK(i < set->n && (size_t)ribo_seqset_len(set, i) == n &&
+              memcmp(set->tokens + set->offsets[i], want, n * sizeof *want) == 0,
+          "sequence %zu ('%s'): tokens differ from '%s'", i, id, protein);
+}
+
+/* Six frames per record in order F1 F2 F3 R1 R2 R3, suffixed ids, short frames counted, '*' as <unk>. */
+static void test_translate_frames(const ribo_tokenizer *t) {
+    const char *p = write_tmp("dna.fa", ">d1 desc\nATGGCCATTGTAATGG\nGCCGCTGAAAGGGTGCCCGATAG\n>d2\nacgta\n>d3\nAC\n>d4\nACGT\n");
+    ribo_seqset set;
+    ribo_error err;
+    ribo_seqset_options o = {.max_residues = 1022, .translate_frames = 6};
+    ribo_status s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_OK, &err);
+    if (s != RIBO_OK) return;
+    CHECK(set.n == 16, "n=%zu", set.n);
+    check_seq(t, &set, 0, "d1_F1", "MAIVMGR*KGAR*");
+    check_seq(t, &set, 1, "d1_F2", "WPL*WAAERVPD");
+    check_seq(t, &set, 2, "d1_F3", "GHCNGPLKGCPI");
+    check_seq(t, &set, 3, "d1_R1", "LSGTLSAAHYNGH");
+    check_seq(t, &set, 4, "d1_R2", "YRAPFQRPITMA");
+    check_seq(t, &set, 5, "d1_R3", "IGHPFSGPLQWP");
+    const char *d2[] = {"T", "R", "V", "Y", "T", "R"}, *names[] = {"F1", "F2", "F3", "R1", "R2", "R3"};
+    for (int f = 0; f < 6; ++f) {
+        char id[16];
+        snprintf(id, sizeof id, "d2_%s", names[f]);
+        check_seq(t, &set, 6 + (size_t)f, id, d2[f]);
+    }
+    check_seq(t, &set, 12, "d4_F1", "T");
+    check_seq(t, &set, 13, "d4_F2", "R");
+    check_seq(t, &set, 14, "d4_R1", "T");
+    check_seq(t, &set, 15, "d4_R2", "R");
+    CHECK(set.n_short_frames == 8, "short=%zu (d3: 6, d4: 2)", set.n_short_frames);
+    CHECK(set.n_unknown == 3 && set.n_stop_frames == 0 && set.n_lenient == 0, "unknown=%zu ('*' x3)", set.n_unknown);
+    ribo_seqset_free(&set);
+
+    o.drop_stop_frames = true;
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_OK, &err);
+    if (s != RIBO_OK) return;
+    CHECK(set.n == 14 && set.n_stop_frames == 2 && set.n_unknown == 0, "drop: n=%zu stop=%zu", set.n, set.n_stop_frames);
+    check_seq(t, &set, 0, "d1_F3", "GHCNGPLKGCPI");
+    check_seq(t, &set, 1, "d1_R1", "LSGTLSAAHYNGH");
+    check_seq(t, &set, 4, "d2_F1", "T");
+    ribo_seqset_free(&set);
+
+    /* translated proteins are truncated like any other (and the error names the frame's id) */
+    o = (ribo_seqset_options){.max_residues = 12, .translate_frames = 6};
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK(s == RIBO_OK && set.n_truncated == 2 && ribo_seqset_len(&set, 0) == 14, "truncated=%zu", set.n_truncated);
+    ribo_seqset_free(&set);
+    o.error_if_longer = true;
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "dna.fa: record 1 ('d1_F1'): sequence has 13 residues, more than the limit of 12");
+}
+
+/* A DNA record with a character outside ACGTN names the file, record, id, character and position. */
+static void test_translate_errors(const ribo_tokenizer *t) {
+    const char *p = write_tmp("bad.fa", ">ok\nACGT\n>bad one\nACGTn\nacRT\n");
+    ribo_seqset set;
+    ribo_error err;
+    ribo_seqset_options o = {.max_residues = 1022, .translate_frames = 6};
+    ribo_status s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "bad.fa: record 2 ('bad'): invalid DNA character 'R' at position 8");
+    CHECK(set.n == 0 && set.ids == NULL, "left empty");
+
+    /* lenient: counted, read as N (its codons become X) */
+    o.lenient = true;
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_OK, &err);
+    CHECK(set.n == 10 && set.n_lenient == 1, "lenient: n=%zu lenient=%zu", set.n, set.n_lenient);
+    if (set.n == 10) check_seq(t, &set, 4, "bad_F1", "TXX"); /* ACG TNA CRT */
+    ribo_seqset_free(&set);
+
+    const char *bin = write_tmp("high.fa", ">h\nAC\xc3\xa9GT\n");
+    o.lenient = false;
+    s = load(t, &bin, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "high.fa: record 1 ('h'): invalid DNA character byte 0xc3 at position 3");
+
+    /* empty records behave as without translation */
+    const char *empty = write_tmp("empty_dna.fa", ">a\nACGT\n>e\n>c\nAAA\n");
+    s = load(t, &empty, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "empty_dna.fa: record 2 ('e'): empty sequence");
+    o.skip_invalid = true;
+    s = load(t, &empty, 1, o, &set, &err);
+    CHECK(s == RIBO_OK && set.n == 6 && set.n_skipped == 1, "skip: n=%zu", set.n); /* 4 + 2 frames */
+    ribo_seqset_free(&set);
+
+    /* duplicate checks see the suffixed ids */
+    o.skip_invalid = false;
+    const char *dup2 = write_tmp("dup2.fa", ">x\nACGT\n>y\nAAA\n>x\nCCC\n");
+    s = load(t, &dup2, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "dup2.fa: record 3 ('x'): duplicate id 'x_F1' (first seen in");
+    CHECK_MESSAGE(&err, "record 1)");
+
+    /* bad option combinations */
+    o.translate_frames = 5;
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INVALID_ARGUMENT, &err);
+    o.translate_frames = 6;
+    o.dna_input = true;
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INVALID_ARGUMENT, &err);
+    CHECK_MESSAGE(&err, "--translate needs a protein model");
+}
+
+/* A DNA model's input: ACGTN (folded), anything else an error or, lenient, passed on as unknown. */
+static void test_dna_input(const ribo_tokenizer *t) {
+    const char *p = write_tmp("dnain.fa", ">a\nacgtn\n>b x\nACG\nXT\n");
+    ribo_seqset set;
+    ribo_error err;
+    ribo_seqset_options o = {.max_residues = 1022, .dna_input = true};
+    ribo_status s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "dnain.fa: record 2 ('b'): invalid DNA character 'X' at position 4");
+    o.lenient = true;
+    s = load(t, &p, 1, o, &set, &err);
+    CHECK_STATUS(s, RIBO_OK, &err);
+    CHECK(set.n == 2 && set.n_lenient == 1, "n=%zu lenient=%zu", set.n, set.n_lenient);
+    check_seq(t, &set, 0, "a", "ACGTN");
+    check_seq(t, &set, 1, "b", "ACGXT");
+    ribo_seqset_free(&set);
+}
+
 int main(void) {
     ribo_tokenizer *t = load_esm();
     if (t) {
@@ -192,6 +336,9 @@ int main(void) {
         test_many_ids(t);
         test_truncation(t);
         test_reader_errors(t);
+        test_translate_frames(t);
+        test_translate_errors(t);
+        test_dna_input(t);
     }
     ribo_tokenizer_free(t);
     return ribo_test_finish("seqset");

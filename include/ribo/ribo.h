@@ -57,6 +57,11 @@ typedef struct ribo_embed_options {
     int max_batch_seqs;        /* at most this many sequences per batch; 0 = unlimited */
     int truncate;              /* max residues per sequence; -1 = default (1022); 0 = error if longer */
     bool skip_invalid;         /* skip empty records (warn) instead of failing */
+    int translate_frames;      /* 0 = off; 6 = inputs are DNA: embed the six translated reading frames of
+                                  each record (ids <id>_F1.._F3, <id>_R1.._R3; protein models only) */
+    bool drop_stop_frames;     /* with translate_frames: leave out frames containing a stop codon */
+    bool lenient;              /* DNA input: characters outside ACGTN are counted instead of failing
+                                  (a DNA model's tokenizer sees them as unknown; translation reads them as N) */
     bool quiet;                /* no warnings / summary on stderr */
 } ribo_embed_options;
 
@@ -68,6 +73,9 @@ typedef struct ribo_embed_summary {
     size_t n_skipped;          /* empty records skipped (--skip-invalid) */
     size_t n_truncated;        /* sequences cut to --truncate */
     size_t n_unknown_chars;    /* residues mapped to <unk> */
+    size_t n_stop_frames;      /* translated frames left out for a stop codon (drop_stop_frames) */
+    size_t n_short_frames;     /* translated frames shorter than one codon (left out) */
+    size_t n_lenient_chars;    /* DNA characters outside ACGTN let through (lenient) */
     size_t n_tokens;           /* real tokens run through the model (no padding) */
     size_t n_batches;
     double packing_density;    /* real tokens / (batches * max_tokens) */
