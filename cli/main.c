@@ -49,6 +49,7 @@ static void usage_main(FILE *f) {
             "commands:\n"
             "  embed     embed FASTA sequences with a protein language model (ESM-2)\n"
             "  info      describe a model directory: architecture, parameters, memory\n"
+            "  tokenize  print the token ids of FASTA sequences as the model would see them\n"
             "  devices   list the backends and devices ribo can use\n"
             "  version   print the version\n"
             "\n"
@@ -192,6 +193,90 @@ usage:
     return EXIT_USAGE;
 }
 
+static void usage_tokenize(FILE *f) {
+    fprintf(f,
+            "usage: ribo tokenize --model DIR --input FILE [FILE...] [options]\n"
+            "\n"
+            "Prints the token ids ribo embed would feed the model: one line per sequence, ids separated\n"
+            "by spaces, in input order (specials included). Reads and checks input exactly as ribo embed.\n"
+            "\n"
+            "  -m, --model DIR        model directory\n"
+            "  -i, --input FILE...    FASTA files (plain or gzip)\n"
+            "      --with-ids         start each line with the sequence id and a tab\n"
+            "      --truncate N       as ribo embed (default: the model's limit); 0 = error if longer\n"
+            "      --translate 6      six-frame translation for protein models (as ribo embed)\n"
+            "      --drop-stop-frames drop translated frames with a stop codon\n"
+            "      --lenient          pass characters other than ACGTN to a DNA tokenizer as unknown\n"
+            "      --skip-invalid     skip empty records instead of failing\n"
+            "  -h, --help             this help\n");
+}
+
+/* Prints one sequence's ids (stdout errors are checked once at the end). */
+static void print_tokens(const char *id, const int32_t *ids, size_t n, void *user) {
+    const bool *with_ids = user;
+    if (*with_ids) printf("%s\t", id);
+    for (size_t i = 0; i < n; ++i) printf(i ? " %d" : "%d", (int)ids[i]);
+    putchar('\n');
+}
+
+static int cmd_tokenize(int argc, char **argv) {
+    enum { OPT_TRUNCATE = 256, OPT_SKIP, OPT_TRANSLATE, OPT_DROP_STOP, OPT_LENIENT, OPT_WITH_IDS };
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},          {"input", required_argument, NULL, 'i'},
+        {"truncate", required_argument, NULL, OPT_TRUNCATE}, {"skip-invalid", no_argument, NULL, OPT_SKIP},
+        {"translate", required_argument, NULL, OPT_TRANSLATE}, {"drop-stop-frames", no_argument, NULL, OPT_DROP_STOP},
+        {"lenient", no_argument, NULL, OPT_LENIENT},       {"with-ids", no_argument, NULL, OPT_WITH_IDS},
+        {"help", no_argument, NULL, 'h'},                  {NULL, 0, NULL, 0}};
+    ribo_embed_options o;
+    ribo_embed_options_init(&o);
+    const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
+    if (!inputs) return 1;
+    int n_inputs = 0, c;
+    long v;
+    bool with_ids = false;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:i:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o.model_dir = optarg; break;
+        case 'i': inputs[n_inputs++] = optarg; break;
+        case 'h': usage_tokenize(stdout); free(inputs); return 0;
+        case OPT_TRUNCATE: if ((v = parse_int("--truncate", optarg, 0)) < 0) goto usage; o.truncate = (int)v; break;
+        case OPT_SKIP: o.skip_invalid = true; break;
+        case OPT_TRANSLATE: if (parse_translate(optarg, &o.translate_frames)) goto usage; break;
+        case OPT_DROP_STOP: o.drop_stop_frames = true; break;
+        case OPT_LENIENT: o.lenient = true; break;
+        case OPT_WITH_IDS: with_ids = true; break;
+        default: goto usage;
+        }
+    }
+    for (int i = optind; i < argc; ++i) inputs[n_inputs++] = argv[i];
+    if (!o.model_dir || !n_inputs) {
+        fprintf(stderr, "ribo: error: tokenize needs --model and --input (see 'ribo tokenize --help')\n");
+        goto usage;
+    }
+    if (o.drop_stop_frames && !o.translate_frames) {
+        fprintf(stderr, "ribo: error: --drop-stop-frames needs --translate 6\n");
+        goto usage;
+    }
+    o.inputs = inputs;
+    o.n_inputs = n_inputs;
+    ribo_error err = {0};
+    ribo_status s = ribo_tokenize(&o, print_tokens, &with_ids, &err);
+    free(inputs);
+    if (s != RIBO_OK) {
+        fprintf(stderr, "ribo: error: %s\n", err.message);
+        return 1;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "ribo: error: writing the token ids to stdout failed\n");
+        return 1;
+    }
+    return 0;
+usage:
+    free(inputs);
+    return EXIT_USAGE;
+}
+
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
 
 static int cmd_info(int argc, char **argv) {
@@ -276,6 +361,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "embed")) return cmd_embed(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "devices")) return cmd_devices(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ribo %s\n", RIBO_VERSION_STRING);

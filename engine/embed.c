@@ -11,6 +11,7 @@
 #include "model.h"
 #include "output.h"
 #include "packer.h"
+#include "run_inputs.h"
 #include "seqset.h"
 
 void ribo_embed_options_init(ribo_embed_options *o) {
@@ -80,25 +81,10 @@ static void run_free(embed_run *r) {
 
 /* Reads and tokenizes every input, then plans the batches. */
 static ribo_status load_inputs(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
-    if (o->translate_frames && r->model.conv.dna_input)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
-                              "%s: --translate needs a protein model (this %s model reads DNA as it is)",
-                              r->model.dir, r->model.family->name);
-    ribo_seqset_options so = {0};
-    so.max_residues = (size_t)(o->truncate > 0 ? o->truncate : r->model.conv.default_max_residues);
-    so.error_if_longer = o->truncate == 0;
-    so.skip_invalid = o->skip_invalid;
-    so.translate_frames = o->translate_frames;
-    so.drop_stop_frames = o->drop_stop_frames;
-    so.dna_input = r->model.conv.dna_input;
-    so.lenient = o->lenient;
+    ribo_seqset_options so;
+    RIBO_TRY(ribo_run_seqset_options(o, &r->model, &so, err));
     RIBO_TRY(ribo_seqset_load(o->inputs, o->n_inputs, r->model.tokenizer, &so, &r->set, err));
-    if (r->set.n == 0)
-        return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed%s", o->inputs[0],
-                              o->n_inputs > 1 ? " (and the other inputs)" : "",
-                              r->set.n_short_frames || r->set.n_stop_frames
-                                  ? " (every translated frame was shorter than one codon or had a stop codon)"
-                                  : "");
+    if (r->set.n == 0) return ribo_run_no_sequences(o, &r->set, err);
     int max_tokens = o->max_tokens ? o->max_tokens : RIBO_DEFAULT_MAX_TOKENS;
     if (!o->max_tokens && (size_t)max_tokens < r->set.max_len) max_tokens = (int)r->set.max_len;
     int max_seqs = o->max_batch_seqs ? o->max_batch_seqs : max_tokens;

@@ -131,7 +131,7 @@ ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err) {
         const char *type = ribo_config_string(m->config, "model_type");
         ribo_model_close(m);
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
-                              "%s: model_type \"%s\" is not a supported architecture (supported: esm / ESM-2)", path,
+                              "%s: model_type \"%s\" is not a supported architecture (supported: esm / ESM-2; DNABERT-2 / MosaicBERT)", path,
                               type ? type : "(missing)");
     }
     s = m->family->read_config(m->config, path, &m->dims, &m->conv, err);

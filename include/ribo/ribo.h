@@ -86,6 +86,12 @@ typedef struct ribo_embed_summary {
 
 ribo_status ribo_embed(const ribo_embed_options *opts, ribo_embed_summary *summary, ribo_error *err);
 
+/* Token ids of every input sequence (`ribo tokenize`), read and tokenized exactly as ribo_embed
+ * would with the same options (model_dir, inputs, truncate, skip_invalid, translate_frames,
+ * drop_stop_frames, lenient; the rest is ignored). cb is called once per sequence in input order. */
+typedef void (*ribo_tokens_callback)(const char *id, const int32_t *ids, size_t n_ids, void *user);
+ribo_status ribo_tokenize(const ribo_embed_options *opts, ribo_tokens_callback cb, void *user, ribo_error *err);
+
 /* Model description (`ribo info`). */
 typedef struct ribo_model_info {
     char architecture[64];     /* e.g. "esm2" */
