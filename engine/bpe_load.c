@@ -273,8 +273,7 @@ ribo_status ribo_tokenizer_load_hf_json(const char *path, ribo_tokenizer **out, 
         size_t at = parse_end && parse_end >= text ? (size_t)(parse_end - text) : 0;
         line_col(text, at < len ? at : len, &line, &col);
         free(text);
-        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: not valid JSON (line %d, column %d%s)", path, line, col,
-                              at >= len ? ": the file ends too early" : "");
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: not valid JSON (line %d, column %d)", path, line, col);
     }
     free(text);
     ribo_bpe *b = cJSON_IsObject(root) ? calloc(1, sizeof *b) : NULL;

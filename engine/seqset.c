@@ -124,8 +124,10 @@ static ribo_status check_duplicate(const seq_loader *L, int file, const ribo_fas
 static ribo_status encode_record(seq_loader *L, int file, const ribo_fasta_record *rec, ribo_error *err) {
     ribo_seqset *s = L->set;
     size_t limit = L->opts.error_if_longer ? 0 : L->opts.max_residues;
-    size_t keep = (limit && limit < rec->seq_len) ? limit : rec->seq_len;
-    RIBO_TRY(reserve_tokens(L, keep + 2, err));
+    size_t keep = (limit && limit < rec->seq_len) ? limit : rec->seq_len; /* content tokens <= characters */
+    size_t before = 0, after = 0;
+    ribo_tokenizer_added_counts(L->tok, &before, &after);
+    RIBO_TRY(reserve_tokens(L, keep + before + after, err));
     size_t used = (size_t)s->offsets[s->n], n_out = 0;
     ribo_encode_stats st = {0};
     ribo_status rc = ribo_tokenizer_encode(L->tok, rec->seq, rec->seq_len, limit, s->tokens + used, L->tok_cap - used,
