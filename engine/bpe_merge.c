@@ -39,19 +39,40 @@ static void heap_push(uint64_t *h, size_t *n, uint64_t key) {
     h[i] = key;
 }
 
-/* Removes and returns the smallest key of the non-empty min-heap h. */
+/* Orders the n keys of h into a min-heap (Floyd: O(n)). */
+static void heapify(uint64_t *h, size_t n) {
+    for (size_t top = n / 2; top-- > 0;) {
+        uint64_t key = h[top];
+        size_t i = top;
+        for (size_t child = 2 * i + 1; child < n; child = 2 * i + 1) {
+            child += child + 1 < n && h[child + 1] < h[child];
+            if (key <= h[child]) break;
+            h[i] = h[child];
+            i = child;
+        }
+        h[i] = key;
+    }
+}
+
+/* Removes and returns the smallest key of the non-empty min-heap h. Bottom-up: the hole left at the
+ * root goes down to a leaf along the smaller children (no data-dependent branch), then the last key
+ * rises from there; it is usually large, so it rises little. */
 static uint64_t heap_pop(uint64_t *h, size_t *n) {
     uint64_t top = h[0], last = h[--*n];
-    size_t i = 0, count = *n;
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= count) break;
-        if (child + 1 < count && h[child + 1] < h[child]) ++child;
-        if (last <= h[child]) break;
+    size_t count = *n, i = 0;
+    if (!count) return top;
+    for (size_t child = 1; child < count; child = 2 * i + 1) {
+        child += child + 1 < count && h[child + 1] < h[child];
         h[i] = h[child];
         i = child;
     }
-    if (count) h[i] = last;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (h[parent] <= last) break;
+        h[i] = h[parent];
+        i = parent;
+    }
+    h[i] = last;
     return top;
 }
 
@@ -99,8 +120,9 @@ static void merge_all(const ribo_bpe *b, bpe_symbol *sym, size_t ns, uint64_t *h
     bool ok;
     for (size_t i = 0; i + 1 < ns; ++i) {
         uint64_t key = merge_key(b, sym, (int32_t)i, (int32_t)i + 1, &ok);
-        if (ok) heap_push(heap, &nh, key);
+        if (ok) heap[nh++] = key;
     }
+    heapify(heap, nh);
     while (nh) {
         uint64_t top = heap_pop(heap, &nh);
         int32_t pos = (int32_t)(uint32_t)top;
