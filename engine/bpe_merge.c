@@ -1,5 +1,7 @@
 /* BPE on one word, exactly as the `tokenizers` library's BPE::merge_word + Word::merge_all: a min-heap
- * of candidate merges keyed by (rank, position), stale entries skipped when popped. O(n log n). */
+ * of candidate merges keyed by rank << 32 | position, expired entries skipped when popped. O(n log n).
+ * Equal keys are identical entries, so the pop order (and the result) does not depend on the heap's
+ * layout: a binary heap here, a 4-ary one in the library. */
 #include <stdlib.h>
 
 #include "bpe.h"

@@ -27,8 +27,9 @@ ribo_status ribo_tokenizer_load_esm_vocab(const char *vocab_path, ribo_tokenizer
  * Lowercase / Sequence of those, pre_tokenizer null / Whitespace / WhitespaceSplit / Sequence of those,
  * post_processor null / TemplateProcessing / BertProcessing; decoder, truncation and padding are ignored.
  * Anything else is refused (RIBO_ERR_UNSUPPORTED) and malformed content (RIBO_ERR_MODEL) with one line
- * naming the file and the component or entry. Specials: cls [CLS], eos [SEP], pad [PAD], unk (the
- * model's unk_token), mask [MASK]; -1 when absent. */
+ * naming the file and the component or entry. Specials: cls [CLS] (else the post-processor's first id),
+ * eos [SEP] (else its last id), pad [PAD], unk (the model's unk_token, else [UNK]), mask [MASK]; -1 when
+ * absent. */
 ribo_status ribo_tokenizer_load_hf_json(const char *path, ribo_tokenizer **out, ribo_error *err);
 
 /* "esm-vocab" or "hf-bpe". */
