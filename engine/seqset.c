@@ -130,8 +130,10 @@ static ribo_status encode_entry(seq_loader *L, int file, const ribo_fasta_record
                                 ribo_error *err) {
     ribo_seqset *s = L->set;
     size_t limit = L->opts.error_if_longer ? 0 : L->opts.max_residues;
-    size_t keep = (limit && limit < e->len) ? limit : e->len;
-    RIBO_TRY(reserve_tokens(L, keep + 2, err));
+    size_t keep = (limit && limit < e->len) ? limit : e->len; /* content tokens <= characters */
+    size_t before = 0, after = 0;
+    ribo_tokenizer_added_counts(L->tok, &before, &after);
+    RIBO_TRY(reserve_tokens(L, keep + before + after, err));
     size_t used = (size_t)s->offsets[s->n], n_out = 0;
     ribo_encode_stats st = {0};
     ribo_status rc = ribo_tokenizer_encode(L->tok, e->seq, e->len, limit, s->tokens + used, L->tok_cap - used,

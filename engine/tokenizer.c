@@ -7,17 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tokenizer_impl.h"
+
 #define TOK_NONE (-1)    /* byte has no single-character token: <unk> */
 #define TOK_BRACKET (-2) /* '<': may start a bracketed vocabulary token */
 
-struct ribo_tokenizer {
+typedef struct esm_tokenizer {
+    ribo_tokenizer base;    /* function table: esm_tokenizer_i */
     int n;                  /* vocabulary size */
     char **text;            /* [n] token strings */
     int32_t single[256];    /* byte -> id (lowercase folded), TOK_NONE or TOK_BRACKET */
     int32_t *bracket;       /* ids of tokens written as "<...>", longest first */
     int n_bracket;
     ribo_special_tokens sp;
-};
+} esm_tokenizer;
 
 /* Removes leading and trailing spaces, tabs, CR and LF in place; returns the trimmed start. */
 static char *trim(char *s) {
@@ -28,7 +31,7 @@ static char *trim(char *s) {
 }
 
 /* Appends one token string (copied) to the vocabulary, growing the array. */
-static ribo_status add_token(ribo_tokenizer *t, int *cap, const char *s, const char *path, ribo_error *err) {
+static ribo_status add_token(esm_tokenizer *t, int *cap, const char *s, const char *path, ribo_error *err) {
     if (t->n == *cap) {
         int nc = *cap ? *cap * 2 : 64;
         char **p = realloc(t->text, (size_t)nc * sizeof *p);
@@ -44,7 +47,7 @@ static ribo_status add_token(ribo_tokenizer *t, int *cap, const char *s, const c
 }
 
 /* Reads every line of the file as a token (trailing blank lines ignored, inner blank lines are errors). */
-static ribo_status read_tokens(ribo_tokenizer *t, FILE *f, const char *path, ribo_error *err) {
+static ribo_status read_tokens(esm_tokenizer *t, FILE *f, const char *path, ribo_error *err) {
     char *line = NULL;
     size_t line_cap = 0;
     int cap = 0, blank_run = 0, first_blank = 0;
@@ -67,19 +70,26 @@ static ribo_status read_tokens(ribo_tokenizer *t, FILE *f, const char *path, rib
     return s;
 }
 
+/* Id of a token string, or -1 (linear: ESM vocabularies have about 33 tokens). */
+static int32_t esm_find(const esm_tokenizer *t, const char *token) {
+    for (int i = 0; i < t->n; ++i)
+        if (strcmp(t->text[i], token) == 0) return i;
+    return -1;
+}
+
 /* Rejects duplicates (quadratic, vocabularies are small) and finds the special tokens. */
-static ribo_status check_tokens(ribo_tokenizer *t, const char *path, ribo_error *err) {
+static ribo_status check_tokens(esm_tokenizer *t, const char *path, ribo_error *err) {
     if (t->n == 0) return ribo_error_set(err, RIBO_ERR_MODEL, "%s: empty vocabulary", path);
     for (int i = 1; i < t->n; ++i)
         for (int j = 0; j < i; ++j)
             if (strcmp(t->text[i], t->text[j]) == 0)
                 return ribo_error_set(err, RIBO_ERR_MODEL, "%s: line %d: duplicate token '%s' (first on line %d)",
                                       path, i + 1, t->text[i], j + 1);
-    t->sp.cls = ribo_tokenizer_token_id(t, "<cls>");
-    t->sp.eos = ribo_tokenizer_token_id(t, "<eos>");
-    t->sp.pad = ribo_tokenizer_token_id(t, "<pad>");
-    t->sp.unk = ribo_tokenizer_token_id(t, "<unk>");
-    t->sp.mask = ribo_tokenizer_token_id(t, "<mask>");
+    t->sp.cls = esm_find(t, "<cls>");
+    t->sp.eos = esm_find(t, "<eos>");
+    t->sp.pad = esm_find(t, "<pad>");
+    t->sp.unk = esm_find(t, "<unk>");
+    t->sp.mask = esm_find(t, "<mask>");
     const char *need[] = {"<cls>", "<eos>", "<unk>", "<pad>"};
     int32_t have[] = {t->sp.cls, t->sp.eos, t->sp.unk, t->sp.pad};
     for (int i = 0; i < 4; ++i)
@@ -90,13 +100,13 @@ static ribo_status check_tokens(ribo_tokenizer *t, const char *path, ribo_error 
 }
 
 /* Orders bracket token ids longest text first so that the longest literal match wins. */
-static int cmp_bracket_len(const void *a, const void *b, const ribo_tokenizer *t) {
+static int cmp_bracket_len(const void *a, const void *b, const esm_tokenizer *t) {
     size_t la = strlen(t->text[*(const int32_t *)a]), lb = strlen(t->text[*(const int32_t *)b]);
     return (la < lb) - (la > lb);
 }
 
 /* Builds the byte lookup table and the list of bracketed tokens. */
-static ribo_status build_tables(ribo_tokenizer *t, const char *path, ribo_error *err) {
+static ribo_status build_tables(esm_tokenizer *t, const char *path, ribo_error *err) {
     for (int c = 0; c < 256; ++c) t->single[c] = TOK_NONE;
     for (int i = 0; i < t->n; ++i)
         if (t->text[i][0] && !t->text[i][1]) t->single[(unsigned char)t->text[i][0]] = i;
@@ -119,6 +129,8 @@ static ribo_status build_tables(ribo_tokenizer *t, const char *path, ribo_error 
     return RIBO_OK;
 }
 
+static const ribo_tokenizer_i esm_tokenizer_i;
+
 ribo_status ribo_tokenizer_load_esm_vocab(const char *vocab_path, ribo_tokenizer **out, ribo_error *err) {
     if (!vocab_path || !out)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_tokenizer_load_esm_vocab: NULL argument");
@@ -129,41 +141,46 @@ ribo_status ribo_tokenizer_load_esm_vocab(const char *vocab_path, ribo_tokenizer
         return ribo_error_set(err, e == ENOENT ? RIBO_ERR_MODEL : RIBO_ERR_IO, "%s: cannot open the vocabulary: %s",
                               vocab_path, strerror(e));
     }
-    ribo_tokenizer *t = calloc(1, sizeof *t);
+    esm_tokenizer *t = calloc(1, sizeof *t);
     ribo_status s = t ? RIBO_OK : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "%s: out of memory", vocab_path);
+    if (t) t->base.i = &esm_tokenizer_i;
     if (s == RIBO_OK) s = read_tokens(t, f, vocab_path, err);
     fclose(f);
     if (s == RIBO_OK) s = check_tokens(t, vocab_path, err);
     if (s == RIBO_OK) s = build_tables(t, vocab_path, err);
     if (s != RIBO_OK) {
-        ribo_tokenizer_free(t);
+        ribo_tokenizer_free(t ? &t->base : NULL);
         return s;
     }
-    *out = t;
+    *out = &t->base;
     return RIBO_OK;
 }
 
-int ribo_tokenizer_vocab_size(const ribo_tokenizer *tok) { return tok ? tok->n : 0; }
+/* Number of tokens in vocab.txt. */
+static int esm_vocab_size(const ribo_tokenizer *tok) { return ((const esm_tokenizer *)tok)->n; }
 
-ribo_special_tokens ribo_tokenizer_specials(const ribo_tokenizer *tok) {
-    ribo_special_tokens none = {-1, -1, -1, -1, -1};
-    return tok ? tok->sp : none;
+/* <cls> <eos> <pad> <unk> <mask> ids. */
+static ribo_special_tokens esm_specials(const ribo_tokenizer *tok) { return ((const esm_tokenizer *)tok)->sp; }
+
+/* Id of a token string, or -1. */
+static int32_t esm_token_id(const ribo_tokenizer *tok, const char *token) {
+    return esm_find((const esm_tokenizer *)tok, token);
 }
 
-int32_t ribo_tokenizer_token_id(const ribo_tokenizer *tok, const char *token) {
-    if (!tok || !token) return -1;
-    for (int i = 0; i < tok->n; ++i)
-        if (strcmp(tok->text[i], token) == 0) return i;
-    return -1;
+/* Token string of an id, or NULL. */
+static const char *esm_token_text(const ribo_tokenizer *tok, int32_t id) {
+    const esm_tokenizer *t = (const esm_tokenizer *)tok;
+    return id < 0 || id >= t->n ? NULL : t->text[id];
 }
 
-const char *ribo_tokenizer_token_text(const ribo_tokenizer *tok, int32_t id) {
-    if (!tok || id < 0 || id >= tok->n) return NULL;
-    return tok->text[id];
+/* One <cls> before and one <eos> after the residues. */
+static void esm_added_counts(const ribo_tokenizer *tok, size_t *before, size_t *after) {
+    *before = 1;
+    *after = 1;
 }
 
 /* Id of a bracketed token spelled at s (at most avail bytes), its length in *len; -1 if none. */
-static int32_t match_bracket(const ribo_tokenizer *t, const char *s, size_t avail, size_t *len) {
+static int32_t match_bracket(const esm_tokenizer *t, const char *s, size_t avail, size_t *len) {
     for (int i = 0; i < t->n_bracket; ++i) {
         const char *txt = t->text[t->bracket[i]];
         size_t n = strlen(txt);
@@ -176,7 +193,7 @@ static int32_t match_bracket(const ribo_tokenizer *t, const char *s, size_t avai
 }
 
 /* Id of the token at seq[*i] (TOK_NONE for a byte outside the vocabulary); advances *i past it. */
-static int32_t next_token(const ribo_tokenizer *t, const char *seq, size_t len, size_t *i) {
+static int32_t next_token(const esm_tokenizer *t, const char *seq, size_t len, size_t *i) {
     int32_t id = t->single[(unsigned char)seq[*i]];
     size_t step = 1;
     if (id == TOK_BRACKET) {
@@ -187,11 +204,10 @@ static int32_t next_token(const ribo_tokenizer *t, const char *seq, size_t len, 
     return id;
 }
 
-ribo_status ribo_tokenizer_encode(const ribo_tokenizer *tok, const char *seq, size_t len, size_t max_residues,
-                                  int32_t *out, size_t out_cap, size_t *n_out, ribo_encode_stats *stats,
-                                  ribo_error *err) {
-    if (!tok || (!seq && len) || !out || !n_out)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_tokenizer_encode: NULL argument");
+/* <cls> residues <eos>, one token per character (see ribo_tokenizer_encode). */
+static ribo_status esm_encode(const ribo_tokenizer *base, const char *seq, size_t len, size_t max_residues,
+                              int32_t *out, size_t out_cap, size_t *n_out, ribo_encode_stats *stats, ribo_error *err) {
+    const esm_tokenizer *tok = (const esm_tokenizer *)base;
     if (out_cap < 2)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_tokenizer_encode: output holds %zu ids, "
                               "at least 2 needed", out_cap);
@@ -225,10 +241,22 @@ ribo_status ribo_tokenizer_encode(const ribo_tokenizer *tok, const char *seq, si
     return RIBO_OK;
 }
 
-void ribo_tokenizer_free(ribo_tokenizer *tok) {
-    if (!tok) return;
+/* Frees the token strings and tables. */
+static void esm_free(ribo_tokenizer *base) {
+    esm_tokenizer *tok = (esm_tokenizer *)base;
     for (int i = 0; i < tok->n; ++i) free(tok->text[i]);
     free(tok->text);
     free(tok->bracket);
     free(tok);
 }
+
+static const ribo_tokenizer_i esm_tokenizer_i = {
+    .kind = "esm-vocab",
+    .vocab_size = esm_vocab_size,
+    .specials = esm_specials,
+    .token_id = esm_token_id,
+    .token_text = esm_token_text,
+    .added_counts = esm_added_counts,
+    .encode = esm_encode,
+    .free = esm_free,
+};
