@@ -13,18 +13,20 @@ static void usage_embed(FILE *f) {
             "usage: ribo embed --model DIR --input FILE [FILE...] --output OUT.npy|OUT.h5 [options]\n"
             "\n"
             "Embeds every FASTA record (.gz allowed) with the model in DIR (HuggingFace config.json,\n"
-            "model.safetensors or sharded index, vocab.txt). Rows come out in input order.\n"
+            "model.safetensors or sharded index, vocab.txt or tokenizer.json). Rows come out in input order.\n"
             "\n"
             "  -m, --model DIR        model directory\n"
             "  -i, --input FILE...    FASTA files (plain or gzip); several may follow one --input\n"
             "  -o, --output FILE      .npy (+ .ids.txt) or .h5\n"
-            "      --pool MODE        mean (default for ESM-2: residues only), cls, none (per-residue)\n"
+            "      --pool MODE        mean (the default; ESM-2: residues only, DNABERT: all tokens incl.\n"
+            "                         [CLS]/[SEP]), cls, none (per-residue / per-token states)\n"
             "      --dtype T          fp32 | fp16 | bf16 (default: fp32 on OpenCL)\n"
             "      --backend NAME     auto (default) | opencl\n"
             "      --device N         device index within the backend (default 0)\n"
             "      --max-tokens N     token budget of one packed batch (default %d)\n"
             "      --max-batch-seqs N at most N sequences per batch (default: no limit)\n"
-            "      --truncate N       keep the first N residues of longer sequences (default 1022);\n"
+            "      --truncate N       keep the first N residues of longer sequences (default: the model's\n"
+            "                         limit, 1022 for ESM-2; DNABERT counts BPE tokens, 510 by default);\n"
             "                         0 makes a longer sequence an error instead\n"
             "      --skip-invalid     skip empty records (counted in a warning) instead of failing\n"
             "      --translate N      6: the inputs are DNA; embed each record's six reading frames,\n"
@@ -47,7 +49,7 @@ static void usage_main(FILE *f) {
             "usage: ribo <command> [options]\n"
             "\n"
             "commands:\n"
-            "  embed     embed FASTA sequences with a protein language model (ESM-2)\n"
+            "  embed     embed FASTA sequences with ESM-2 (protein) or DNABERT-2/DNABERT-S (DNA)\n"
             "  info      describe a model directory: architecture, parameters, memory\n"
             "  tokenize  print the token ids of FASTA sequences as the model would see them\n"
             "  devices   list the backends and devices ribo can use\n"
@@ -103,8 +105,8 @@ static int parse_translate(const char *s, int *out) {
 static void print_summary(const ribo_embed_options *o, const ribo_embed_summary *s) {
     if (s->n_skipped) fprintf(stderr, "ribo: warning: skipped %zu empty record(s) (--skip-invalid)\n", s->n_skipped);
     if (s->n_truncated)
-        fprintf(stderr, "ribo: warning: truncated %zu sequence(s) to %d residues (--truncate)\n", s->n_truncated,
-                o->truncate > 0 ? o->truncate : 1022);
+        fprintf(stderr, "ribo: warning: truncated %zu sequence(s) to %d %s (--truncate)\n", s->n_truncated,
+                (int)s->truncate_limit, s->dna_model ? "tokens" : "residues");
     if (s->n_short_frames)
         fprintf(stderr, "ribo: warning: left out %zu reading frame(s) shorter than one codon (--translate)\n",
                 s->n_short_frames);
@@ -115,8 +117,8 @@ static void print_summary(const ribo_embed_options *o, const ribo_embed_summary 
         fprintf(stderr, "ribo: warning: %zu DNA character(s) other than A, C, G, T, N were let through (--lenient%s)\n",
                 s->n_lenient_chars, o->translate_frames ? ": read as N" : "");
     if (s->n_unknown_chars)
-        fprintf(stderr, "ribo: warning: %zu character(s) not in the model's vocabulary were embedded as <unk>\n",
-                s->n_unknown_chars);
+        fprintf(stderr, "ribo: warning: %zu %s not in the model's vocabulary were embedded as the unknown token\n",
+                s->n_unknown_chars, s->dna_model ? "token(s) (e.g. N)" : "character(s)");
     fprintf(stderr,
             "ribo: embedded %zu sequences (%zu tokens, %zu batches, packing density %.1f%%) in %.2f s "
             "(%.0f tokens/s, %.1f sequences/s; batches alone %.3f s, %.0f tokens/s) -> %s\n",
@@ -318,8 +320,11 @@ static int cmd_info(int argc, char **argv) {
     printf("vocabulary:       %d\n", info.vocab_size);
     printf("parameters:       %llu (%.1f M)\n", (unsigned long long)info.n_parameters, (double)info.n_parameters / 1e6);
     printf("embedding dim:    %d\n", info.hidden_size);
-    printf("default pooling:  %s\n", info.default_pool);
-    printf("default truncate: %d residues\n", info.default_max_residues);
+    printf("default pooling:  %s (%s)\n", info.default_pool,
+           info.pool_includes_specials ? "all tokens, special tokens included" : "residues only, special tokens excluded");
+    printf("default truncate: %d %s\n", info.default_max_residues,
+           info.dna_model ? "tokens (BPE, specials excluded)" : "residues");
+    printf("input:            %s\n", info.dna_model ? "DNA (A, C, G, T, N; lowercase folded)" : "protein (or DNA with --translate 6)");
     printf("device memory at --max-tokens %ld: fp32 %.2f GiB, fp16/bf16 %.2f GiB\n", max_tokens,
            gib(ribo_memory_estimate(&info, RIBO_DTYPE_FP32, (int)max_tokens)),
            gib(ribo_memory_estimate(&info, RIBO_DTYPE_BF16, (int)max_tokens)));

@@ -139,11 +139,13 @@ static ribo_status run_batch(embed_run *r, size_t b, ribo_error *err) {
     ribo_stream *s = r->stream;
     const ribo_stream_i *si = s->iface;
     size_t T = (size_t)pb->n_tokens, B = (size_t)pb->n_seqs, D = (size_t)r->model.dims.hidden;
-    RIBO_TRY(si->copy_h2d(s, ribo_executor_input(r->exec, RIBO_INPUT_TOKENS), pb->tokens, T * 4, err));
-    RIBO_TRY(si->copy_h2d(s, ribo_executor_input(r->exec, RIBO_INPUT_POSITIONS), pb->positions, T * 4, err));
-    RIBO_TRY(si->copy_h2d(s, ribo_executor_input(r->exec, RIBO_INPUT_SEQ_OF_TOKEN), pb->seq_of_token, T * 4, err));
-    RIBO_TRY(si->copy_h2d(s, ribo_executor_input(r->exec, RIBO_INPUT_CU_SEQLENS), pb->cu_seqlens, (B + 1) * 4, err));
-    RIBO_TRY(si->copy_h2d(s, ribo_executor_input(r->exec, RIBO_INPUT_SEQ_SCALE), r->seq_scale, B * 4, err));
+    /* every per-batch input the graph uses (a family may not need all, e.g. no positions with ALiBi) */
+    const void *host[RIBO_INPUT_COUNT] = {pb->tokens, pb->positions, pb->seq_of_token, pb->cu_seqlens, r->seq_scale};
+    const size_t bytes[RIBO_INPUT_COUNT] = {T * 4, T * 4, T * 4, (B + 1) * 4, B * 4};
+    for (int k = 0; k < RIBO_INPUT_COUNT; ++k) {
+        ribo_dptr dst = ribo_executor_input(r->exec, (ribo_input_kind)k);
+        if (dst.buf) RIBO_TRY(si->copy_h2d(s, dst, host[k], bytes[k], err));
+    }
     RIBO_TRY(ribo_executor_run(r->exec, s, pb->n_tokens, pb->n_seqs, pb->max_seqlen, err));
     size_t skip = (size_t)(r->graph.pool_skip_begin + r->graph.pool_skip_end);
     size_t rows_out = r->graph.output_per_token ? T - B * skip : B;
@@ -224,6 +226,8 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
         sum->n_sequences = r.set.n;
         sum->n_skipped = r.set.n_skipped;
         sum->n_truncated = r.set.n_truncated;
+        sum->truncate_limit = (size_t)(o->truncate > 0 ? o->truncate : r.model.conv.default_max_residues);
+        sum->dna_model = r.model.conv.dna_input;
         sum->n_unknown_chars = r.set.n_unknown;
         sum->n_stop_frames = r.set.n_stop_frames;
         sum->n_short_frames = r.set.n_short_frames;
@@ -277,6 +281,8 @@ ribo_status ribo_model_describe(const char *model_dir, ribo_model_info *info, ri
         info->max_positions = m.dims.max_positions;
         info->default_max_residues = m.conv.default_max_residues;
         snprintf(info->default_pool, sizeof info->default_pool, "%s", pool_name(m.conv.default_pool));
+        info->pool_includes_specials = m.conv.pool_skip_begin == 0 && m.conv.pool_skip_end == 0;
+        info->dna_model = m.conv.dna_input;
         info->n_parameters = ribo_graph_parameter_count(&g);
         info->weight_bytes_fp32 = info->n_parameters * 4;
         info->weight_bytes_fp16 = info->n_parameters * 2;

@@ -504,6 +504,37 @@ static void test_translate(void) {
     unlink(ribo_test_tmp("out.ids.txt"));
 }
 
+/* `ribo tokenize` prints exactly the fixture token ids (ESM-2 vocab and DNABERT BPE), one line per
+ * sequence in input order; --with-ids prefixes the id; errors as embed's. */
+static void test_tokenize(void) {
+    char args[4096];
+    const char *cases[][3] = {{"esm2_a", "short.fasta", "short.tokens.txt"},
+                              {"dnabert2_b", "dna_reads.fasta", "dna_reads.tokens.txt"}};
+    for (int c = 0; c < 2; ++c) {
+        snprintf(args, sizeof args, "tokenize --model '%s' --input '%s' > '%s'", ribo_test_fixture(cases[c][0]),
+                 ribo_test_fixture(cases[c][1]), ribo_test_tmp("ids.txt"));
+        int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+        CHECK(rc == 0 && errbuf[0] == '\0', "tokenize %s rc %d stderr %s", cases[c][0], rc, errbuf);
+        char *got = ribo_test_read_file(ribo_test_tmp("ids.txt"), NULL);
+        char *want = ribo_test_read_file(ribo_test_fixture(cases[c][2]), NULL);
+        CHECK(got && want && strcmp(got, want) == 0, "ribo tokenize with %s differs from %s", cases[c][0], cases[c][2]);
+        free(got);
+        free(want);
+    }
+    snprintf(args, sizeof args, "tokenize --with-ids -m '%s' -i '%s' > '%s'", ribo_test_fixture("esm2_a"),
+             ribo_test_fixture("short.fasta"), ribo_test_tmp("ids.txt"));
+    CHECK(ribo_test_run_cli(args, errbuf, sizeof errbuf) == 0, "tokenize --with-ids: %s", errbuf);
+    char *got = ribo_test_read_file(ribo_test_tmp("ids.txt"), NULL);
+    CHECK(got && strncmp(got, "short01\t0 12 2\n", 15) == 0, "tokenize --with-ids first line: %.40s", got ? got : "");
+    free(got);
+    const char bad[] = ">r1\nACGT\n>r2\nACXGT\n";
+    ribo_test_write_file(ribo_test_tmp("bad_dna.fasta"), bad, sizeof bad - 1);
+    snprintf(args, sizeof args, "tokenize -m '%s' -i '%s'", ribo_test_fixture("dnabert2_a"), ribo_test_tmp("bad_dna.fasta"));
+    expect_failure("tokenize bad DNA", args, 1, "invalid DNA character 'X' at position 3", NULL);
+    snprintf(args, sizeof args, "tokenize -m '%s'", ribo_test_fixture("esm2_a"));
+    expect_failure("tokenize without input", args, 2, "tokenize needs --model and --input", NULL);
+}
+
 int main(void) {
     ribo_device *dev;
     ribo_stream *st;
@@ -516,5 +547,6 @@ int main(void) {
     test_bad_options();
     test_good_paths();
     test_translate();
+    test_tokenize();
     return ribo_test_finish("test_cli");
 }

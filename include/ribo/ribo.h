@@ -38,7 +38,7 @@ typedef enum ribo_dtype { RIBO_DTYPE_AUTO = 0, RIBO_DTYPE_FP32, RIBO_DTYPE_FP16,
 
 typedef enum ribo_pool {
     RIBO_POOL_DEFAULT = 0, /* the model family's convention (ESM-2: mean over residues) */
-    RIBO_POOL_MEAN,        /* mean over residues, special tokens excluded */
+    RIBO_POOL_MEAN,        /* mean over residues (ESM-2: specials excluded; DNABERT: all tokens incl. specials) */
     RIBO_POOL_CLS,         /* the first (<cls>) token's final state */
     RIBO_POOL_NONE         /* per-residue states */
 } ribo_pool;
@@ -72,6 +72,8 @@ typedef struct ribo_embed_summary {
     size_t n_sequences;        /* rows written */
     size_t n_skipped;          /* empty records skipped (--skip-invalid) */
     size_t n_truncated;        /* sequences cut to --truncate */
+    size_t truncate_limit;     /* the limit applied (residues; BPE tokens for DNA models) */
+    bool dna_model;            /* the model read DNA (truncation and unknowns count BPE tokens) */
     size_t n_unknown_chars;    /* residues mapped to <unk> */
     size_t n_stop_frames;      /* translated frames left out for a stop codon (drop_stop_frames) */
     size_t n_short_frames;     /* translated frames shorter than one codon (left out) */
@@ -103,6 +105,8 @@ typedef struct ribo_model_info {
     uint64_t activation_bytes_per_token_fp32; /* arena + batch I/O, per token of --max-tokens */
     int default_max_residues;  /* default --truncate */
     char default_pool[16];
+    bool pool_includes_specials; /* mean/none cover the special tokens too (DNABERT-S convention) */
+    bool dna_model;            /* reads DNA (ACGTN); its --truncate counts BPE tokens, not residues */
 } ribo_model_info;
 
 ribo_status ribo_model_describe(const char *model_dir, ribo_model_info *info, ribo_error *err);
