@@ -16,6 +16,9 @@
  * (plus a guard tail) before every run. The result is compared with the double-precision reference
  * (tests/ref_ops.c) on the same 16-bit-rounded inputs.
  *
+ * RIBO_EMU_EXTENDED=1 adds a 4096-token sequence and random batches (minutes); RIBO_EMU_VERBOSE=1 prints
+ * every case's error.
+ *
  * What this cannot check: the PTX strings themselves (ptxas does, at build time), timing, bank
  * conflicts, register pressure, or races the deterministic schedule does not expose. */
 #include <math.h>
@@ -418,5 +421,15 @@ int main(void) {
     const int longish[] = {5, 1000, 70};
     check_case<__half, 64, false>("long", longish, 3, 1);
     check_case<__nv_bfloat16, 128, true>("long", longish, 3, 1);
+    if (getenv("RIBO_EMU_EXTENDED")) { /* opt-in (minutes): 64 key tiles, random batches */
+        const int long4096[] = {4096, 7};
+        check_case<__half, 16, true>("4096", long4096, 2, 1);
+        check_case<__nv_bfloat16, 64, false>("4096", long4096, 2, 1);
+        std::vector<int> mixed(40);
+        for (int i = 0; i < 40; ++i) mixed[i] = 1 + (int)ribo_test_randf(&rng, 0.0f, 300.0f);
+        check_case<__half, 128, true>("40 mixed", mixed.data(), 40, 1);
+        check_case<__nv_bfloat16, 24, true>("40 mixed", mixed.data(), 40, 2);
+        check_case<__nv_bfloat16, 32, false>("40 mixed", mixed.data(), 40, 2);
+    }
     return ribo_test_finish("test_attention_mma_emu");
 }

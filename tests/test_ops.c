@@ -349,8 +349,11 @@ static int open_attn_devs(ribo_storage storage, attn_dev devs[N_ATTN_KERNELS]) {
     if (open_attn_dev(storage, attn_kernels[0], &devs[0])) {
         n = 1;
         if (devs[0].cuda) {
-            for (int k = 1; k < N_ATTN_KERNELS; ++k)
-                if (open_attn_dev(storage, attn_kernels[k], &devs[n])) ++n;
+            for (int k = 1; k < N_ATTN_KERNELS; ++k) {
+                bool ok = open_attn_dev(storage, attn_kernels[k], &devs[n]);
+                CHECK(ok, "CUDA device did not open with RIBO_ATTENTION=%s", attn_kernels[k]);
+                if (ok) ++n;
+            }
         } else {
             devs[0].kernel = NULL;
         }

@@ -504,10 +504,14 @@ template <typename T>
 static void dispatch_attention(const ribo_attention_args *a, const ribo_cuda_device *cd, cudaStream_t st) {
     const bool aligned16 = ((uintptr_t)ribo_cuda_ptr(a->qkv) % 16) == 0 && ((uintptr_t)ribo_cuda_ptr(a->out) % 16) == 0;
     switch (choose_attention(cd, a->head_dim, aligned16)) {
-    case ATTN_PATH_MMA:
+    case ATTN_PATH_MMA: {
         if (ribo_cuda_attention_mma_launch(cd, a, st)) return;
-        launch_attention_simt<T>(a, st); /* a grid too large for the 1-D mma launch */
+        /* not launched (a grid beyond 2^31 - 1 CTAs): the next kernel down */
+        const int wbit = wmma_dim_bit(a->head_dim);
+        if (wbit && (cd->attn_wmma_dims & (unsigned)wbit)) launch_attention_wmma_dim<T>(a, st);
+        else launch_attention_simt<T>(a, st);
         return;
+    }
     case ATTN_PATH_WMMA: launch_attention_wmma_dim<T>(a, st); return;
     default: launch_attention_simt<T>(a, st); return;
     }
