@@ -149,7 +149,8 @@ RIBO_MMA_FN void ribo_mma_load_tile(T *dst, const T *src, size_t rs, int row0, i
 
 /* The whole CTA: block = blockIdx.x (slot * n_heads + head), tid = threadIdx.x (0..127), smem =
  * cfg::SMEM_BYTES of dynamic shared memory (16-byte aligned). scale_log2 = scale * log2(e); alibi
- * (slopes, per head) is read only when ALIBI. */
+ * (slopes, per head) is read only when ALIBI. qkv and out must be 16-byte aligned (rows and head
+ * offsets are then too: D is a multiple of 8); the grid must cover cu[n_seqs] / 64 + n_seqs slots. */
 template <class Ops, typename T, int D, bool ALIBI>
 RIBO_MMA_FN void ribo_mma_attention_cta(const T *qkv, const int *cu, int n_seqs, const float *alibi, T *out,
                                         int n_heads, float scale_log2, unsigned block, T *smem, int tid) {
@@ -214,7 +215,7 @@ RIBO_MMA_UNROLL
         }
         Ops::cp_async_commit();
 
-        /* S = Q K^T: s[n] is the 16x8 C fragment of keys k0 + 8n .. k0 + 8n + 7 */
+        /* S = Q K^T: sc[n] is the 16x8 C fragment of keys k0 + 8n .. k0 + 8n + 7 */
         float sc[C::NT_S][4];
 RIBO_MMA_UNROLL
         for (int n = 0; n < C::NT_S; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
