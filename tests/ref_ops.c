@@ -59,9 +59,10 @@ void ref_attention(const float *qkv, const int32_t *cu, int n_seqs, const float 
                    int head_dim, float scale) {
     int hd = n_heads * head_dim;
     size_t row = (size_t)3 * hd;
+    double *acc = malloc((size_t)head_dim * sizeof *acc);
     for (int s = 0; s < n_seqs; ++s) {
         int len = cu[s + 1] - cu[s];
-        double *p = malloc((size_t)len * sizeof *p);
+        double *p = malloc((size_t)(len ? len : 1) * sizeof *p);
         for (int h = 0; h < n_heads; ++h)
             for (int i = cu[s]; i < cu[s + 1]; ++i) {
                 const float *q = qkv + (size_t)i * row + h * head_dim;
@@ -76,14 +77,19 @@ void ref_attention(const float *qkv, const int32_t *cu, int n_seqs, const float 
                     if (d > mx) mx = d;
                 }
                 for (int j = 0; j < len; ++j) sum += (p[j] = exp(p[j] - mx));
-                for (int e = 0; e < head_dim; ++e) {
-                    double acc = 0;
-                    for (int j = cu[s]; j < cu[s + 1]; ++j) acc += p[j - cu[s]] * qkv[(size_t)j * row + 2 * hd + h * head_dim + e];
-                    out[(size_t)i * hd + h * head_dim + e] = (float)(acc / sum);
+                /* keys outer, dimensions inner (rows of V read contiguously); per dimension the sum
+                 * still runs over the keys in order */
+                for (int e = 0; e < head_dim; ++e) acc[e] = 0;
+                for (int j = cu[s]; j < cu[s + 1]; ++j) {
+                    const float *v = qkv + (size_t)j * row + 2 * hd + h * head_dim;
+                    double pj = p[j - cu[s]];
+                    for (int e = 0; e < head_dim; ++e) acc[e] += pj * v[e];
                 }
+                for (int e = 0; e < head_dim; ++e) out[(size_t)i * hd + h * head_dim + e] = (float)(acc[e] / sum);
             }
         free(p);
     }
+    free(acc);
 }
 
 void ref_pool(const float *x, const int32_t *cu, int n_seqs, float *out, int width, int skip_begin, int skip_end,

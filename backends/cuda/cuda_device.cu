@@ -295,7 +295,14 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
                            index, cd->props.name, storage == RIBO_STORAGE_F16 ? "fp16" : "bf16",
                            cd->props.storage_f16 ? " and fp16" : "");
     if (s == RIBO_OK) s = ribo_cuda_use(dev, err);
+    if (s == RIBO_OK)
+        s = ribo_cuda_check(cudaDeviceGetAttribute(&cd->cc_major, cudaDevAttrComputeCapabilityMajor, index),
+                            "reading the compute capability", err);
+    if (s == RIBO_OK)
+        s = ribo_cuda_check(cudaDeviceGetAttribute(&cd->cc_minor, cudaDevAttrComputeCapabilityMinor, index),
+                            "reading the compute capability", err);
     if (s == RIBO_OK) s = ribo_cuda_gemm_init(cd, err);
+    if (s == RIBO_OK) s = ribo_cuda_attention_init(cd, err);
     if (s != RIBO_OK) {
         cuda_device_destroy(dev);
         return s;

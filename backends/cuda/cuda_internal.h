@@ -17,10 +17,18 @@ typedef struct ribo_cuda_gemm_plan {
 
 #define RIBO_CUDA_GEMM_CACHE 512
 
+/* Attention kernel family asked for with RIBO_ATTENTION=mma|wmma|simt (read once, at device open). */
+typedef enum ribo_cuda_attn_choice { RIBO_CUDA_ATTN_MMA = 0, RIBO_CUDA_ATTN_WMMA, RIBO_CUDA_ATTN_SIMT } ribo_cuda_attn_choice;
+
 typedef struct ribo_cuda_device {
     int ordinal;
+    int cc_major, cc_minor;       /* compute capability */
     ribo_storage storage;
     ribo_device_props props;
+    ribo_cuda_attn_choice attn_choice;
+    /* head sizes whose tensor-core attention kernels can run on this device (bit per size, see
+     * cuda_kernels.cu / cuda_attention_mma.cu), set once with their shared-memory limits at open */
+    unsigned attn_wmma_dims, attn_mma_dims;
     cublasLtHandle_t lt;
     void *workspace;              /* cuBLASLt workspace, one per device */
     size_t workspace_bytes;
@@ -47,6 +55,14 @@ ribo_status ribo_cuda_use(ribo_device *dev, ribo_error *err);
 ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err);
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err);
 void ribo_cuda_gemm_release(ribo_cuda_device *cd);
+
+/* Attention set-up at device open: reads RIBO_ATTENTION, checks which tensor-core kernels the device
+ * can run and sets their dynamic shared-memory limits (once, not per launch). */
+ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err);
+ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin_smem, ribo_error *err);
+bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim);
+/* Launches the mma.sync attention; false (nothing launched) where it does not apply. */
+bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, cudaStream_t st);
 
 extern const ribo_kernel_i ribo_cuda_kernel_table;
 extern "C" const ribo_backend_reg ribo_cuda_backend;

@@ -2,10 +2,14 @@
  * all arithmetic is fp32. Each kernel is preceded by what it computes. */
 #include <math.h>
 #include <mma.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <type_traits>
 
+#include "cuda_debug.h"
 #include "cuda_internal.h"
 
 /* ---------------------------------------------------------------- storage helpers */
@@ -105,20 +109,36 @@ __global__ void glu_kernel(const T *x, T *out, int rows, int width, int gelu) {
 
 /* ---------------------------------------------------------------- rotary */
 
+/* inv_freq_i = 1 / theta^(2i/D) rounded to float as transformers computes it (float exponent, the
+ * power rounded to float, then the reciprocal rounded to float). */
+__host__ __device__ static float rotary_inv_freq(float theta, int i, int head_dim) {
+    float p = (float)pow((double)theta, (double)((float)(2 * i) / (float)head_dim));
+    return (float)(1.0 / (double)p);
+}
+
+/* inv_freq for every i < D/2, computed on the host once per launch (head sizes up to 128). */
+#define RIBO_ROTARY_MAX_HALF 64
+struct rotary_freqs {
+    float inv[RIBO_ROTARY_MAX_HALF];
+};
+
 /* In place on qkv [T, 3*H*D]: q *= q_scale, then the split-half (NeoX) rotary rotation of q and k by
- * angle pos * theta^(-2i/D), with inv_freq and the angle rounded to float as transformers does.
+ * angle pos * inv_freq_i (the angle rounded to float as transformers does). inv_freq comes from the
+ * launch's table (PRE) or, for head sizes above 128, is computed per element in double.
  * One thread per (token, head, i < D/2). */
-template <typename T>
+template <typename T, bool PRE>
 __global__ void rotary_kernel(T *qkv, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
-                              float q_scale) {
+                              float q_scale, rotary_freqs freqs) {
     int half = head_dim / 2;
     size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (idx >= (size_t)n_tokens * n_heads * half) return;
     int i = (int)(idx % half), h = (int)((idx / half) % n_heads), t = (int)(idx / ((size_t)half * n_heads));
-    float p = (float)pow((double)theta, (double)((float)(2 * i) / (float)head_dim));
-    float inv_freq = (float)(1.0 / (double)p);
+    float inv_freq;
+    if constexpr (PRE) inv_freq = freqs.inv[i];
+    else inv_freq = rotary_inv_freq(theta, i, head_dim);
     float angle = (float)positions[t] * inv_freq;
-    float c = cosf(angle), s = sinf(angle);
+    float s, c;
+    sincosf(angle, &s, &c);
     int hd = n_heads * head_dim;
     T *q = qkv + (size_t)t * 3 * hd + h * head_dim, *k = q + hd;
     float q1 = to_f(q[i]) * q_scale, q2 = to_f(q[i + half]) * q_scale;
@@ -381,8 +401,7 @@ __global__ void __launch_bounds__(128) attention_wmma_kernel(const T *qkv, const
 
 template <typename T, int D>
 static void launch_attention_wmma(const ribo_attention_args *a, cudaStream_t st) {
-    using L = wmma_attention_layout<T, D>;
-    cudaFuncSetAttribute(attention_wmma_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)L::bytes);
+    using L = wmma_attention_layout<T, D>; /* its shared-memory limit was set at device open */
     dim3 grid((unsigned)((a->max_seqlen + L::BQ - 1) / L::BQ), (unsigned)a->n_seqs, (unsigned)a->n_heads);
     attention_wmma_kernel<T, D><<<grid, 128, L::bytes, st>>>((const T *)ribo_cuda_ptr(a->qkv),
                                                              (const int *)ribo_cuda_ptr(a->cu_seqlens),
@@ -390,17 +409,15 @@ static void launch_attention_wmma(const ribo_attention_args *a, cudaStream_t st)
                                                              (T *)ribo_cuda_ptr(a->out), a->n_heads, a->scale);
 }
 
-/* Tensor-core path for 16-bit storage and head sizes that are multiples of 16 (all ESM-2 sizes but 24). */
+/* Tensor-core WMMA path for 16-bit storage and head sizes that are multiples of 16 (all ESM-2 sizes but 24). */
 template <typename T>
-static bool dispatch_attention_wmma(const ribo_attention_args *a, cudaStream_t st) {
-    if constexpr (std::is_same_v<T, float>) return false;
-    else {
+static void launch_attention_wmma_dim(const ribo_attention_args *a, cudaStream_t st) {
+    if constexpr (!std::is_same_v<T, float>) {
         switch (a->head_dim) {
-        case 16: launch_attention_wmma<T, 16>(a, st); return true;
-        case 32: launch_attention_wmma<T, 32>(a, st); return true;
-        case 64: launch_attention_wmma<T, 64>(a, st); return true;
-        case 128: launch_attention_wmma<T, 128>(a, st); return true;
-        default: return false;
+        case 16: launch_attention_wmma<T, 16>(a, st); return;
+        case 32: launch_attention_wmma<T, 32>(a, st); return;
+        case 64: launch_attention_wmma<T, 64>(a, st); return;
+        default: launch_attention_wmma<T, 128>(a, st); return;
         }
     }
 }
@@ -413,9 +430,9 @@ static void launch_attention(const ribo_attention_args *a, cudaStream_t st) {
                                                     a->n_heads, a->scale);
 }
 
+/* CUDA-core paths: the tiled kernel for the ESM-2 head sizes, else the per-(token, head) fallback. */
 template <typename T>
-static void dispatch_attention(const ribo_attention_args *a, cudaStream_t st) {
-    if (dispatch_attention_wmma<T>(a, st)) return;
+static void launch_attention_simt(const ribo_attention_args *a, cudaStream_t st) {
     switch (a->head_dim) {
     case 16: launch_attention<T, 16, 64>(a, st); return;
     case 24: launch_attention<T, 24, 64>(a, st); return;
@@ -429,6 +446,91 @@ static void dispatch_attention(const ribo_attention_args *a, cudaStream_t st) {
             (const int *)ribo_cuda_ptr(a->seq_of_token), (const float *)ribo_cuda_ptr(a->alibi_slopes),
             (T *)ribo_cuda_ptr(a->out), a->n_tokens, a->n_heads, a->head_dim, a->scale);
     }
+    }
+}
+
+/* ---------------------------------------------------------------- attention kernel choice */
+
+typedef enum attn_path { ATTN_PATH_MMA, ATTN_PATH_WMMA, ATTN_PATH_SIMT, ATTN_PATH_GENERIC } attn_path;
+
+static int wmma_dim_bit(int d) { return d == 16 ? 1 : d == 32 ? 2 : d == 64 ? 4 : d == 128 ? 8 : 0; }
+
+/* The kernel that runs attention of head size head_dim on this device: RIBO_ATTENTION's choice where
+ * it applies (16-bit storage, a head size it has, a device it runs on, 16-byte aligned rows), else the
+ * next one down: mma -> wmma -> simt (tiled, ESM-2 head sizes) -> generic. */
+static attn_path choose_attention(const ribo_cuda_device *cd, int head_dim, bool aligned16) {
+    const bool tiled = head_dim == 16 || head_dim == 24 || head_dim == 32 || head_dim == 64 || head_dim == 128;
+    const attn_path simt = tiled ? ATTN_PATH_SIMT : ATTN_PATH_GENERIC;
+    if (cd->storage == RIBO_STORAGE_F32 || !aligned16) return simt;
+    if (cd->attn_choice == RIBO_CUDA_ATTN_MMA && ribo_cuda_attention_mma_supports(cd, head_dim)) return ATTN_PATH_MMA;
+    const int wbit = wmma_dim_bit(head_dim);
+    if (cd->attn_choice != RIBO_CUDA_ATTN_SIMT && wbit && (cd->attn_wmma_dims & (unsigned)wbit)) return ATTN_PATH_WMMA;
+    return simt;
+}
+
+template <typename T, int D>
+static ribo_status prepare_wmma(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
+    cudaFuncAttributes fa;
+    const void *f = (const void *)attention_wmma_kernel<T, D>;
+    const size_t smem = wmma_attention_layout<T, D>::bytes;
+    cudaError_t rc = cudaFuncGetAttributes(&fa, f);
+    if (rc == cudaErrorInvalidDeviceFunction || rc == cudaErrorNoKernelImageForDevice || rc == cudaErrorUnsupportedPtxVersion) {
+        cudaGetLastError();
+        return RIBO_OK; /* no binary for this device: the SIMT kernels run instead */
+    }
+    RIBO_TRY(ribo_cuda_check(rc, "reading the attributes of the wmma attention kernel", err));
+    if (fa.binaryVersion < 80 || smem > (size_t)max_optin) return RIBO_OK;
+    RIBO_TRY(ribo_cuda_check(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
+                             "setting the shared-memory size of the wmma attention kernel", err));
+    cd->attn_wmma_dims |= (unsigned)wmma_dim_bit(D);
+    return RIBO_OK;
+}
+
+template <typename T>
+static ribo_status prepare_wmma_all(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
+    RIBO_TRY((prepare_wmma<T, 16>(cd, max_optin, err)));
+    RIBO_TRY((prepare_wmma<T, 32>(cd, max_optin, err)));
+    RIBO_TRY((prepare_wmma<T, 64>(cd, max_optin, err)));
+    return prepare_wmma<T, 128>(cd, max_optin, err);
+}
+
+ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err) {
+    const char *env = getenv("RIBO_ATTENTION");
+    if (!env || !*env || !strcmp(env, "mma")) cd->attn_choice = RIBO_CUDA_ATTN_MMA;
+    else if (!strcmp(env, "wmma")) cd->attn_choice = RIBO_CUDA_ATTN_WMMA;
+    else if (!strcmp(env, "simt")) cd->attn_choice = RIBO_CUDA_ATTN_SIMT;
+    else
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                              "cuda: RIBO_ATTENTION='%s' is not one of mma, wmma, simt", env);
+    cd->attn_wmma_dims = cd->attn_mma_dims = 0;
+    if (cd->storage == RIBO_STORAGE_F32 || cd->cc_major < 8) return RIBO_OK; /* CUDA-core kernels only */
+    int max_optin = 0;
+    RIBO_TRY(ribo_cuda_check(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cd->ordinal),
+                             "reading the shared-memory limit", err));
+    if (cd->storage == RIBO_STORAGE_F16) RIBO_TRY(prepare_wmma_all<__half>(cd, max_optin, err));
+    else RIBO_TRY(prepare_wmma_all<__nv_bfloat16>(cd, max_optin, err));
+    return ribo_cuda_attention_mma_init(cd, max_optin, err);
+}
+
+extern "C" const char *ribo_cuda_attention_path(ribo_device *dev, int head_dim) {
+    static const char *const names[] = {"mma", "wmma", "simt", "generic"};
+    return names[choose_attention(ribo_cuda_dev(dev), head_dim, true)];
+}
+
+template <typename T>
+static void dispatch_attention(const ribo_attention_args *a, const ribo_cuda_device *cd, cudaStream_t st) {
+    const bool aligned16 = ((uintptr_t)ribo_cuda_ptr(a->qkv) % 16) == 0 && ((uintptr_t)ribo_cuda_ptr(a->out) % 16) == 0;
+    switch (choose_attention(cd, a->head_dim, aligned16)) {
+    case ATTN_PATH_MMA: {
+        if (ribo_cuda_attention_mma_launch(cd, a, st)) return;
+        /* not launched (a grid beyond 2^31 - 1 CTAs): the next kernel down */
+        const int wbit = wmma_dim_bit(a->head_dim);
+        if (wbit && (cd->attn_wmma_dims & (unsigned)wbit)) launch_attention_wmma_dim<T>(a, st);
+        else launch_attention_simt<T>(a, st);
+        return;
+    }
+    case ATTN_PATH_WMMA: launch_attention_wmma_dim<T>(a, st); return;
+    default: launch_attention_simt<T>(a, st); return;
     }
 }
 
@@ -524,8 +626,18 @@ static ribo_status cuda_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a
 template <typename T>
 static void run_rotary(const ribo_rotary_args *a, cudaStream_t st) {
     size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2);
-    rotary_kernel<T><<<grid_for(n, 256), 256, 0, st>>>((T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->positions),
-                                                        a->n_tokens, a->n_heads, a->head_dim, a->theta, a->q_scale);
+    rotary_freqs f = {};
+    const bool pre = a->head_dim / 2 <= RIBO_ROTARY_MAX_HALF;
+    if (pre)
+        for (int i = 0; i < a->head_dim / 2; ++i) f.inv[i] = rotary_inv_freq(a->theta, i, a->head_dim);
+    T *qkv = (T *)ribo_cuda_ptr(a->qkv);
+    const int *pos = (const int *)ribo_cuda_ptr(a->positions);
+    if (pre)
+        rotary_kernel<T, true><<<grid_for(n, 256), 256, 0, st>>>(qkv, pos, a->n_tokens, a->n_heads, a->head_dim, a->theta,
+                                                                a->q_scale, f);
+    else
+        rotary_kernel<T, false><<<grid_for(n, 256), 256, 0, st>>>(qkv, pos, a->n_tokens, a->n_heads, a->head_dim,
+                                                                 a->theta, a->q_scale, f);
 }
 
 static ribo_status cuda_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err) {
@@ -539,7 +651,9 @@ static ribo_status cuda_attention(ribo_stream *s, const ribo_attention_args *a, 
     if (a->head_dim > 128 || a->head_dim < 1)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: attention head_dim %d is not in 1..128", a->head_dim);
     RIBO_TRY(ribo_cuda_use(s->dev, err));
-    DISPATCH(ribo_cuda_dev(s->dev)->storage, dispatch_attention, a, ribo_cuda_stream(s));
+    if (a->n_tokens == 0 || a->n_seqs == 0) return RIBO_OK; /* nothing to attend */
+    const ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
+    DISPATCH(cd->storage, dispatch_attention, a, cd, ribo_cuda_stream(s));
     return launched(s, "attention", err);
 }
 

@@ -4,6 +4,14 @@
 #ifndef RIBO_GPU_COMPAT_H
 #define RIBO_GPU_COMPAT_H
 
+/* RIBO_GPU_HAS_PTX: 1 where kernels may use NVIDIA inline PTX (mma.sync, ldmatrix, cp.async), still
+ * only under __CUDA_ARCH__ checks; 0 on HIP, where those kernels compile to their fallbacks. */
+#if defined(__HIP_PLATFORM_AMD__)
+#define RIBO_GPU_HAS_PTX 0
+#else
+#define RIBO_GPU_HAS_PTX 1
+#endif
+
 #if defined(__HIP_PLATFORM_AMD__)
 #error "HIP build not wired up yet (the HIP backend issue maps these names to hip*)"
 #else

@@ -1,0 +1,219 @@
+/* Packed varlen attention on tensor cores with mma.sync.aligned.m16n8k16 (fp16/bf16 storage, fp32
+ * accumulation, sm_80+), FlashAttention-2 style with S, P and O in registers. The kernel body, its
+ * tiling and the register layouts it relies on are in cuda_attention_mma.cuh (shared with the CPU
+ * emulator test); this file has the inline-PTX primitives, the one-time per-device set-up and the
+ * launcher. Selected by RIBO_ATTENTION (see cuda_kernels.cu); the WMMA kernel is the fallback. */
+#include <stdio.h>
+
+#include <type_traits>
+
+#include "cuda_internal.h"
+
+#define RIBO_MMA_FN __device__ __forceinline__
+#include "cuda_attention_mma.cuh"
+
+/* Inline PTX only where it exists: CUDA (not HIP) device code for sm_80 and newer. */
+#if RIBO_GPU_HAS_PTX && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RIBO_MMA_PTX 1
+#else
+#define RIBO_MMA_PTX 0
+#endif
+
+/* The warp-level primitives of the kernel body as inline PTX (see the Ops contract in the .cuh). */
+struct ribo_mma_device_ops {
+    static __device__ __forceinline__ unsigned smem_u32(const void *p) {
+        return (unsigned)__cvta_generic_to_shared(p);
+    }
+    /* 16-byte global -> shared copy, bypassing L1; src-size 0 (valid == false) zero-fills */
+    static __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
+#if RIBO_MMA_PTX
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)),
+                     "l"(__cvta_generic_to_global(src)), "r"(valid ? 16 : 0)
+                     : "memory");
+#else
+        __trap();
+#endif
+    }
+    static __device__ __forceinline__ void cp_async_commit() {
+#if RIBO_MMA_PTX
+        asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+    }
+    static __device__ __forceinline__ void cp_async_wait_all() {
+#if RIBO_MMA_PTX
+        asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+    }
+    static __device__ __forceinline__ void sync_cta() { __syncthreads(); }
+    static __device__ __forceinline__ void sync_warp() { __syncwarp(); }
+    static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *p) {
+#if RIBO_MMA_PTX
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(smem_u32(p)));
+#else
+        __trap();
+#endif
+    }
+    static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *p) {
+#if RIBO_MMA_PTX
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(smem_u32(p)));
+#else
+        __trap();
+#endif
+    }
+    /* d = A B + d, A 16x16 row-major, B 16x8 column-major, fp32 accumulators */
+    template <typename T>
+    static __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+#if RIBO_MMA_PTX
+        if constexpr (std::is_same_v<T, __half>)
+            asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                "{%0, %1, %2, %3};\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+        else
+            asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                "{%0, %1, %2, %3};\n"
+                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+        __trap();
+#endif
+    }
+    static __device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+    /* 2^x, approximate (rel. err ~2^-22), subnormal results flushed to 0; 2^-inf = 0 */
+    static __device__ __forceinline__ float exp2(float x) {
+#if RIBO_MMA_PTX
+        float y;
+        asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+        return y;
+#else
+        return exp2f(x);
+#endif
+    }
+};
+
+/* Packed varlen attention for storage T and head size D (16, 24, 32, 64, 128), ALiBi when ALIBI:
+ * out[t, h*D:(h+1)*D] = softmax_j(q_t . k_j * scale - slope_h |i - j|) V over t's own sequence.
+ * 1-D grid of (T/64 + n_seqs) * n_heads CTAs of 128 threads; cfg::SMEM_BYTES dynamic shared memory.
+ * What each CTA does: ribo_mma_attention_cta in cuda_attention_mma.cuh. */
+template <typename T, int D, bool ALIBI>
+__global__ void __launch_bounds__(128) attention_mma_kernel(const T *qkv, const int *cu_seqlens, int n_seqs,
+                                                            const float *alibi, T *out, int n_heads, float scale_log2) {
+#if RIBO_MMA_PTX
+    extern __shared__ __align__(128) unsigned char ribo_mma_smem[];
+    ribo_mma_attention_cta<ribo_mma_device_ops, T, D, ALIBI>(qkv, cu_seqlens, n_seqs, alibi, out, n_heads, scale_log2,
+                                                            blockIdx.x, (T *)ribo_mma_smem, (int)threadIdx.x);
+#elif defined(__CUDA_ARCH__)
+    __trap(); /* never launched: ribo_cuda_attention_mma_init only enables devices with an sm_80+ binary */
+#endif
+}
+
+/* ---------------------------------------------------------------- one-time set-up per device */
+
+static int mma_dim_bit(int d) {
+    switch (d) {
+    case 16: return 1;
+    case 24: return 2;
+    case 32: return 4;
+    case 64: return 8;
+    case 128: return 16;
+    default: return 0;
+    }
+}
+
+/* Checks that the device runs an sm_80+ binary of kernel f and that its shared memory fits; sets the
+ * dynamic shared-memory limit once (not per launch). *ok = false when the kernel cannot run here. */
+static ribo_status prepare_kernel(const void *f, size_t smem, int max_optin, bool *ok, const char *what, ribo_error *err) {
+    cudaFuncAttributes fa;
+    cudaError_t rc = cudaFuncGetAttributes(&fa, f);
+    if (rc == cudaErrorInvalidDeviceFunction || rc == cudaErrorNoKernelImageForDevice ||
+        rc == cudaErrorUnsupportedPtxVersion) {
+        cudaGetLastError();
+        *ok = false;
+        return RIBO_OK;
+    }
+    char w[128];
+    snprintf(w, sizeof w, "reading the attributes of the %s attention kernel", what);
+    RIBO_TRY(ribo_cuda_check(rc, w, err));
+    if (fa.binaryVersion < 80 || smem > (size_t)max_optin) {
+        *ok = false;
+        return RIBO_OK;
+    }
+    snprintf(w, sizeof w, "setting the shared-memory size of the %s attention kernel", what);
+    RIBO_TRY(ribo_cuda_check(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), w, err));
+    return RIBO_OK;
+}
+
+template <typename T, int D>
+static ribo_status prepare_mma(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
+    constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
+    bool ok = true;
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false>, smem, max_optin, &ok, "mma", err));
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, true>, smem, max_optin, &ok, "mma (ALiBi)", err));
+    if (ok) cd->attn_mma_dims |= (unsigned)mma_dim_bit(D);
+    return RIBO_OK;
+}
+
+template <typename T>
+static ribo_status prepare_mma_all(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
+    RIBO_TRY((prepare_mma<T, 16>(cd, max_optin, err)));
+    RIBO_TRY((prepare_mma<T, 24>(cd, max_optin, err)));
+    RIBO_TRY((prepare_mma<T, 32>(cd, max_optin, err)));
+    RIBO_TRY((prepare_mma<T, 64>(cd, max_optin, err)));
+    return prepare_mma<T, 128>(cd, max_optin, err);
+}
+
+ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
+    cd->attn_mma_dims = 0;
+    if (cd->cc_major < 8) return RIBO_OK;
+    if (cd->storage == RIBO_STORAGE_F16) return prepare_mma_all<__half>(cd, max_optin, err);
+    if (cd->storage == RIBO_STORAGE_BF16) return prepare_mma_all<__nv_bfloat16>(cd, max_optin, err);
+    return RIBO_OK;
+}
+
+bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim) {
+    const int bit = mma_dim_bit(head_dim);
+    return bit && (cd->attn_mma_dims & (unsigned)bit);
+}
+
+/* ---------------------------------------------------------------- launch */
+
+template <typename T, int D>
+static void launch_mma(const ribo_attention_args *a, unsigned blocks, cudaStream_t st) {
+    constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
+    const float scale_log2 = a->scale * 1.4426950408889634f;
+    const T *qkv = (const T *)ribo_cuda_ptr(a->qkv);
+    const int *cu = (const int *)ribo_cuda_ptr(a->cu_seqlens);
+    const float *alibi = (const float *)ribo_cuda_ptr(a->alibi_slopes);
+    T *out = (T *)ribo_cuda_ptr(a->out);
+    if (alibi)
+        attention_mma_kernel<T, D, true><<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2);
+    else
+        attention_mma_kernel<T, D, false><<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2);
+}
+
+template <typename T>
+static void launch_mma_dim(const ribo_attention_args *a, unsigned blocks, cudaStream_t st) {
+    switch (a->head_dim) {
+    case 16: launch_mma<T, 16>(a, blocks, st); break;
+    case 24: launch_mma<T, 24>(a, blocks, st); break;
+    case 32: launch_mma<T, 32>(a, blocks, st); break;
+    case 64: launch_mma<T, 64>(a, blocks, st); break;
+    default: launch_mma<T, 128>(a, blocks, st); break;
+    }
+}
+
+bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, cudaStream_t st) {
+    if (!ribo_cuda_attention_mma_supports(cd, a->head_dim) || a->n_seqs < 1 || a->n_heads < 1 || a->n_tokens < 0)
+        return false;
+    /* slots: sequence s owns cu[s]/64 + s .. cu[s+1]/64 + s (see cuda_attention_mma.cuh) */
+    const unsigned long long blocks =
+        ((unsigned long long)a->n_tokens / 64 + (unsigned long long)a->n_seqs) * (unsigned long long)a->n_heads;
+    if (blocks > 0x7fffffffull) return false;
+    if (cd->storage == RIBO_STORAGE_F16) launch_mma_dim<__half>(a, (unsigned)blocks, st);
+    else launch_mma_dim<__nv_bfloat16>(a, (unsigned)blocks, st);
+    return true;
+}
