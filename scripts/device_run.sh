@@ -1,18 +1,42 @@
 #!/usr/bin/env bash
-# One command for the GPU machine: build the CUDA backend (no OpenCL/HDF5 there), run the whole test
-# suite on the GPU (plus the figures of the precision tests), then the benchmark against HuggingFace.
+# One command for the GPU machine. Builds the CUDA backend (no OpenCL/HDF5 there) into build-gpu, then
+#   tests: the whole test suite on the GPU, the precision figures (ESM-2 and DNABERT-2, fp32/fp16/bf16),
+#          and an attention-kernel A/B on the 650M shape (RIBO_PROFILE_OPS, ribo only)
+#   bench: the benchmark against HuggingFace in the same session (bench/run_gpu_bench.sh cases...)
 # Needs .deps from scripts/prepare_device_deps.sh (carried along). Results go to ${OUT:-./device-out}.
-# Usage: bash scripts/device_run.sh [bench cases, e.g. 650M:uniprot:4000 ...]
+# Usage: bash scripts/device_run.sh tests|bench|all [bench cases, e.g. 650M:uniprot:4000 ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-all}; shift || true
 out=${OUT:-$PWD/device-out}
 mkdir -p "$out"
 deps=${RIBO_DEPS:-$PWD/.deps/root/usr}
 export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} PYTHONUNBUFFERED=1
 nvidia-smi -L
+t0=$(date +%s)
 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DRIBO_WERROR=ON -DRIBO_OPENCL=OFF -DRIBO_HDF5=OFF \
   -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPKG_CONFIG_EXECUTABLE=/nonexistent -DCMAKE_PREFIX_PATH="$deps" \
   >"$out/cmake.log" 2>&1 && cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-TMPDIR=/tmp ctest --test-dir build-gpu --output-on-failure 2>&1 | tee "$out/ctest.log" | tail -5
-(cd build-gpu/tests && TMPDIR=/tmp ./test_esm2_model && TMPDIR=/tmp ./test_esm2_reduced) 2>&1 | grep -v CHECK | tee "$out/precision.txt"
-bash bench/run_gpu_bench.sh "$PWD/build-gpu/ribo" "$out" "$@" 2>&1 | grep -v "^budget\|sha256" | tee "$out/bench.txt"
+echo "build: $(( $(date +%s) - t0 )) s"
+work=${BENCH_WORK:-/tmp/ribo-bench}
+if [ "$mode" = tests ] || [ "$mode" = all ]; then
+  TMPDIR=/tmp ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 400 2>&1 | tee "$out/ctest.log" | tail -8
+  (cd build-gpu/tests && for t in test_esm2_model test_esm2_reduced test_dnabert2_model; do TMPDIR=/tmp ./$t; done) 2>&1 \
+    | grep -v "CHECK\|^note" | tee "$out/precision.txt"
+  (cd build-gpu/tests && RIBO_TEST_VERBOSE=1 TMPDIR=/tmp ./test_ops) >"$out/test_ops_verbose.txt" 2>&1
+  mkdir -p "$work"
+  python3 bench/workloads.py --kind uniprot --n 4000 --seed 1 --out "$work/uniprot-4000.fasta" >/dev/null
+  python3 bench/make_esm2_shape.py --shape 650M --out "$work/esm2_650M" >/dev/null 2>&1
+  for k in wmma mma; do
+    echo "== attention kernel $k (650M, uniprot 4000, bf16, 65536 tokens)"
+    RIBO_ATTENTION=$k RIBO_PROFILE_OPS=1 build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
+      --output "$work/ab_$k.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -2
+    RIBO_ATTENTION=$k build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
+      --output "$work/ab_$k.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
+  done 2>&1 | tee "$out/attention_ab.txt"
+  python3 tools/compare_embeddings.py "$work/ab_mma.npy" --ref "$work/ab_wmma.npy" --max-rel 0.02 --min-cos 0.9999 2>&1 | tail -1 | tee -a "$out/attention_ab.txt"
+fi
+if [ "$mode" = bench ] || [ "$mode" = all ]; then
+  bash bench/run_gpu_bench.sh "$PWD/build-gpu/ribo" "$out" "$@" 2>&1 | grep -v "^budget\|sha256" | tee "$out/bench.txt"
+fi
+echo "total: $(( $(date +%s) - t0 )) s"
