@@ -209,10 +209,52 @@ ribo_status ribo_executor_check_weights(ribo_graph *g, const ribo_safetensors *s
     return RIBO_OK;
 }
 
+/* True when a checkpoint dtype is bit-for-bit the device storage type (upload without converting). */
+static bool same_storage(ribo_st_dtype d, ribo_storage s) {
+    return (d == RIBO_ST_F32 && s == RIBO_STORAGE_F32) || (d == RIBO_ST_F16 && s == RIBO_STORAGE_F16) ||
+           (d == RIBO_ST_BF16 && s == RIBO_STORAGE_BF16);
+}
+
+/* Index of the first NaN/inf among n raw F32/F16/BF16 values (all-ones exponent), or -1. */
+static int64_t first_non_finite(const void *data, ribo_st_dtype d, size_t n) {
+    if (d == RIBO_ST_F32) {
+        const uint32_t *v = data;
+        for (size_t i = 0; i < n; ++i)
+            if ((v[i] & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
+        return -1;
+    }
+    const uint16_t *v = data;
+    uint16_t exp_mask = d == RIBO_ST_F16 ? 0x7c00u : 0x7f80u;
+    for (size_t i = 0; i < n; ++i)
+        if ((v[i] & exp_mask) == exp_mask) return (int64_t)i;
+    return -1;
+}
+
+/* Uploads one graph weight whose sources are all stored in the device's type: raw bytes straight from
+ * the mapped checkpoint (no conversion, no staging), after a finiteness check. The mapping stays
+ * valid until the final synchronize in upload_weights. */
+static ribo_status upload_weight_raw(ribo_executor *ex, ribo_stream *stream, const ribo_gtensor *w, ribo_error *err) {
+    size_t per_source = (size_t)(w->shape[0] / w->n_sources) * (size_t)w->shape[1];
+    size_t el = storage_size(ex->cfg.storage);
+    for (int s = 0; s < w->n_sources; ++s) {
+        const ribo_st_tensor *t = w->resolved[s];
+        int64_t bad = first_non_finite(t->data, t->dtype, per_source);
+        if (bad >= 0)
+            return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' holds a non-finite value (element %lld)",
+                                  w->sources[s], (long long)bad);
+        RIBO_TRY(stream->iface->copy_h2d(stream, ribo_dptr_at(w->dev, (size_t)s * per_source * el), t->data,
+                                         per_source * el, err));
+    }
+    return RIBO_OK;
+}
+
 /* Converts one graph weight (its checked sources) to fp32 on the host and uploads it (converting to
- * the storage type). */
+ * the storage type); synchronizes because the host buffer is reused. */
 static ribo_status upload_weight(ribo_executor *ex, ribo_stream *stream, const ribo_gtensor *w, float *host,
                                  ribo_dbuf *staging, ribo_error *err) {
+    bool raw = true;
+    for (int s = 0; s < w->n_sources; ++s) raw = raw && same_storage(w->resolved[s]->dtype, ex->cfg.storage);
+    if (raw) return upload_weight_raw(ex, stream, w, err);
     size_t per_source = (size_t)(w->shape[0] / w->n_sources) * (size_t)w->shape[1];
     for (int s = 0; s < w->n_sources; ++s) RIBO_TRY(ribo_st_to_f32(w->resolved[s], host + (size_t)s * per_source, err));
     size_t count = per_source * (size_t)w->n_sources;
@@ -252,6 +294,7 @@ static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, ribo_e
             if (s == RIBO_OK) s = stream->iface->synchronize(stream, err);
         }
     }
+    if (s == RIBO_OK) s = stream->iface->synchronize(stream, err); /* raw uploads read the mapping until here */
     if (staging) ex->dev->iface->buffer_free(ex->dev, staging);
     free(host);
     return s;

@@ -3,6 +3,7 @@
  * tensor, and never leave an output file behind. Also: gz input, --skip-invalid, info, devices,
  * --translate 6 (six-frame rows equal to the hand-translated proteins'). */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -211,7 +212,17 @@ static void mut_huge_embeddings(st_image *im) {
     for (size_t at = begin; at + 4 <= end; at += 4) memcpy(im->data + at, &big, 4);
 }
 
+/* One NaN in the query weight of layer 1 (element 5). */
+static void mut_nan_weight(st_image *im) {
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(entry(im, WQ), "data_offsets");
+    size_t begin = (size_t)cJSON_GetArrayItem(o, 0)->valuedouble;
+    const float nan = NAN;
+    memcpy(im->data + begin + 5 * 4, &nan, 4);
+}
+
 static void test_bad_models(void) {
+    expect_model_failure("NaN weight", mut_nan_weight, 0, 0,
+                         "tensor 'encoder.layer.1.attention.self.query.weight' holds a non-finite value (element 5)");
     expect_model_failure("missing tensor", mut_missing, 0, 0, "encoder.layer.1.attention.self.query.weight");
     CHECK(strstr(errbuf, ribo_test_tmp("model")) != NULL, "missing tensor: message does not name the model directory: %s",
           errbuf);
