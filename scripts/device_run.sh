@@ -19,6 +19,7 @@ cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DRIBO_WERROR=ON -DRIBO_OPENC
   >"$out/cmake.log" 2>&1 && cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 work=${BENCH_WORK:-/tmp/ribo-bench}
+if [ "$mode" = none ]; then exit 0; fi
 if [ "$mode" = tests ] || [ "$mode" = all ]; then
   TMPDIR=/tmp ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 400 2>&1 | tee "$out/ctest.log" | tail -8
   (cd build-gpu/tests && for t in test_esm2_model test_esm2_reduced test_dnabert2_model; do TMPDIR=/tmp ./$t; done) 2>&1 \
