@@ -178,7 +178,7 @@ static ribo_status open_device(embed_run *r, const ribo_embed_options *o, ribo_e
 
 /* Uploads the weights of the (already built and checked) graph for the planned batch budget. */
 static ribo_status setup_executor(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
-    ribo_executor_config cfg = {r->batch_tokens, r->batch_seqs, storage_of(o->dtype)};
+    ribo_executor_config cfg = {.max_tokens = r->batch_tokens, .max_seqs = r->batch_seqs, .storage = storage_of(o->dtype)};
     return ribo_executor_create(r->dev, r->stream, &r->graph, r->model.weights, &cfg, &r->exec, err);
 }
 
@@ -278,7 +278,7 @@ ribo_status ribo_model_describe(const char *model_dir, ribo_model_info *info, ri
         info->weight_bytes_fp32 = info->n_parameters * 4;
         info->weight_bytes_fp16 = info->n_parameters * 2;
         const int probe_tokens = 4096;
-        ribo_executor_config cfg = {probe_tokens, probe_tokens, RIBO_STORAGE_F32};
+        ribo_executor_config cfg = {.max_tokens = probe_tokens, .max_seqs = probe_tokens, .storage = RIBO_STORAGE_F32};
         ribo_memory_plan plan;
         s = ribo_executor_plan(&g, &cfg, &plan, err);
         if (s == RIBO_OK) info->activation_bytes_per_token_fp32 = (plan.arena_bytes + plan.io_bytes + probe_tokens - 1) / probe_tokens;

@@ -26,6 +26,8 @@ typedef struct ribo_cl_device {
     cl_program program;
     cl_kernel kernels[RIBO_CL_KERNEL_COUNT];
     pthread_mutex_t launch_lock;  /* clSetKernelArg + enqueue must not interleave across threads */
+    pthread_mutex_t mem_lock;     /* guards the allocation counters below */
+    uint64_t allocated, peak_allocated;
     ribo_device_props props;
     size_t max_work_group;
 } ribo_cl_device;
