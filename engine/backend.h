@@ -70,6 +70,11 @@ typedef struct ribo_device_i {
     ribo_status (*bind_thread)(ribo_device *dev, ribo_error *err);
     /* Memory figures (never fails; fields the backend cannot know are 0). */
     void (*memory_info)(ribo_device *dev, ribo_device_memory *mem);
+    /* Another handle on the same device for a second pipeline (destroyed on its own). OpenCL: shares
+     * the context and compiled kernels, and kernels of all handles and streams of the device run one
+     * after another (copies still overlap them); CUDA: opens the device again (own cuBLASLt handle
+     * and workspace, kernels may run concurrently). */
+    ribo_status (*clone)(ribo_device *dev, ribo_device **out, ribo_error *err);
     void (*destroy)(ribo_device *dev);
 } ribo_device_i;
 

@@ -360,6 +360,24 @@ ribo_status ribo_output_write_row(ribo_output *o, size_t row, const float *data,
     return RIBO_OK;
 }
 
+ribo_status ribo_output_write_rows(ribo_output *o, size_t first, size_t n, const float *data, ribo_error *err) {
+    if (!o) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_output_write_rows: NULL output");
+    if (o->committed)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: rows written after commit", o->main.final_path);
+    if (first > o->n_rows || n > o->n_rows - first)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: rows %zu..%zu out of range (%zu rows)", o->main.final_path,
+                              first, first + n, o->n_rows);
+    uint64_t begin = o->per_residue ? (uint64_t)o->row_start[first] : first;
+    uint64_t end = o->per_residue ? (uint64_t)o->row_start[first + n] : first + n;
+    if (end > begin) {
+        if (!data) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "%s: NULL data", o->main.final_path);
+        off_t off = o->data_offset + (off_t)(begin * o->dim * sizeof(float));
+        RIBO_TRY(pwrite_all(o->fd, data, (size_t)((end - begin) * o->dim * sizeof(float)), off, o->main.partial_path, err));
+    }
+    for (size_t row = first; row < first + n; ++row) o->written[row / 8] |= (unsigned char)(1u << (row % 8));
+    return RIBO_OK;
+}
+
 /* Renames a partial file to its final name. */
 static ribo_status rename_into_place(out_file *f, ribo_error *err) {
     if (!f->final_path) return RIBO_OK;

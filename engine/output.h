@@ -35,6 +35,9 @@ ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ri
 /* Writes row `row` (rows may come in any order): D floats when pooled, row_tokens[row]*D when per-residue. */
 ribo_status ribo_output_write_row(ribo_output *out, size_t row, const float *data, ribo_error *err);
 
+/* Writes rows first..first+n-1, whose data lie back to back in input order. */
+ribo_status ribo_output_write_rows(ribo_output *out, size_t first, size_t n, const float *data, ribo_error *err);
+
 /* Checks every row was written, flushes + fsyncs, renames the files into place. */
 ribo_status ribo_output_commit(ribo_output *out, ribo_error *err);
 

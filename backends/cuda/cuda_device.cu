@@ -96,6 +96,14 @@ static void cuda_buffer_free(ribo_device *dev, ribo_dbuf *buf) {
 
 static ribo_status cuda_bind_thread(ribo_device *dev, ribo_error *err) { return ribo_cuda_use(dev, err); }
 
+static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device **out, ribo_error *err);
+
+/* A second pipeline on the same GPU gets its own handle: own cuBLASLt handle and workspace. */
+static ribo_status cuda_clone(ribo_device *dev, ribo_device **out, ribo_error *err) {
+    ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    return cuda_device_open(cd->ordinal, cd->storage, out, err);
+}
+
 static void cuda_memory_info(ribo_device *dev, ribo_device_memory *mem) {
     ribo_cuda_device *cd = ribo_cuda_dev(dev);
     size_t free_b = 0, total_b = 0;
@@ -186,6 +194,7 @@ static const ribo_device_i cuda_device_table = {
     .event_create = cuda_event_create,
     .bind_thread = cuda_bind_thread,
     .memory_info = cuda_memory_info,
+    .clone = cuda_clone,
     .destroy = cuda_device_destroy,
 };
 

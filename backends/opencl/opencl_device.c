@@ -226,6 +226,13 @@ static void cl_device_destroy(ribo_device *dev) {
     if (!dev) return;
     ribo_cl_device *cd = ribo_cl_dev(dev);
     if (cd) {
+        pthread_mutex_lock(&cd->mem_lock);
+        bool last = --cd->handles <= 0;
+        pthread_mutex_unlock(&cd->mem_lock);
+        if (!last) cd = NULL; /* another handle still uses it */
+    }
+    if (cd) {
+        if (cd->last_kernel) clReleaseEvent(cd->last_kernel);
         ribo_cl_release_kernels(cd);
         if (cd->context) {
             clReleaseContext(cd->context);
@@ -238,6 +245,19 @@ static void cl_device_destroy(ribo_device *dev) {
     free(dev);
 }
 
+
+static ribo_status cl_clone(ribo_device *dev, ribo_device **out, ribo_error *err) {
+    ribo_cl_device *cd = ribo_cl_dev(dev);
+    ribo_device *d = calloc(1, sizeof *d);
+    if (!d) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "opencl: out of host memory");
+    *d = *dev;
+    pthread_mutex_lock(&cd->mem_lock);
+    ++cd->handles;
+    pthread_mutex_unlock(&cd->mem_lock);
+    *out = d;
+    return RIBO_OK;
+}
+
 static const ribo_device_i cl_device_table = {
     .get_props = cl_get_props,
     .buffer_alloc = cl_buffer_alloc,
@@ -248,6 +268,7 @@ static const ribo_device_i cl_device_table = {
     .event_create = cl_event_create,
     .bind_thread = cl_bind_thread,
     .memory_info = cl_memory_info,
+    .clone = cl_clone,
     .destroy = cl_device_destroy,
 };
 
@@ -398,6 +419,7 @@ static ribo_status cl_device_open(int index, ribo_storage storage, ribo_device *
     }
     pthread_mutex_init(&cd->launch_lock, NULL);
     pthread_mutex_init(&cd->mem_lock, NULL);
+    cd->handles = 1;
     dev->iface = &cl_device_table;
     dev->kernels = &ribo_cl_kernel_table;
     dev->ctx = cd;
