@@ -145,9 +145,9 @@ static void print_summary(const ribo_embed_options *o, const ribo_embed_summary 
             "ribo: embedded %zu sequences (%zu tokens, %zu batches, packing density %.1f%%) in %.2f s "
             "(%.0f tokens/s, %.1f sequences/s; batches alone %.3f s, %.0f tokens/s) -> %s\n",
             s->n_sequences, s->n_tokens, s->n_batches, 100.0 * s->packing_density, s->seconds,
-            s->seconds > 0 ? (double)s->n_tokens / s->seconds : 0.0,
+            s->seconds > 0 ? (double)s->n_tokens_computed / s->seconds : 0.0,
             s->seconds > 0 ? (double)s->n_sequences / s->seconds : 0.0, s->batch_seconds,
-            s->batch_seconds > 0 ? (double)s->n_tokens / s->batch_seconds : 0.0, o->output);
+            s->batch_seconds > 0 ? (double)s->n_tokens_computed / s->batch_seconds : 0.0, o->output);
     if (s->n_parts_resumed)
         fprintf(stderr, "ribo: resumed: kept %zu of %zu part(s) from the interrupted run\n", s->n_parts_resumed,
                 s->n_parts);

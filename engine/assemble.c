@@ -33,43 +33,61 @@ static ribo_status open_part(const ribo_assemble_config *c, const ribo_part_entr
     return s;
 }
 
-/* Reads every part's ids and row counts into one blob / arrays. */
-static ribo_status load_meta(const ribo_assemble_config *c, size_t n_rows, char **blob, const char ***ids,
-                             int64_t **row_tokens, ribo_error *err) {
-    uint64_t total = 0;
-    char path[1300];
-    for (size_t i = 0; i < c->n_parts; ++i) {
-        if (!c->parts[i].has_file) continue;
-        int fd;
-        ribo_part_header h;
-        RIBO_TRY(open_part(c, &c->parts[i], &fd, &h, path, sizeof path, err));
-        close(fd);
-        total += h.ids_bytes;
-    }
-    *blob = malloc(total ? (size_t)total : 1);
-    *ids = malloc((n_rows ? n_rows : 1) * sizeof **ids);
+/* Sums the parts' ids bytes and, for per-residue output, reads every sequence's row count. */
+static ribo_status scan_parts(const ribo_assemble_config *c, size_t n_rows, uint64_t *ids_bytes, int64_t **row_tokens,
+                              ribo_error *err) {
+    *ids_bytes = 0;
     *row_tokens = c->per_residue ? malloc((n_rows ? n_rows : 1) * sizeof **row_tokens) : NULL;
-    if (!*blob || !*ids || (c->per_residue && !*row_tokens))
-        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory for %zu ids", n_rows);
-    uint64_t at = 0;
-    size_t row = 0;
-    for (size_t i = 0; i < c->n_parts; ++i) {
+    if (c->per_residue && !*row_tokens)
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory for %zu row counts", n_rows);
+    char path[1300];
+    for (size_t i = 0, row = 0; i < c->n_parts; ++i) {
         if (!c->parts[i].has_file) continue;
         int fd;
         ribo_part_header h;
         RIBO_TRY(open_part(c, &c->parts[i], &fd, &h, path, sizeof path, err));
-        ribo_status s = ribo_part_read_meta(fd, &h, path, *blob + at, c->per_residue ? *row_tokens + row : NULL, err);
+        ribo_status s = c->per_residue ? ribo_part_read_meta(fd, &h, path, NULL, *row_tokens + row, err) : RIBO_OK;
         close(fd);
         RIBO_TRY(s);
-        const char *p = *blob + at, *end = *blob + at + h.ids_bytes;
-        for (uint64_t k = 0; k < h.n_rows; ++k) {
-            if (p >= end) return ribo_error_set(err, RIBO_ERR_IO, "%s: fewer ids than rows", path);
-            (*ids)[row++] = p;
-            p += strlen(p) + 1;
-        }
-        at += h.ids_bytes;
+        *ids_bytes += h.ids_bytes;
+        row += (size_t)h.n_rows;
     }
     return RIBO_OK;
+}
+
+/* Hands the output the ids part by part (only one part's ids in memory). */
+typedef struct id_reader {
+    const ribo_assemble_config *c;
+    size_t next_part;
+    char *ids;
+    size_t len, pos;
+} id_reader;
+
+static const char *next_id(void *user, ribo_error *err) {
+    id_reader *r = user;
+    char path[1300];
+    while (r->pos >= r->len) {
+        if (r->next_part >= r->c->n_parts) {
+            ribo_error_set(err, RIBO_ERR_INTERNAL, "assembly: the parts hold fewer ids than rows");
+            return NULL;
+        }
+        const ribo_part_entry *e = &r->c->parts[r->next_part++];
+        if (!e->has_file) continue;
+        int fd;
+        ribo_part_header h;
+        if (open_part(r->c, e, &fd, &h, path, sizeof path, err) != RIBO_OK) return NULL;
+        char *ids = realloc(r->ids, h.ids_bytes ? (size_t)h.ids_bytes : 1);
+        ribo_status s = ids ? RIBO_OK : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+        if (ids) r->ids = ids;
+        if (s == RIBO_OK) s = ribo_part_read_meta(fd, &h, path, r->ids, NULL, err);
+        close(fd);
+        if (s != RIBO_OK) return NULL;
+        r->len = (size_t)h.ids_bytes;
+        r->pos = 0;
+    }
+    const char *id = r->ids + r->pos;
+    r->pos += strlen(id) + 1;
+    return id;
 }
 
 /* Copies one part's rows into the output, a few MiB of whole sequences at a time. */
@@ -106,17 +124,20 @@ static ribo_status copy_part(const ribo_assemble_config *c, ribo_output *out, co
 ribo_status ribo_assemble(const ribo_assemble_config *c, ribo_error *err) {
     size_t n_rows = 0;
     for (size_t i = 0; i < c->n_parts; ++i) n_rows += (size_t)c->parts[i].n_rows;
-    char *blob = NULL;
-    const char **ids = NULL;
+    uint64_t ids_bytes = 0;
     int64_t *row_tokens = NULL;
+    id_reader ids = {.c = c};
     float *buf = malloc(COPY_CHUNK);
     ribo_output *out = NULL;
-    ribo_status s = buf ? load_meta(c, n_rows, &blob, &ids, &row_tokens, err)
+    ribo_status s = buf ? scan_parts(c, n_rows, &ids_bytes, &row_tokens, err)
                         : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     if (s == RIBO_OK) {
-        ribo_output_spec spec = {c->output, n_rows, (int)c->dim, ids, row_tokens};
+        ribo_output_spec spec = {.path = c->output, .n_rows = n_rows, .dim = (int)c->dim, .ids = NULL,
+                                 .row_tokens = row_tokens, .next_id = next_id, .next_id_user = &ids,
+                                 .ids_bytes = ids_bytes};
         s = ribo_output_open(&spec, &out, err);
     }
+    free(ids.ids);
     for (size_t i = 0, copied = 0; s == RIBO_OK && i < c->n_parts; ++i) {
         if (!c->parts[i].has_file) continue;
         s = copy_part(c, out, &c->parts[i], row_tokens, buf, err);
@@ -125,8 +146,6 @@ ribo_status ribo_assemble(const ribo_assemble_config *c, ribo_error *err) {
     if (s == RIBO_OK) s = ribo_output_commit(out, err);
     ribo_output_close(out);
     free(buf);
-    free(blob);
-    free(ids);
     free(row_tokens);
     return s;
 }

@@ -367,6 +367,7 @@ static void fill_summary(embed_run *r, const ribo_run_stats *rs, ribo_embed_summ
     sum->n_truncated = ps.truncated;
     sum->n_unknown_chars = ps.unknown;
     sum->n_tokens = (size_t)ps.tokens;
+    sum->n_tokens_computed = (size_t)ps.tokens_computed;
     sum->n_batches = ps.batches;
     sum->packing_density = rs->packing_density;
     sum->batch_seconds = rs->run_s;

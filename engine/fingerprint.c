@@ -193,24 +193,26 @@ static ribo_status compare_model(const cJSON *was, const cJSON *now, ribo_error 
     return RIBO_OK;
 }
 
+/* Inputs are compared by content (size, first and last MiB), in order; a moved file is the same input. */
 static ribo_status compare_inputs(const cJSON *was, const cJSON *now, ribo_error *err) {
     int nw = cJSON_GetArraySize(was), nn = cJSON_GetArraySize(now);
-    for (int i = 0; i < nw && i < nn; ++i) {
-        const cJSON *a = cJSON_GetArrayItem(was, i), *b = cJSON_GetArrayItem(now, i);
-        if (strcmp(str_of(a, "path"), str_of(b, "path")) != 0)
-            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "input %d is %s, the interrupted run read %s", i + 1,
-                                  str_of(b, "path"), str_of(a, "path"));
-        if (num_of(a, "size") != num_of(b, "size"))
-            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
-                                  "input %s changed since the interrupted run (size %.0f bytes, was %.0f)", str_of(b, "path"),
-                                  num_of(b, "size"), num_of(a, "size"));
-        if (strcmp(str_of(a, "head_hash"), str_of(b, "head_hash")) != 0 ||
-            strcmp(str_of(a, "tail_hash"), str_of(b, "tail_hash")) != 0)
-            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "input %s changed since the interrupted run (contents differ)",
-                                  str_of(b, "path"));
-    }
     if (nw != nn)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "%d input file(s) given, the interrupted run read %d", nn, nw);
+    for (int i = 0; i < nw; ++i) {
+        const cJSON *a = cJSON_GetArrayItem(was, i), *b = cJSON_GetArrayItem(now, i);
+        char was_path[1200] = "";
+        if (strcmp(str_of(a, "path"), str_of(b, "path")) != 0)
+            snprintf(was_path, sizeof was_path, "; the interrupted run read %s", str_of(a, "path"));
+        if (num_of(a, "size") != num_of(b, "size"))
+            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                                  "input %d (%s) differs from the interrupted run's (size %.0f bytes, was %.0f%s)", i + 1,
+                                  str_of(b, "path"), num_of(b, "size"), num_of(a, "size"), was_path);
+        if (strcmp(str_of(a, "head_hash"), str_of(b, "head_hash")) != 0 ||
+            strcmp(str_of(a, "tail_hash"), str_of(b, "tail_hash")) != 0)
+            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                                  "input %d (%s) differs from the interrupted run's (contents changed%s)", i + 1,
+                                  str_of(b, "path"), was_path);
+    }
     return RIBO_OK;
 }
 

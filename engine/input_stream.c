@@ -10,11 +10,55 @@
 #include "fasta.h"
 #include "hash.h"
 
-/* Open-addressing set of 64-bit id hashes (0 marks an empty slot; a hash of 0 is stored as 1). */
-typedef struct hash_set {
+/* Set of 64-bit id hashes: 256 open-addressing tables chosen by the hash's top byte, each grown on
+ * its own (so growing never holds two copies of the whole set). 0 marks an empty slot; a hash of 0
+ * is stored as 1. About 11-21 bytes per id. */
+#define HASH_PARTS 256
+
+typedef struct hash_part {
     uint64_t *slots;
     size_t cap, n;
+} hash_part;
+
+typedef struct hash_set {
+    hash_part part[HASH_PARTS];
 } hash_set;
+
+static hash_part *part_of(hash_set *s, uint64_t h) { return &s->part[h >> 56]; }
+
+/* True when h is in the set. */
+static bool hash_find(hash_set *s, uint64_t h) {
+    const hash_part *p = part_of(s, h);
+    if (!p->cap) return false;
+    size_t mask = p->cap - 1;
+    for (size_t i = h & mask; p->slots[i]; i = (i + 1) & mask)
+        if (p->slots[i] == h) return true;
+    return false;
+}
+
+static void hash_place(uint64_t *slots, size_t cap, uint64_t h) {
+    size_t mask = cap - 1, i = h & mask;
+    while (slots[i]) i = (i + 1) & mask;
+    slots[i] = h;
+}
+
+/* Adds h, doubling its table to keep the load at most 3/4. */
+static ribo_status hash_add(hash_set *s, uint64_t h, ribo_error *err) {
+    hash_part *p = part_of(s, h);
+    if ((p->n + 1) * 4 > p->cap * 3) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        uint64_t *slots = calloc(cap, sizeof *slots);
+        if (!slots) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory indexing sequence ids");
+        for (size_t i = 0; i < p->cap; ++i)
+            if (p->slots[i]) hash_place(slots, cap, p->slots[i]);
+        free(p->slots);
+        p->slots = slots;
+        p->cap = cap;
+    }
+    hash_place(p->slots, p->cap, h);
+    ++p->n;
+    return RIBO_OK;
+}
 
 struct ribo_input {
     ribo_input_config cfg;
@@ -34,38 +78,6 @@ struct ribo_input {
 static uint64_t id_hash(const char *id) {
     uint64_t h = ribo_hash_final(ribo_hash_str(RIBO_HASH_INIT, id));
     return h ? h : 1;
-}
-
-/* True when h is in the set. */
-static bool hash_find(const hash_set *s, uint64_t h) {
-    if (!s->cap) return false;
-    size_t mask = s->cap - 1;
-    for (size_t i = h & mask; s->slots[i]; i = (i + 1) & mask)
-        if (s->slots[i] == h) return true;
-    return false;
-}
-
-static void hash_place(uint64_t *slots, size_t cap, uint64_t h) {
-    size_t mask = cap - 1, i = h & mask;
-    while (slots[i]) i = (i + 1) & mask;
-    slots[i] = h;
-}
-
-/* Adds h, doubling the table to keep the load at most 3/4. */
-static ribo_status hash_add(hash_set *s, uint64_t h, ribo_error *err) {
-    if ((s->n + 1) * 4 > s->cap * 3) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        uint64_t *slots = calloc(cap, sizeof *slots);
-        if (!slots) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory indexing %zu sequence ids", s->n);
-        for (size_t i = 0; i < s->cap; ++i)
-            if (s->slots[i]) hash_place(slots, cap, s->slots[i]);
-        free(s->slots);
-        s->slots = slots;
-        s->cap = cap;
-    }
-    hash_place(s->slots, s->cap, h);
-    ++s->n;
-    return RIBO_OK;
 }
 
 /* Re-reads the inputs from the start up to (file, record) and looks for a kept sequence with this
@@ -215,7 +227,7 @@ void ribo_input_progress(const ribo_input *in, uint64_t *done, uint64_t *total) 
 void ribo_input_close(ribo_input *in) {
     if (!in) return;
     ribo_fasta_close(in->reader);
-    free(in->ids.slots);
+    for (int i = 0; i < HASH_PARTS; ++i) free(in->ids.part[i].slots);
     free(in->sizes);
     free(in);
 }

@@ -153,9 +153,10 @@ ribo_status ribo_part_read_meta(int fd, const ribo_part_header *h, const char *p
                                 ribo_error *err) {
     uint64_t at = RIBO_PART_HEADER_BYTES;
     if (h->per_residue) {
-        RIBO_TRY(ribo_pread_all(fd, out_rows, (size_t)h->n_rows * 8, at, path, err));
+        if (out_rows) RIBO_TRY(ribo_pread_all(fd, out_rows, (size_t)h->n_rows * 8, at, path, err));
         at += 8 * h->n_rows;
     }
+    if (!ids) return RIBO_OK;
     RIBO_TRY(ribo_pread_all(fd, ids, (size_t)h->ids_bytes, at, path, err));
     if (h->ids_bytes && ids[h->ids_bytes - 1] != '\0') return ribo_error_set(err, RIBO_ERR_IO, "%s: damaged ids", path);
     return RIBO_OK;

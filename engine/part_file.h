@@ -49,7 +49,8 @@ ribo_status ribo_part_header_decode(const unsigned char in[RIBO_PART_HEADER_BYTE
 /* Reads and checks a whole part: header, size, body CRC (RIBO_ERR_IO for a damaged file). */
 ribo_status ribo_part_verify(const char *path, ribo_part_header *h, ribo_error *err);
 
-/* Reads the ids (ids_bytes into ids) and, for per-residue parts, out_rows (n_rows int64). */
+/* Reads the ids (ids_bytes into ids) and, for per-residue parts, out_rows (n_rows int64); either
+ * may be NULL (not read). */
 ribo_status ribo_part_read_meta(int fd, const ribo_part_header *h, const char *path, char *ids, int64_t *out_rows,
                                 ribo_error *err);
 

@@ -43,6 +43,7 @@ struct ribo_pipeline {
     pthread_mutex_t lock;
     pthread_cond_t released;
     atomic_bool stop;
+    size_t fail_at;                  /* test hook RIBO_TEST_FAIL_AT_BATCH: batch number that fails (0 = none) */
     _Atomic uint64_t compute_ns;     /* compute-stream busy time so far (progress, any thread) */
     ribo_pipeline_stats st;
 };
@@ -173,6 +174,8 @@ static ribo_status try_create(const ribo_pipeline_config *cfg, int T, int B, rib
     p->slots = calloc((size_t)p->n_slots, sizeof *p->slots);
     p->inflight = calloc((size_t)p->n_slots, sizeof *p->inflight);
     p->st.max_tokens = T;
+    const char *fail = getenv("RIBO_TEST_FAIL_AT_BATCH");
+    p->fail_at = fail ? (size_t)strtoull(fail, NULL, 10) : 0;
     ribo_status s = p->slots && p->inflight ? p->dev->iface->bind_thread(p->dev, err)
                                             : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     if (s == RIBO_OK) s = build(p, T, B, err);
@@ -240,6 +243,8 @@ static ribo_status submit(ribo_pipeline *p, slot *s, ribo_batch *b, ribo_error *
     memcpy(cu, pb->cu_seqlens, (B + 1) * 4);
     memcpy(scale, b->seq_scale, B * 4);
     s->batch = b;
+    if (p->fail_at && b->seq_no + 1 == p->fail_at)
+        return ribo_error_set(err, RIBO_ERR_DEVICE, "op 0 (injected): simulated kernel failure (RIBO_TEST_FAIL_AT_BATCH)");
     ribo_executor *ex = p->exec;
     int k = s->index;
     ribo_stream *h = p->h2d, *c = p->compute, *d = p->d2h;

@@ -104,7 +104,8 @@ typedef struct ribo_embed_summary {
     size_t n_skipped;          /* empty records skipped (--skip-invalid) */
     size_t n_truncated;        /* sequences cut to --truncate */
     size_t n_unknown_chars;    /* residues mapped to <unk> */
-    size_t n_tokens;           /* real tokens run through the model (no padding) */
+    size_t n_tokens;           /* real tokens of the input (no padding) */
+    size_t n_tokens_computed;  /* of those, run through the model by this run (not kept by --resume) */
     size_t n_batches;
     double packing_density;    /* real tokens / (batches * max_tokens) */
     double seconds;            /* wall time of the whole run */
