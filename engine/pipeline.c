@@ -152,6 +152,9 @@ static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
     RIBO_TRY(p->compute->iface->record_event(p->compute, p->ev_ref, err));
     RIBO_TRY(p->ev_ref->iface->synchronize(p->ev_ref, err));
     p->ref_time = ribo_now_seconds() - p->cfg.t0;
+    ribo_device_memory mem = {0};
+    di->memory_info(dev, &mem);
+    p->st.device_used_bytes = mem.total_bytes > mem.free_bytes ? mem.total_bytes - mem.free_bytes : 0;
     return RIBO_OK;
 }
 

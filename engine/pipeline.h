@@ -44,7 +44,9 @@ typedef struct ribo_pipeline_stats {
     double wait_input_s;            /* host: waited for the producer */
     double wait_writer_s;           /* host: waited for the writer to release a slot */
     int max_tokens;                 /* executor budget actually used */
-    ribo_device_memory mem;         /* at the end of the run */
+    ribo_device_memory mem;         /* at the end of the run (peak_allocated: ribo's buffers) */
+    uint64_t device_used_bytes;     /* total - free after setup, as the device reports it (context,
+                                       libraries and other processes included where it can tell) */
 } ribo_pipeline_stats;
 
 /* Creates the streams, events, staging ring and the executor (weights uploaded). Must be called on

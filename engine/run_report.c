@@ -88,6 +88,7 @@ static cJSON *pipe_json(const ribo_run_pipe_stats *p, double run_s) {
     add_num(d, "host_waited_for_writer_s", st->wait_writer_s);
     cJSON *mem = cJSON_AddObjectToObject(d, "memory");
     add_num(mem, "peak_allocated_bytes", (double)st->mem.peak_allocated_bytes);
+    add_num(mem, "device_used_bytes_after_setup", (double)st->device_used_bytes);
     add_num(mem, "total_bytes", (double)st->mem.total_bytes);
     add_num(mem, "free_bytes_at_end", (double)st->mem.free_bytes);
     return d;
