@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "assemble.h"
 #include "backend.h"
@@ -424,6 +425,9 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
      * before any input is read, so a wrong checkpoint is reported at once. */
     if (s == RIBO_OK) s = ribo_model_build_graph(&r->model, r->pool, &r->graph, err);
     if (s == RIBO_OK) s = ribo_output_check_path(o->output, err);
+    struct stat sb;
+    if (s == RIBO_OK && stat(o->output, &sb) == 0 && S_ISDIR(sb.st_mode)) /* found now, not after the run */
+        s = ribo_error_set(err, RIBO_ERR_IO, "output '%s': is an existing directory", o->output);
     if (s == RIBO_OK) s = open_devices(r, err);
     if (s == RIBO_OK) {
         r->so.max_residues = (size_t)(o->truncate > 0 ? o->truncate : r->model.conv.default_max_residues);

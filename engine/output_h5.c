@@ -77,7 +77,8 @@ static hid_t h5_dataset(hid_t file, const char *name, hid_t type, int rank, cons
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = space >= 0 ? H5Pcreate(H5P_DATASET_CREATE) : H5I_INVALID_HID;
     hid_t d = H5I_INVALID_HID;
-    if (dcpl >= 0 &&
+    /* no modification times in object headers: the same rows give the same file bytes (--resume) */
+    if (dcpl >= 0 && H5Pset_obj_track_times(dcpl, false) >= 0 &&
         (!raw || (H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
                   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)))
         d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -256,7 +257,13 @@ ribo_status ribo_output_h5_create(const ribo_output_h5_spec *o, bool *created, o
     ribo_status s = RIBO_OK;
     haddr_t raw = HADDR_UNDEF;
     *created = true; /* a failed create may still leave the file behind */
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl >= 0 && H5Pset_obj_track_times(fcpl, false) < 0) { /* the root group: no timestamps either */
+        H5Pclose(fcpl);
+        fcpl = H5I_INVALID_HID;
+    }
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, H5P_DEFAULT);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (file < 0) {
         s = h5_error(err, path, "cannot create HDF5 file");
     } else {

@@ -204,6 +204,22 @@ static void test_kill_resume(void) {
         kill_then_resume("killed while assembling", "RIBO_TEST_KILL_IN_ASSEMBLY=4", base, out, ref, pr, 10);
         remove_output(ref);
     }
+#ifdef RIBO_WITH_HDF5
+    /* HDF5 output: the file is written without timestamps, so a resumed run gives the same bytes too */
+    char href[1100], hout[1100];
+    snprintf(href, sizeof href, "%s", ribo_test_tmp("kref.h5"));
+    snprintf(hout, sizeof hout, "%s", ribo_test_tmp("kout.h5"));
+    snprintf(base, sizeof base, "embed --model '%s' --input '%s' --window-seqs 4 --pool none", tiny, proteins);
+    snprintf(args, sizeof args, "%s -q --output '%s'", base, href);
+    CHECK(run("", args) == 0, "h5 reference: %s", errbuf);
+    snprintf(args, sizeof args, "%s --output '%s'", base, hout);
+    CHECK(run("RIBO_TEST_KILL_AFTER_PARTS=3", args) == 128 + SIGKILL, "h5 kill: %s", errbuf);
+    snprintf(args, sizeof args, "%s --output '%s' --resume", base, hout);
+    CHECK(run("", args) == 0, "h5 resume: %s", errbuf);
+    CHECK(same_file(href, hout), "h5: the resumed file differs from the uninterrupted run");
+    unlink(href);
+    unlink(hout);
+#endif
     /* killed twice: after 2 parts, then 3 more parts into the resumed run */
     snprintf(base, sizeof base, "embed --model '%s' --input '%s' --window-seqs 4", tiny, proteins);
     snprintf(args, sizeof args, "%s --output '%s' -q", base, ref);
