@@ -231,6 +231,7 @@ static void *create_main(void *arg) {
                                .weights = r->model.weights, .storage = storage_of(r->o->dtype), .max_tokens = j->tokens,
                                .max_seqs = j->seqs, .ring_depth = r->ring_depth, .t0 = r->t0};
     j->status = ribo_pipeline_create(&pc, true, j->min_tokens, &r->pipes[j->i], j->note, sizeof j->note, &j->err);
+    if (j->status != RIBO_OK) ribo_error_prefix(&j->err, "%s", r->labels[j->i]);
     return NULL;
 }
 
