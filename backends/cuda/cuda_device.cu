@@ -107,11 +107,14 @@ static ribo_status cuda_clone(ribo_device *dev, ribo_device **out, ribo_error *e
 static void cuda_memory_info(ribo_device *dev, ribo_device_memory *mem) {
     ribo_cuda_device *cd = ribo_cuda_dev(dev);
     size_t free_b = 0, total_b = 0;
+    int prev = -1;
+    cudaGetDevice(&prev); /* the caller's current device is left as it was */
     if (cudaSetDevice(cd->ordinal) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
         cudaGetLastError();
         free_b = 0;
         total_b = (size_t)cd->props.memory_bytes;
     }
+    if (prev >= 0 && prev != cd->ordinal) cudaSetDevice(prev);
     mem->total_bytes = total_b;
     mem->free_bytes = free_b;
     pthread_mutex_lock(&cd->mem_lock);
