@@ -446,6 +446,11 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
         fill_summary(r, &rs, sum);
         s = write_extras(r, &rs, err);
     }
+    /* Malformed input can only be fixed by changing it, which --resume refuses: the parts are of no use. */
+    if (s == RIBO_ERR_INPUT && r->dir) {
+        ribo_error ignored;
+        ribo_run_dir_remove(r->dir, &ignored);
+    }
     double t0 = r->t0;
     run_free(r);
     free(r);

@@ -70,13 +70,14 @@ struct ribo_input {
     size_t windows;
     uint64_t rows;              /* sequences returned so far */
     hash_set ids;
+    uint64_t hash_mask;         /* all ones; RIBO_TEST_ID_HASH_BITS=n keeps n bits (forces collisions) */
     uint64_t *sizes;            /* file sizes */
     uint64_t bytes_total, bytes_before; /* all files; files finished before `file` */
     _Atomic uint64_t bytes_done;
 };
 
-static uint64_t id_hash(const char *id) {
-    uint64_t h = ribo_hash_final(ribo_hash_str(RIBO_HASH_INIT, id));
+static uint64_t id_hash(const ribo_input *in, const char *id) {
+    uint64_t h = ribo_hash_final(ribo_hash_str(RIBO_HASH_INIT, id)) & in->hash_mask;
     return h ? h : 1;
 }
 
@@ -115,7 +116,7 @@ static ribo_status rescan(const ribo_input *in, int file, size_t record, const c
 /* The id check of the per-record step: hash screen, exact re-read on a match, then remember. */
 static ribo_status check_id(void *user, int file, const ribo_fasta_record *rec, const char *id, ribo_error *err) {
     ribo_input *in = user;
-    uint64_t h = id_hash(id);
+    uint64_t h = id_hash(in, id);
     if (hash_find(&in->ids, h)) {
         int ff = -1;
         size_t fr = 0;
@@ -144,6 +145,9 @@ ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo
     in->ctx = (ribo_record_context){.tok = cfg->tok, .opts = &in->opts, .paths = cfg->paths, .check_id = check_id,
                                     .check_user = in};
     atomic_init(&in->bytes_done, 0);
+    in->hash_mask = ~UINT64_C(0);
+    const char *bits = getenv("RIBO_TEST_ID_HASH_BITS"); /* test hook: exercise the exact re-read */
+    if (bits && atoi(bits) > 0 && atoi(bits) < 64) in->hash_mask = ((UINT64_C(1) << atoi(bits)) - 1) << (64 - atoi(bits));
     for (int f = 0; f < cfg->n_paths; ++f) {
         struct stat sb;
         if (stat(cfg->paths[f], &sb) == 0) in->sizes[f] = (uint64_t)sb.st_size;

@@ -295,6 +295,52 @@ static void test_failure_keeps_parts(void) {
     remove_output(ref);
 }
 
+/* A kept part that was damaged on disk is found by its checksum and recomputed. */
+static void test_damaged_part(void) {
+    char ref[1100], out[1100], base[4096], args[4200], part[1200];
+    snprintf(ref, sizeof ref, "%s", ribo_test_tmp("dref.npy"));
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("dout.npy"));
+    snprintf(base, sizeof base, "embed --model '%s' --input '%s' --window-seqs 4", tiny, proteins);
+    snprintf(args, sizeof args, "%s -q --output '%s'", base, ref);
+    CHECK(run("", args) == 0, "damaged-part reference: %s", errbuf);
+    snprintf(args, sizeof args, "%s --output '%s'", base, out);
+    CHECK(run("RIBO_TEST_KILL_AFTER_PARTS=4", args) == 128 + SIGKILL, "kill: %s", errbuf);
+    snprintf(part, sizeof part, "%s.ribo-work/part-000001.rpart", out);
+    size_t n = 0;
+    char *bytes = ribo_test_read_file(part, &n);
+    CHECK(bytes && n > 300, "%s: %zu bytes", part, n);
+    if (bytes && n > 300) {
+        bytes[n - 5] ^= 0x10; /* one bit of one embedding */
+        ribo_test_write_file(part, bytes, n);
+    }
+    free(bytes);
+    snprintf(args, sizeof args, "%s --output '%s' --resume", base, out);
+    int rc = run("", args);
+    CHECK(rc == 0 && strstr(errbuf, "part-000001.rpart: damaged contents (checksum mismatch); recomputing it") &&
+              strstr(errbuf, "kept 3 of 10"),
+          "resume with a damaged part: rc %d %s", rc, errbuf);
+    CHECK(same_output(ref, out, false), "resume with a damaged part differs");
+    remove_output(out);
+    remove_output(ref);
+    /* a duplicate id far apart (window 1 and window 9) is still an error naming both records */
+    char dup[1100];
+    snprintf(dup, sizeof dup, "%s", ribo_test_tmp("dup.fasta"));
+    char *text = ribo_test_read_file(proteins, &n);
+    if (text) {
+        FILE *f = fopen(dup, "w");
+        fprintf(f, "%s>seq001\nMKV\n", text);
+        fclose(f);
+    }
+    free(text);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --window-seqs 4", tiny, dup, out);
+    rc = run("", args);
+    CHECK(rc == 1 && strstr(errbuf, "record 41 ('seq001'): duplicate id 'seq001' (first seen in") &&
+              strstr(errbuf, "record 1)") && strchr(errbuf, '\n') == errbuf + strlen(errbuf) - 1,
+          "duplicate across windows: rc %d %s", rc, errbuf);
+    check_clean("input error", out); /* parts of an input that must change are of no use */
+    remove_output(out);
+}
+
 /* ---------------------------------------------------------------- refusals */
 
 /* Leaves a killed run of `input` (2 parts) at out's work directory. */
@@ -517,6 +563,7 @@ int main(void) {
     test_kill_resume();
     test_random_kills();
     test_failure_keeps_parts();
+    test_damaged_part();
     test_resume_refused();
     test_report_and_trace();
     test_out_of_memory_budget();
