@@ -19,7 +19,9 @@ for c in "${cases[@]}"; do
   tag="${shape}_${kind}_${n}"
   echo "== $tag"
   "$ribo" embed --model "$model" --input "$fasta" --output "$work/ribo_$tag.npy" --dtype bf16 --max-tokens 65536 \
-    2>&1 | tee "$out/ribo_$tag.txt" | tail -1
+    --report "$out/ribo_$tag.report.json" --trace "$out/ribo_$tag.trace.json" \
+    2>&1 | tee "$out/ribo_$tag.txt" | grep -E "embedded|bottleneck"
+  python3 "$here/../tools/trace_overlap.py" "$out/ribo_$tag.trace.json" 2>&1 | tee "$out/ribo_$tag.overlap.txt"
   python3 "$here/hf_esm2_bench.py" --model "$model" --fasta "$fasta" --budgets "${HF_BUDGETS:-32768,65536}" \
     --json "$out/hf_$tag.json" --save-npy "$work/hf_$tag.npy" 2>&1 | tail -3
   python3 "$here/../tools/compare_embeddings.py" "$work/ribo_$tag.npy" --ref "$work/hf_$tag.npy" \

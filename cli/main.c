@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ribo/ribo.h"
 
@@ -39,7 +40,21 @@ static void usage_embed(FILE *f) {
             "      --lenient          DNA input (a DNA model, or --translate): a character other than\n"
             "                         A C G T N is counted instead of failing the run; a DNA model's\n"
             "                         tokenizer sees it as unknown, translation reads it as N\n"
-            "  -q, --quiet            no warnings or summary on stderr\n"
+            "\n"
+            "  pipeline and devices:\n"
+            "      --devices all|I,J  one pipeline per listed device of the backend (an index may repeat:\n"
+            "                         two pipelines on one device); batches go to whichever is free\n"
+            "      --sync             one batch at a time, every stage waited for (debugging, comparison)\n"
+            "      --ring-depth N     pinned staging slots per device (default 3)\n"
+            "      --queue-depth N    packed batches queued per device (default 4)\n"
+            "      --window-tokens N  input read, sorted and packed in windows of N tokens (default 16 x\n"
+            "                         --max-tokens); each window is one output part\n"
+            "      --window-seqs N    ... and at most N sequences (default 32768)\n"
+            "      --resume           continue an interrupted run from OUTPUT.ribo-work (the parts written\n"
+            "                         so far are checked and kept; model, inputs and options must match)\n"
+            "      --report FILE      write a JSON run report (stage times, stream use, bottleneck)\n"
+            "      --trace FILE       write a Chrome/Perfetto trace of the streams and host threads\n"
+            "  -q, --quiet            no progress, warnings or summary on stderr\n"
             "  -h, --help             this help\n",
             RIBO_DEFAULT_MAX_TOKENS);
 }
@@ -102,6 +117,46 @@ static int parse_translate(const char *s, int *out) {
     return 0;
 }
 
+/* Progress: a line rewritten in place on a terminal, a plain line every 10 s otherwise. */
+typedef struct progress_state {
+    bool tty;
+    double last_log;
+    bool drawn;
+} progress_state;
+
+static void fmt_duration(double s, char *out, size_t cap) {
+    if (s < 0) snprintf(out, cap, "?");
+    else if (s < 120) snprintf(out, cap, "%.0fs", s);
+    else if (s < 7200) snprintf(out, cap, "%ldm%02lds", (long)s / 60, (long)s % 60);
+    else snprintf(out, cap, "%.1fh", s / 3600);
+}
+
+static void on_progress(void *user, const ribo_progress *p) {
+    progress_state *ps = user;
+    if (!ps->tty && !p->final && p->elapsed_s - ps->last_log < 10.0) return;
+    ps->last_log = p->elapsed_s;
+    char eta[32], dev[160] = "";
+    fmt_duration(p->eta_s, eta, sizeof eta);
+    size_t k = 0;
+    for (int i = 0; i < p->n_devices && i < 8 && k < sizeof dev; ++i)
+        k += (size_t)snprintf(dev + k, sizeof dev - k, "%s%.0f%%", i ? " " : "", 100 * p->device_busy[i]);
+    char pct[16] = "?";
+    if (p->fraction_done >= 0) snprintf(pct, sizeof pct, "%.1f%%", 100 * p->fraction_done);
+    if (p->final && !ps->drawn) return;
+    fprintf(stderr, "%sribo: %s  %llu seqs  %.0f tok/s  ETA %s  packing %.0f%%  device busy %s%s",
+            ps->tty ? "\r" : "", pct, (unsigned long long)p->sequences_done, p->tokens_per_s, eta,
+            100 * p->packing_density, dev, ps->tty ? "\033[K" : "\n");
+    if (ps->tty && p->final) fputc('\n', stderr);
+    ps->drawn = true;
+    fflush(stderr);
+}
+
+static void on_log(void *user, const char *line) {
+    progress_state *ps = user;
+    if (ps->tty && ps->drawn) fputs("\r\033[K", stderr);
+    fprintf(stderr, "ribo: %s\n", line);
+}
+
 static void print_summary(const ribo_embed_options *o, const ribo_embed_summary *s) {
     if (s->n_skipped) fprintf(stderr, "ribo: warning: skipped %zu empty record(s) (--skip-invalid)\n", s->n_skipped);
     if (s->n_truncated)
@@ -123,14 +178,19 @@ static void print_summary(const ribo_embed_options *o, const ribo_embed_summary 
             "ribo: embedded %zu sequences (%zu tokens, %zu batches, packing density %.1f%%) in %.2f s "
             "(%.0f tokens/s, %.1f sequences/s; batches alone %.3f s, %.0f tokens/s) -> %s\n",
             s->n_sequences, s->n_tokens, s->n_batches, 100.0 * s->packing_density, s->seconds,
-            s->seconds > 0 ? (double)s->n_tokens / s->seconds : 0.0,
+            s->seconds > 0 ? (double)s->n_tokens_computed / s->seconds : 0.0,
             s->seconds > 0 ? (double)s->n_sequences / s->seconds : 0.0, s->batch_seconds,
-            s->batch_seconds > 0 ? (double)s->n_tokens / s->batch_seconds : 0.0, o->output);
+            s->batch_seconds > 0 ? (double)s->n_tokens_computed / s->batch_seconds : 0.0, o->output);
+    if (s->n_parts_resumed)
+        fprintf(stderr, "ribo: resumed: kept %zu of %zu part(s) from the interrupted run\n", s->n_parts_resumed,
+                s->n_parts);
+    if (s->bottleneck[0]) fprintf(stderr, "ribo: bottleneck: %s\n", s->bottleneck);
 }
 
 static int cmd_embed(int argc, char **argv) {
     enum { OPT_POOL = 256, OPT_DTYPE, OPT_BACKEND, OPT_DEVICE, OPT_MAX_TOKENS, OPT_MAX_SEQS, OPT_TRUNCATE, OPT_SKIP,
-           OPT_TRANSLATE, OPT_DROP_STOP, OPT_LENIENT };
+           OPT_TRANSLATE, OPT_DROP_STOP, OPT_LENIENT, OPT_DEVICES, OPT_SYNC, OPT_RING, OPT_QUEUE, OPT_WIN_TOKENS,
+           OPT_WIN_SEQS, OPT_RESUME, OPT_REPORT, OPT_TRACE };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},       {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},      {"pool", required_argument, NULL, OPT_POOL},
@@ -140,6 +200,11 @@ static int cmd_embed(int argc, char **argv) {
         {"skip-invalid", no_argument, NULL, OPT_SKIP}, {"quiet", no_argument, NULL, 'q'},
         {"translate", required_argument, NULL, OPT_TRANSLATE}, {"drop-stop-frames", no_argument, NULL, OPT_DROP_STOP},
         {"lenient", no_argument, NULL, OPT_LENIENT},
+        {"devices", required_argument, NULL, OPT_DEVICES}, {"sync", no_argument, NULL, OPT_SYNC},
+        {"ring-depth", required_argument, NULL, OPT_RING}, {"queue-depth", required_argument, NULL, OPT_QUEUE},
+        {"window-tokens", required_argument, NULL, OPT_WIN_TOKENS}, {"window-seqs", required_argument, NULL, OPT_WIN_SEQS},
+        {"resume", no_argument, NULL, OPT_RESUME}, {"report", required_argument, NULL, OPT_REPORT},
+        {"trace", required_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     ribo_embed_options o;
     ribo_embed_options_init(&o);
@@ -166,6 +231,15 @@ static int cmd_embed(int argc, char **argv) {
         case OPT_TRANSLATE: if (parse_translate(optarg, &o.translate_frames)) goto usage; break;
         case OPT_DROP_STOP: o.drop_stop_frames = true; break;
         case OPT_LENIENT: o.lenient = true; break;
+        case OPT_DEVICES: o.devices = optarg; break;
+        case OPT_SYNC: o.sync = true; break;
+        case OPT_RING: if ((v = parse_int("--ring-depth", optarg, 1)) < 0) goto usage; o.ring_depth = (int)v; break;
+        case OPT_QUEUE: if ((v = parse_int("--queue-depth", optarg, 1)) < 0) goto usage; o.queue_depth = (int)v; break;
+        case OPT_WIN_TOKENS: if ((v = parse_int("--window-tokens", optarg, 1)) < 0) goto usage; o.window_tokens = (int)v; break;
+        case OPT_WIN_SEQS: if ((v = parse_int("--window-seqs", optarg, 1)) < 0) goto usage; o.window_seqs = (int)v; break;
+        case OPT_RESUME: o.resume = true; break;
+        case OPT_REPORT: o.report_path = optarg; break;
+        case OPT_TRACE: o.trace_path = optarg; break;
         default: goto usage;
         }
     }
@@ -180,11 +254,20 @@ static int cmd_embed(int argc, char **argv) {
     }
     o.inputs = inputs;
     o.n_inputs = n_inputs;
+    progress_state ps = {.tty = isatty(2) != 0, .last_log = 0, .drawn = false};
+    if (!o.quiet) {
+        o.progress = on_progress;
+        o.progress_user = &ps;
+        o.progress_interval_s = ps.tty ? 0.5 : 1.0;
+        o.log = on_log;
+        o.log_user = &ps;
+    }
     ribo_embed_summary sum;
     ribo_error err = {0};
     ribo_status s = ribo_embed(&o, &sum, &err);
     free(inputs);
     if (s != RIBO_OK) {
+        if (ps.tty && ps.drawn) fputs("\r\033[K", stderr);
         fprintf(stderr, "ribo: error: %s\n", err.message);
         return 1;
     }

@@ -46,6 +46,14 @@ typedef struct ribo_device_props {
     int compute_units;
 } ribo_device_props;
 
+/* Device memory as the backend sees it. allocated/peak_allocated count ribo's own buffers on this
+ * device handle (buffer_alloc minus buffer_free); free_bytes is what the device reports as free
+ * (CUDA: cudaMemGetInfo), or total minus allocated where the API has no such query (OpenCL). */
+typedef struct ribo_device_memory {
+    uint64_t total_bytes, free_bytes;
+    uint64_t allocated_bytes, peak_allocated_bytes;
+} ribo_device_memory;
+
 /* ---------------------------------------------------------------- device */
 typedef struct ribo_device_i {
     void (*get_props)(ribo_device *dev, ribo_device_props *props);
@@ -57,6 +65,16 @@ typedef struct ribo_device_i {
     /* priority: 0 normal, >0 higher (ignored where the backend has no priorities) */
     ribo_status (*stream_create)(ribo_device *dev, int priority, ribo_stream **out, ribo_error *err);
     ribo_status (*event_create)(ribo_device *dev, bool timing, ribo_event **out, ribo_error *err);
+    /* Makes dev the calling thread's current device (CUDA: cudaSetDevice). A pipeline thread calls
+     * it once before using the device from that thread; a no-op where devices are not per-thread. */
+    ribo_status (*bind_thread)(ribo_device *dev, ribo_error *err);
+    /* Memory figures (never fails; fields the backend cannot know are 0). */
+    void (*memory_info)(ribo_device *dev, ribo_device_memory *mem);
+    /* Another handle on the same device for a second pipeline (destroyed on its own). OpenCL: shares
+     * the context and compiled kernels, and kernels of all handles and streams of the device run one
+     * after another (copies still overlap them); CUDA: opens the device again (own cuBLASLt handle
+     * and workspace, kernels may run concurrently). */
+    ribo_status (*clone)(ribo_device *dev, ribo_device **out, ribo_error *err);
     void (*destroy)(ribo_device *dev);
 } ribo_device_i;
 

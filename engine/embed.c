@@ -1,29 +1,43 @@
-/* The embedding run behind `ribo embed`: FASTA -> tokens -> packed batches -> device -> output file.
- * This first version runs batches one after another on one stream of one device. */
+/* The embedding run behind `ribo embed`, orchestrated here:
+ *
+ *   model + graph (checked) -> devices opened -> fingerprint + work directory (resume?) -> inputs
+ *   opened, first window read -> one pipeline per device (weights uploaded in parallel; an
+ *   out-of-memory budget is lowered once) -> manifest -> batches (embed_threads.c) -> parts ->
+ *   final output assembled -> report, trace.
+ *
+ * The pieces: input_stream.c (windows), producer.c (packing), pipeline.c (three streams per
+ * device), part_writer.c (parts), run_dir.c + fingerprint.c (work directory, resume),
+ * assemble.c (final file), run_report.c, trace.c. */
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
+#include "assemble.h"
 #include "backend.h"
+#include "embed_run.h"
 #include "executor.h"
 #include "model.h"
 #include "output.h"
 #include "packer.h"
 #include "run_inputs.h"
 #include "seqset.h"
+#include "run_report.h"
+#include "trace.h"
+
+#define DEFAULT_RING_DEPTH 3
+#define DEFAULT_QUEUE_DEPTH 4
+#define DEFAULT_WINDOW_SEQS 32768
+#define DEFAULT_WINDOW_BATCHES 16 /* window tokens = this many token budgets */
 
 void ribo_embed_options_init(ribo_embed_options *o) {
     memset(o, 0, sizeof *o);
     o->backend = "auto";
     o->truncate = -1;
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static ribo_storage storage_of(ribo_dtype dtype) {
@@ -41,204 +55,420 @@ static ribo_status check_options(const ribo_embed_options *o, ribo_error *err) {
     if (o->translate_frames != 0 && o->translate_frames != 6)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--translate must be 6 (six frames) or 0, not %d",
                               o->translate_frames);
+    if (o->ring_depth < 0 || o->ring_depth > 64)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--ring-depth must be in [1, 64]");
+    if (o->queue_depth < 0 || o->queue_depth > 1024)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--queue-depth must be in [1, 1024]");
+    if (o->window_tokens < 0 || o->window_seqs < 0)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--window-tokens / --window-seqs must be positive");
     return RIBO_OK;
 }
 
-/* Everything one run holds; released by run_free in reverse order. */
-typedef struct embed_run {
-    ribo_model model;
-    ribo_seqset set;
-    ribo_pack_plan plan;
-    ribo_graph graph;
-    ribo_device *dev;
-    ribo_stream *stream;
-    ribo_executor *exec;
-    ribo_output *out;
-    ribo_packed_batch batch;
-    float *seq_scale, *host_out;
-    int64_t *row_tokens;
-    int batch_tokens, batch_seqs; /* the budget the device buffers are sized for */
-} embed_run;
+static const char *pool_name(ribo_pool p);
 
-static void run_free(embed_run *r) {
-    ribo_output_close(r->out);
-    ribo_executor_free(r->exec);
-    if (r->stream) r->stream->iface->destroy(r->stream);
-    if (r->dev) r->dev->iface->destroy(r->dev);
-    ribo_graph_free(&r->graph);
-    ribo_pack_plan_free(&r->plan);
-    ribo_seqset_free(&r->set);
-    ribo_model_close(&r->model);
-    free(r->batch.tokens);
-    free(r->batch.positions);
-    free(r->batch.seq_of_token);
-    free(r->batch.cu_seqlens);
-    free(r->batch.rows);
-    free(r->seq_scale);
-    free(r->host_out);
-    free(r->row_tokens);
+/* ---------------------------------------------------------------- devices */
+
+/* Parses "all" or "0,2,0" into indices (n_max of them at most); "all" takes the count. */
+static ribo_status parse_devices(const char *list, int count, int *idx, int *n, ribo_error *err) {
+    *n = 0;
+    if (strcmp(list, "all") == 0) {
+        if (count < 1) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "--devices all: the backend has no device");
+        for (int i = 0; i < count && i < RIBO_MAX_DEVICES; ++i) idx[(*n)++] = i;
+        return RIBO_OK;
+    }
+    const char *p = list;
+    while (*p) {
+        char *end = NULL;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > 1000000 || (*end && *end != ','))
+            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                                  "--devices expects 'all' or a comma-separated list of device indices like 0,2; got '%s'",
+                                  list);
+        if (*n == RIBO_MAX_DEVICES)
+            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--devices: at most %d pipelines", RIBO_MAX_DEVICES);
+        idx[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (*n == 0) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--devices: no device given");
+    return RIBO_OK;
 }
 
-/* Reads and tokenizes every input, then plans the batches. */
-static ribo_status load_inputs(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
-    ribo_seqset_options so;
-    RIBO_TRY(ribo_run_seqset_options(o, &r->model, &so, err));
-    RIBO_TRY(ribo_seqset_load(o->inputs, o->n_inputs, r->model.tokenizer, &so, &r->set, err));
-    if (r->set.n == 0) return ribo_run_no_sequences(o, &r->set, err);
-    int max_tokens = o->max_tokens ? o->max_tokens : RIBO_DEFAULT_MAX_TOKENS;
-    if (!o->max_tokens && (size_t)max_tokens < r->set.max_len) max_tokens = (int)r->set.max_len;
-    int max_seqs = o->max_batch_seqs ? o->max_batch_seqs : max_tokens;
-    RIBO_TRY(ribo_pack_plan_make(&r->set, max_tokens, max_seqs, &r->plan, err));
-    /* Size device buffers for the largest batch actually planned, not the nominal budget. */
-    r->batch_tokens = r->batch_seqs = 1;
-    for (size_t b = 0; b < r->plan.n_batches; ++b) {
-        int seqs = (int)(r->plan.batch_start[b + 1] - r->plan.batch_start[b]), tokens = 0;
-        for (size_t i = r->plan.batch_start[b]; i < r->plan.batch_start[b + 1]; ++i)
-            tokens += ribo_seqset_len(&r->set, r->plan.order[i]);
-        if (tokens > r->batch_tokens) r->batch_tokens = tokens;
-        if (seqs > r->batch_seqs) r->batch_seqs = seqs;
+/* Opens every device of --devices (or --device) before reading inputs, so a bad --backend, device
+ * index or --dtype fails fast. An index may repeat: each entry is its own pipeline with its own
+ * device handle (on a GPU that shares the GPU; on PoCL it lets CI exercise several pipelines). */
+static ribo_status open_devices(embed_run *r, ribo_error *err) {
+    const ribo_embed_options *o = r->o;
+    const ribo_backend_reg *reg = NULL;
+    ribo_storage storage = storage_of(o->dtype);
+    int idx[RIBO_MAX_DEVICES], n = 1;
+    idx[0] = o->device;
+    bool all = o->devices && strcmp(o->devices, "all") == 0;
+    if (o->devices && !all) RIBO_TRY(parse_devices(o->devices, 0, idx, &n, err));
+    if (all) idx[0] = 0;
+    RIBO_TRY(ribo_backend_open(o->backend, idx[0], storage, &r->devs[0], &reg, err));
+    r->n_pipes = 1;
+    r->backend = reg->name;
+    if (all) RIBO_TRY(parse_devices("all", reg->device_count(NULL, 0), idx, &n, err));
+    for (int i = 1; i < n; ++i) {
+        int same = -1;
+        for (int j = 0; j < i && same < 0; ++j)
+            if (idx[j] == idx[i]) same = j;
+        if (same >= 0) RIBO_TRY(r->devs[same]->iface->clone(r->devs[same], &r->devs[i], err));
+        else RIBO_TRY(reg->device_open(idx[i], storage, &r->devs[i], err));
+        r->n_pipes = i + 1;
+    }
+    if (o->sync && n > 1)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--sync runs one device; --devices lists %d", n);
+    for (int i = 0; i < n; ++i) {
+        ribo_device_props props;
+        r->devs[i]->iface->get_props(r->devs[i], &props);
+        snprintf(r->labels[i], sizeof r->labels[i], "%s device %d (%s)", reg->name, idx[i], props.name);
+        r->label_ptrs[i] = r->labels[i];
     }
     return RIBO_OK;
 }
 
-/* Allocates the host-side batch arrays for the planned budget. */
-static ribo_status alloc_host(embed_run *r, ribo_error *err) {
-    size_t T = (size_t)r->batch_tokens, B = (size_t)r->batch_seqs, D = (size_t)r->model.dims.hidden;
-    r->batch.tokens = malloc(T * sizeof(int32_t));
-    r->batch.positions = malloc(T * sizeof(int32_t));
-    r->batch.seq_of_token = malloc(T * sizeof(int32_t));
-    r->batch.cu_seqlens = malloc((B + 1) * sizeof(int32_t));
-    r->batch.rows = malloc(B * sizeof(size_t));
-    r->seq_scale = malloc(B * sizeof(float));
-    r->host_out = malloc(T * D * sizeof(float));
-    if (!r->batch.tokens || !r->batch.positions || !r->batch.seq_of_token || !r->batch.cu_seqlens || !r->batch.rows ||
-        !r->seq_scale || !r->host_out)
-        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory for a batch of %zu tokens", T);
-    return RIBO_OK;
+/* ---------------------------------------------------------------- setup */
+
+/* Longest possible sequence in tokens: the residue limit plus special tokens. */
+static int longest_possible(const embed_run *r) {
+    size_t before = 0, after = 0;
+    ribo_tokenizer_added_counts(r->model.tokenizer, &before, &after);
+    return (int)(r->so.max_residues + before + after);
 }
 
-/* ESM token dropout: embeddings scaled by (1 - 0.15*0.8) / (1 - masked fraction) per sequence. */
-static void fill_seq_scale(const embed_run *r) {
-    const ribo_packed_batch *b = &r->batch;
-    for (int s = 0; s < b->n_seqs; ++s) {
-        float scale = 1.0f;
-        if (r->model.conv.token_dropout) {
-            int n = b->cu_seqlens[s + 1] - b->cu_seqlens[s], masked = 0;
-            for (int t = b->cu_seqlens[s]; t < b->cu_seqlens[s + 1]; ++t) masked += b->tokens[t] == r->model.conv.mask_token_id;
-            scale = (float)((1.0 - 0.15 * 0.8) / (1.0 - (double)masked / (double)n));
+/* The nominal budget: --max-tokens, else the default raised to the longest possible sequence. */
+static void nominal_budget(const embed_run *r, int *tokens, int *seqs) {
+    const ribo_embed_options *o = r->o;
+    int T = o->max_tokens;
+    if (!T) {
+        T = RIBO_DEFAULT_MAX_TOKENS;
+        if (longest_possible(r) > T) T = longest_possible(r);
+    }
+    int B = o->max_batch_seqs && o->max_batch_seqs < T ? o->max_batch_seqs : T;
+    *tokens = T;
+    *seqs = B;
+}
+
+static size_t window_tokens(const embed_run *r, int T) {
+    if (r->o->window_tokens) return (size_t)r->o->window_tokens;
+    return (size_t)T * DEFAULT_WINDOW_BATCHES;
+}
+
+static size_t window_seqs(const embed_run *r) {
+    return r->o->window_seqs ? (size_t)r->o->window_seqs : DEFAULT_WINDOW_SEQS;
+}
+
+static const char *dtype_name(ribo_dtype d) {
+    return d == RIBO_DTYPE_FP16 ? "fp16" : d == RIBO_DTYPE_BF16 ? "bf16" : "fp32";
+}
+
+/* Fingerprint of this run: model files, inputs, and every option that changes the output bytes or
+ * the part boundaries (new such options must be added here). */
+static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
+    const ribo_embed_options *o = r->o;
+    int T, B;
+    nominal_budget(r, &T, &B);
+    char trunc[64], tokens[32], seqs[32], wt[32], ws[32];
+    snprintf(trunc, sizeof trunc, "%zu%s", r->so.max_residues, r->so.error_if_longer ? " (error if longer)" : "");
+    snprintf(tokens, sizeof tokens, "%d", T);
+    snprintf(seqs, sizeof seqs, "%d", B);
+    snprintf(wt, sizeof wt, "%zu", window_tokens(r, T));
+    snprintf(ws, sizeof ws, "%zu", window_seqs(r));
+    const char *ext = strrchr(o->output, '.');
+    ribo_fingerprint_option opts[] = {
+        {"--pool", pool_name(r->pool)},
+        {"--dtype", dtype_name(o->dtype)},
+        {"--truncate", trunc},
+        {"--skip-invalid", o->skip_invalid ? "yes" : "no"},
+        {"--translate", o->translate_frames ? "6" : "off"},
+        {"--drop-stop-frames", o->drop_stop_frames ? "yes" : "no"},
+        {"--lenient", o->lenient ? "yes" : "no"},
+        {"--max-tokens", tokens},
+        {"--max-batch-seqs", seqs},
+        {"--window-tokens", wt},
+        {"--window-seqs", ws},
+        {"--backend", r->backend},
+        {"output format", ext ? ext : "?"},
+    };
+    return ribo_fingerprint_make(o->model_dir, o->inputs, o->n_inputs, opts, (int)(sizeof opts / sizeof opts[0]), &r->fp,
+                                 err);
+}
+
+static void run_log_adapter(void *user, const char *fmt, ...) RIBO_PRINTF(2, 3);
+static void run_log_adapter(void *user, const char *fmt, ...) {
+    char line[1100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    embed_log(user, "%s", line);
+}
+
+/* Opens the inputs (first window read) for the producer. */
+static ribo_status open_inputs(embed_run *r, int T, ribo_error *err) {
+    const ribo_embed_options *o = r->o;
+    const ribo_graph *g = &r->graph;
+    ribo_producer_config pc = {
+        .input = {.paths = o->inputs, .n_paths = o->n_inputs, .tok = r->model.tokenizer, .opts = &r->so,
+                  .window_tokens = window_tokens(r, T), .window_seqs = window_seqs(r)},
+        .token_dropout = r->model.conv.token_dropout,
+        .mask_id = r->model.conv.mask_token_id,
+        .per_residue = g->output_per_token,
+        .pool_skip = g->pool_skip_begin + g->pool_skip_end,
+        .part_check = ribo_run_dir_part_check,
+        .part_check_user = r->dir,
+        .pool_size = o->sync ? 1 : (size_t)r->n_pipes * (size_t)(r->ring_depth + r->queue_depth) + 1,
+        .t0 = r->t0,
+    };
+    return ribo_producer_create(&pc, &r->prod, err);
+}
+
+/* A pipeline being created on its own thread (weights upload to several devices at once). */
+typedef struct create_job {
+    embed_run *r;
+    int i, tokens, seqs, min_tokens;
+    pthread_t thread;
+    bool started;
+    ribo_status status;
+    ribo_error err;
+    char note[1400];
+} create_job;
+
+static void *create_main(void *arg) {
+    create_job *j = arg;
+    embed_run *r = j->r;
+    ribo_pipeline_config pc = {.index = j->i, .dev = r->devs[j->i], .label = r->labels[j->i], .graph = &r->graph,
+                               .weights = r->model.weights, .storage = storage_of(r->o->dtype), .max_tokens = j->tokens,
+                               .max_seqs = j->seqs, .ring_depth = r->ring_depth, .t0 = r->t0};
+    j->status = ribo_pipeline_create(&pc, true, j->min_tokens, &r->pipes[j->i], j->note, sizeof j->note, &j->err);
+    if (j->status != RIBO_OK) ribo_error_prefix(&j->err, "%s", r->labels[j->i]);
+    return NULL;
+}
+
+/* Creates every pipeline sized for (T, B); a device short of memory lowers its budget once. The
+ * packing budget is then the smallest one (*T, *B updated). */
+static ribo_status create_pipelines(embed_run *r, int exec_tokens, int exec_seqs, int min_tokens, int *T, int *B,
+                                    ribo_error *err) {
+    create_job jobs[RIBO_MAX_DEVICES];
+    for (int i = 0; i < r->n_pipes; ++i) {
+        jobs[i] = (create_job){.r = r, .i = i, .tokens = exec_tokens, .seqs = exec_seqs, .min_tokens = min_tokens};
+        jobs[i].started = pthread_create(&jobs[i].thread, NULL, create_main, &jobs[i]) == 0;
+        if (!jobs[i].started) {
+            jobs[i].status = ribo_error_set(&jobs[i].err, RIBO_ERR_INTERNAL, "cannot start a thread");
         }
-        r->seq_scale[s] = scale;
     }
+    ribo_status s = RIBO_OK;
+    for (int i = 0; i < r->n_pipes; ++i) {
+        if (jobs[i].started) pthread_join(jobs[i].thread, NULL);
+        if (jobs[i].status != RIBO_OK && s == RIBO_OK) {
+            s = jobs[i].status;
+            *err = jobs[i].err;
+        }
+    }
+    if (s != RIBO_OK) return s;
+    for (int i = 0; i < r->n_pipes; ++i) {
+        ribo_pipeline_stats st = ribo_pipeline_get_stats(r->pipes[i]);
+        if (jobs[i].note[0]) {
+            embed_log(r, "warning: %s", jobs[i].note);
+            if (st.max_tokens < *T) *T = st.max_tokens;
+        }
+    }
+    if (*B > *T) *B = *T;
+    return RIBO_OK;
 }
 
-/* Runs one batch: inputs up, graph, pooled rows down, rows written to the output. */
-static ribo_status run_batch(embed_run *r, size_t b, ribo_error *err) {
-    ribo_pack_fill(&r->set, &r->plan, b, &r->batch);
-    fill_seq_scale(r);
-    const ribo_packed_batch *pb = &r->batch;
-    ribo_stream *s = r->stream;
-    const ribo_stream_i *si = s->iface;
-    size_t T = (size_t)pb->n_tokens, B = (size_t)pb->n_seqs, D = (size_t)r->model.dims.hidden;
-    /* every per-batch input the graph uses (a family may not need all, e.g. no positions with ALiBi) */
-    const void *host[RIBO_INPUT_COUNT] = {pb->tokens, pb->positions, pb->seq_of_token, pb->cu_seqlens, r->seq_scale};
-    const size_t bytes[RIBO_INPUT_COUNT] = {T * 4, T * 4, T * 4, (B + 1) * 4, B * 4};
-    for (int k = 0; k < RIBO_INPUT_COUNT; ++k) {
-        ribo_dptr dst = ribo_executor_input(r->exec, (ribo_input_kind)k);
-        if (dst.buf) RIBO_TRY(si->copy_h2d(s, dst, host[k], bytes[k], err));
+/* Everything from the work directory to the running pipelines. */
+static ribo_status prepare(embed_run *r, ribo_error *err) {
+    const ribo_embed_options *o = r->o;
+    RIBO_TRY(make_fingerprint(r, err));
+    RIBO_TRY(ribo_run_dir_open(o->output, &r->fp, o->resume, run_log_adapter, r, &r->dir, err));
+    int T, B;
+    nominal_budget(r, &T, &B);
+    RIBO_TRY(open_inputs(r, T, err));
+    if (ribo_producer_first_window_size(r->prod) == 0) /* windows close on sequences: nothing at all */
+        return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed", o->inputs[0],
+                              o->n_inputs > 1 ? " (and the other inputs)" : "");
+    int rt = 0, rb = 0;
+    ribo_run_dir_budget(r->dir, &rt, &rb);
+    if (rt > 0 && rt <= T) { /* the interrupted run's budget (it may have been lowered): same batches */
+        T = rt;
+        B = rb > 0 && rb <= T ? rb : (B < T ? B : T);
     }
-    RIBO_TRY(ribo_executor_run(r->exec, s, pb->n_tokens, pb->n_seqs, pb->max_seqlen, err));
-    size_t skip = (size_t)(r->graph.pool_skip_begin + r->graph.pool_skip_end);
-    size_t rows_out = r->graph.output_per_token ? T - B * skip : B;
-    RIBO_TRY(si->copy_d2h(s, r->host_out, ribo_executor_output(r->exec), rows_out * D * 4, err));
-    RIBO_TRY(si->synchronize(s, err));
-    /* A NaN/inf (overflow in the model, or a device fault) must not reach the file: check the whole
-     * batch before writing any of its rows (the failed run then leaves no output). */
-    size_t at = 0;
-    for (size_t i = 0; i < B; ++i) {
-        size_t n = r->graph.output_per_token ? (size_t)(pb->cu_seqlens[i + 1] - pb->cu_seqlens[i]) - skip : 1;
-        const float *v = r->host_out + at * D;
-        for (size_t k = 0; k < n * D; ++k)
-            if (!isfinite(v[k]))
-                return ribo_error_set(err, RIBO_ERR_DEVICE, "sequence '%s': non-finite embedding (NaN/inf)",
-                                      r->set.ids[pb->rows[i]]);
-        at += n;
+    int bt = 0, bs = 0, longest = 0;
+    bool whole = false;
+    RIBO_TRY(ribo_producer_probe(r->prod, T, B, &bt, &bs, &longest, &whole, err));
+    /* A small input (one window) sizes the devices for its largest batch, not the nominal budget.
+     * Out of memory, a device may lower its budget down to the longest sequence that can come. */
+    int exec_tokens = whole ? bt : T, exec_seqs = whole ? bs : B;
+    int min_tokens = whole ? longest : (longest_possible(r) < T ? longest_possible(r) : T);
+    RIBO_TRY(create_pipelines(r, exec_tokens, exec_seqs, min_tokens, &T, &B, err));
+    r->max_tokens = T;
+    r->max_seqs = B;
+    RIBO_TRY(ribo_run_dir_write_manifest(r->dir, T, B, r->label_ptrs, r->n_pipes, err));
+    RIBO_TRY(ribo_producer_start(r->prod, T, B, err));
+    const char *kill = getenv("RIBO_TEST_KILL_AFTER_PARTS");
+    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = (size_t)r->graph.output_width,
+                                  .per_residue = r->graph.output_per_token, .fingerprint = r->fp.hash,
+                                  .producer = r->prod, .kill_after_parts = kill ? atoi(kill) : 0,
+                                  .record = o->trace_path != NULL, .t0 = r->t0};
+    return ribo_part_writer_create(&wc, &r->writer, err);
+}
+
+/* ---------------------------------------------------------------- finish */
+
+static uint64_t peak_rss_bytes(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u; /* Linux: kilobytes */
+}
+
+/* Builds the final output from the parts, then removes the work directory. */
+static ribo_status finish_output(embed_run *r, double *seconds, ribo_error *err) {
+    double t0 = ribo_now_seconds();
+    RIBO_TRY(ribo_part_writer_finish(r->writer, err));
+    const char *kill = getenv("RIBO_TEST_KILL_IN_ASSEMBLY");
+    size_t n = ribo_part_writer_count(r->writer);
+    ribo_assemble_config ac = {.work_dir = ribo_run_dir_path(r->dir), .output = r->o->output,
+                               .dim = (size_t)r->graph.output_width, .per_residue = r->graph.output_per_token,
+                               .parts = n ? ribo_part_writer_entry(r->writer, 0) : NULL, .n_parts = n,
+                               .kill_after_parts = kill ? atoi(kill) : 0};
+    RIBO_TRY(ribo_assemble(&ac, err));
+    *seconds = ribo_now_seconds() - t0;
+    return ribo_run_dir_remove(r->dir, err);
+}
+
+/* Gathers the numbers of the run for the summary and the report. */
+static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
+    memset(rs, 0, sizeof *rs);
+    ribo_producer_stats ps = ribo_producer_get_stats(r->prod);
+    rs->model_dir = r->o->model_dir;
+    rs->output = r->o->output;
+    rs->backend = r->backend;
+    rs->sync = r->o->sync;
+    rs->seconds = ribo_now_seconds() - r->t0;
+    rs->setup_s = r->t_pipeline;
+    rs->run_s = r->t_pipeline_end - r->t_pipeline;
+    rs->assemble_s = assemble_s;
+    rs->sequences = ps.sequences;
+    rs->tokens = ps.tokens;
+    rs->sequences_computed = ps.sequences_computed;
+    rs->tokens_computed = ps.tokens_computed;
+    rs->batches = ps.batches;
+    rs->windows = ps.windows;
+    rs->windows_resumed = ps.windows_resumed;
+    rs->max_tokens = r->max_tokens;
+    rs->packing_density = ps.budget_slots > 0 ? (double)ps.tokens_computed / ps.budget_slots : 0;
+    rs->read_s = ps.read_s;
+    rs->tokenize_s = ps.tokenize_s;
+    rs->pack_s = ps.pack_s;
+    rs->producer_wait_s = r->producer_wait_s;
+    rs->write_s = ribo_part_writer_seconds(r->writer);
+    rs->writer_wait_s = r->writer_wait_s;
+    rs->n_pipes = r->n_pipes;
+    for (int i = 0; i < r->n_pipes; ++i) {
+        snprintf(rs->pipes[i].label, sizeof rs->pipes[i].label, "%s", r->labels[i]);
+        rs->pipes[i].st = ribo_pipeline_get_stats(r->pipes[i]);
     }
-    at = 0;
-    for (size_t i = 0; i < B; ++i) {
-        const float *row = r->host_out + at * D;
-        RIBO_TRY(ribo_output_write_row(r->out, pb->rows[i], row, err));
-        at += r->graph.output_per_token ? (size_t)(pb->cu_seqlens[i + 1] - pb->cu_seqlens[i]) - skip : 1;
+    rs->host_peak_rss_bytes = peak_rss_bytes();
+}
+
+static void fill_summary(embed_run *r, const ribo_run_stats *rs, ribo_embed_summary *sum) {
+    ribo_producer_stats ps = ribo_producer_get_stats(r->prod);
+    sum->n_sequences = (size_t)ps.sequences;
+    sum->n_skipped = ps.skipped;
+    sum->n_truncated = ps.truncated;
+    sum->n_unknown_chars = ps.unknown;
+    sum->n_stop_frames = ps.stop_frames;
+    sum->n_short_frames = ps.short_frames;
+    sum->n_lenient_chars = ps.lenient;
+    sum->truncate_limit = r->so.max_residues;
+    sum->dna_model = r->model.conv.dna_input;
+    sum->n_tokens = (size_t)ps.tokens;
+    sum->n_tokens_computed = (size_t)ps.tokens_computed;
+    sum->n_batches = ps.batches;
+    sum->packing_density = rs->packing_density;
+    sum->batch_seconds = rs->run_s;
+    sum->embedding_dim = r->graph.output_width;
+    sum->n_devices = r->n_pipes;
+    sum->max_tokens = r->max_tokens;
+    sum->n_parts = ps.windows;
+    sum->n_parts_resumed = ps.windows_resumed;
+    sum->assemble_seconds = rs->assemble_s;
+    ribo_run_verdict(rs, sum->bottleneck, sizeof sum->bottleneck);
+}
+
+static ribo_status write_extras(embed_run *r, const ribo_run_stats *rs, ribo_error *err) {
+    if (r->o->report_path) RIBO_TRY(ribo_run_report_write(r->o->report_path, rs, err));
+    if (r->o->trace_path) {
+        size_t nb = 0, nw = 0;
+        const ribo_batch_record *b = ribo_part_writer_batches(r->writer, &nb);
+        const ribo_window_record *w = ribo_part_writer_windows(r->writer, &nw);
+        RIBO_TRY(ribo_trace_write(r->o->trace_path, r->label_ptrs, r->n_pipes, b, nb, w, nw, err));
     }
     return RIBO_OK;
 }
 
-/* Opens the device and its stream (before reading inputs, so a bad --backend/--dtype fails fast). */
-static ribo_status open_device(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
-    RIBO_TRY(ribo_backend_open(o->backend, o->device, storage_of(o->dtype), &r->dev, NULL, err));
-    return r->dev->iface->stream_create(r->dev, 1, &r->stream, err);
-}
-
-/* Uploads the weights of the (already built and checked) graph for the planned batch budget. */
-static ribo_status setup_executor(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
-    ribo_executor_config cfg = {r->batch_tokens, r->batch_seqs, storage_of(o->dtype)};
-    return ribo_executor_create(r->dev, r->stream, &r->graph, r->model.weights, &cfg, &r->exec, err);
-}
-
-/* Opens the output with one row (pooled) or one block of residues (per-residue) per sequence. */
-static ribo_status open_output(embed_run *r, const ribo_embed_options *o, ribo_error *err) {
-    ribo_output_spec spec = {o->output, r->set.n, r->model.dims.hidden, (const char *const *)r->set.ids, NULL};
-    if (r->graph.output_per_token) {
-        r->row_tokens = malloc(r->set.n * sizeof *r->row_tokens);
-        if (!r->row_tokens) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
-        int64_t skip = r->graph.pool_skip_begin + r->graph.pool_skip_end;
-        for (size_t i = 0; i < r->set.n; ++i) r->row_tokens[i] = ribo_seqset_len(&r->set, i) - skip;
-        spec.row_tokens = r->row_tokens;
-    }
-    return ribo_output_open(&spec, &r->out, err);
+/* Frees everything in reverse order (parts stay in the work directory unless it was removed). */
+static void run_free(embed_run *r) {
+    ribo_part_writer_free(r->writer);
+    for (int i = 0; i < r->n_pipes; ++i) ribo_pipeline_free(r->pipes[i]);
+    ribo_producer_free(r->prod);
+    ribo_run_dir_close(r->dir);
+    ribo_fingerprint_free(&r->fp);
+    for (int i = 0; i < r->n_pipes; ++i)
+        if (r->devs[i]) r->devs[i]->iface->destroy(r->devs[i]);
+    ribo_graph_free(&r->graph);
+    ribo_model_close(&r->model);
+    pthread_mutex_destroy(&r->log_lock);
 }
 
 ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, ribo_error *err) {
-    double t0 = now_seconds();
     ribo_embed_summary local;
     if (!sum) sum = &local;
     memset(sum, 0, sizeof *sum);
     RIBO_TRY(check_options(o, err));
-    embed_run r;
-    memset(&r, 0, sizeof r);
-    ribo_status s = ribo_model_open(o->model_dir, &r.model, err);
-    ribo_pool pool = o->pool == RIBO_POOL_DEFAULT ? r.model.conv.default_pool : o->pool;
+    embed_run *r = calloc(1, sizeof *r);
+    if (!r) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+    r->o = o;
+    r->t0 = ribo_now_seconds();
+    r->ring_depth = o->ring_depth ? o->ring_depth : DEFAULT_RING_DEPTH;
+    if (o->sync) r->ring_depth = 1;
+    r->queue_depth = o->queue_depth ? o->queue_depth : DEFAULT_QUEUE_DEPTH;
+    pthread_mutex_init(&r->log_lock, NULL);
+    ribo_status s = ribo_model_open(o->model_dir, &r->model, err);
+    r->pool = o->pool == RIBO_POOL_DEFAULT && s == RIBO_OK ? r->model.conv.default_pool : o->pool;
     /* Fail fast: the graph is built and every weight checked before the device is opened and
      * before any input is read, so a wrong checkpoint is reported at once. */
-    if (s == RIBO_OK) s = ribo_model_build_graph(&r.model, pool, &r.graph, err);
-    if (s == RIBO_OK) s = open_device(&r, o, err);
-    if (s == RIBO_OK) s = load_inputs(&r, o, err);
-    if (s == RIBO_OK) s = alloc_host(&r, err);
-    if (s == RIBO_OK) s = setup_executor(&r, o, err); /* needs the batch budget from the inputs */
-    if (s == RIBO_OK) s = open_output(&r, o, err);
-    double t_batches = now_seconds();
-    for (size_t b = 0; s == RIBO_OK && b < r.plan.n_batches; ++b) {
-        s = run_batch(&r, b, err);
-        if (s != RIBO_OK) ribo_error_prefix(err, "batch %zu of %zu", b + 1, r.plan.n_batches);
+    if (s == RIBO_OK) s = ribo_model_build_graph(&r->model, r->pool, &r->graph, err);
+    if (s == RIBO_OK) s = ribo_output_check_path(o->output, err);
+    struct stat sb;
+    if (s == RIBO_OK && stat(o->output, &sb) == 0 && S_ISDIR(sb.st_mode)) /* found now, not after the run */
+        s = ribo_error_set(err, RIBO_ERR_IO, "output '%s': is an existing directory", o->output);
+    if (s == RIBO_OK) s = open_devices(r, err);
+    if (s == RIBO_OK) {
+        s = ribo_run_seqset_options(o, &r->model, &r->so, err);
+        if (s == RIBO_OK) s = prepare(r, err);
     }
-    sum->batch_seconds = now_seconds() - t_batches;
-    if (s == RIBO_OK) s = ribo_output_commit(r.out, err);
-    if (r.set.n || r.plan.n_batches) {
-        sum->n_sequences = r.set.n;
-        sum->n_skipped = r.set.n_skipped;
-        sum->n_truncated = r.set.n_truncated;
-        sum->truncate_limit = (size_t)(o->truncate > 0 ? o->truncate : r.model.conv.default_max_residues);
-        sum->dna_model = r.model.conv.dna_input;
-        sum->n_unknown_chars = r.set.n_unknown;
-        sum->n_stop_frames = r.set.n_stop_frames;
-        sum->n_short_frames = r.set.n_short_frames;
-        sum->n_lenient_chars = r.set.n_lenient;
-        sum->n_tokens = r.plan.total_tokens;
-        sum->n_batches = r.plan.n_batches;
-        sum->packing_density = ribo_pack_plan_density(&r.plan);
-        sum->embedding_dim = r.model.dims.hidden;
+    if (s == RIBO_OK) s = embed_run_batches(r, err);
+    double assemble_s = 0;
+    if (s == RIBO_OK) s = finish_output(r, &assemble_s, err);
+    if (s == RIBO_OK) {
+        embed_progress(r, true);
+        ribo_run_stats rs;
+        collect_stats(r, &rs, assemble_s);
+        fill_summary(r, &rs, sum);
+        s = write_extras(r, &rs, err);
     }
-    run_free(&r);
-    sum->seconds = now_seconds() - t0;
+    /* Malformed input can only be fixed by changing it, which --resume refuses: the parts are of no use. */
+    if (s == RIBO_ERR_INPUT && r->dir) {
+        ribo_error ignored;
+        ribo_run_dir_remove(r->dir, &ignored);
+    }
+    double t0 = r->t0;
+    run_free(r);
+    free(r);
+    sum->seconds = ribo_now_seconds() - t0;
     return s;
 }
 
@@ -287,7 +517,7 @@ ribo_status ribo_model_describe(const char *model_dir, ribo_model_info *info, ri
         info->weight_bytes_fp32 = info->n_parameters * 4;
         info->weight_bytes_fp16 = info->n_parameters * 2;
         const int probe_tokens = 4096;
-        ribo_executor_config cfg = {probe_tokens, probe_tokens, RIBO_STORAGE_F32};
+        ribo_executor_config cfg = {.max_tokens = probe_tokens, .max_seqs = probe_tokens, .storage = RIBO_STORAGE_F32};
         ribo_memory_plan plan;
         s = ribo_executor_plan(&g, &cfg, &plan, err);
         if (s == RIBO_OK) info->activation_bytes_per_token_fp32 = (plan.arena_bytes + plan.io_bytes + probe_tokens - 1) / probe_tokens;

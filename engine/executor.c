@@ -8,7 +8,12 @@
 
 struct ribo_executor {
     ribo_device *dev;
-    ribo_graph *g;
+    /* The executor plans on its own copy of the graph's tensor table (ops are shared, read-only),
+     * so several executors (one per device) can be created from one graph at the same time. */
+    ribo_graph local;
+    ribo_graph *g;            /* &local */
+    int slot;                 /* I/O slot of the batch being enqueued */
+    int io_slots;
     ribo_executor_config cfg;
     ribo_dbuf *weights, *arena, *io;
     ribo_memory_plan plan;
@@ -306,16 +311,22 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     ribo_executor *ex = calloc(1, sizeof *ex);
     if (!ex) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
     ex->dev = dev;
-    ex->g = g;
     ex->cfg = *cfg;
+    ex->io_slots = cfg->io_slots > 0 ? cfg->io_slots : 1;
     ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_executor_check_weights(g, st, NULL, err);
-    if (s == RIBO_OK) s = ribo_executor_plan(g, cfg, &ex->plan, err);
+    ex->local = *g;
+    ex->local.tensors = s == RIBO_OK ? malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *g->tensors) : NULL;
+    ex->g = &ex->local;
+    if (s == RIBO_OK && !ex->local.tensors) s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
+    if (s == RIBO_OK) memcpy(ex->local.tensors, g->tensors, (size_t)g->n_tensors * sizeof *g->tensors);
+    if (s == RIBO_OK) s = ribo_executor_plan(ex->g, cfg, &ex->plan, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
-    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.io_bytes, "batch inputs/outputs", &ex->io, err);
+    if (s == RIBO_OK)
+        s = dev->iface->buffer_alloc(dev, ex->plan.io_bytes * (size_t)ex->io_slots, "batch inputs/outputs", &ex->io, err);
     if (s == RIBO_OK) {
-        for (int i = 0; i < g->n_tensors; ++i) {
-            ribo_gtensor *t = &g->tensors[i];
+        for (int i = 0; i < ex->g->n_tensors; ++i) {
+            ribo_gtensor *t = &ex->g->tensors[i];
             t->dev.buf = t->role == RIBO_TENSOR_WEIGHT || t->role == RIBO_TENSOR_CONSTANT ? ex->weights
                        : t->role == RIBO_TENSOR_ACTIVATION ? ex->arena : ex->io;
         }
@@ -335,18 +346,35 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     return RIBO_OK;
 }
 
-ribo_dptr ribo_executor_input(const ribo_executor *ex, ribo_input_kind kind) {
-    int i = ex->g->inputs[kind];
-    ribo_dptr none = {NULL, 0};
-    return i >= 0 ? ex->g->tensors[i].dev : none;
+const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex) { return &ex->plan; }
+
+/* Address of tensor id; batch inputs and the output are those of I/O slot `slot`. */
+static ribo_dptr tensor_at(const ribo_executor *ex, int id, int slot) {
+    ribo_dptr p = ex->g->tensors[id].dev;
+    ribo_tensor_role role = ex->g->tensors[id].role;
+    if (role == RIBO_TENSOR_INPUT || role == RIBO_TENSOR_OUTPUT) p.offset += (size_t)slot * ex->plan.io_bytes;
+    return p;
 }
 
-ribo_dptr ribo_executor_output(const ribo_executor *ex) { return ex->g->tensors[ex->g->output].dev; }
+ribo_dptr ribo_executor_input_at(const ribo_executor *ex, int slot, ribo_input_kind kind) {
+    int i = ex->g->inputs[kind];
+    ribo_dptr none = {NULL, 0};
+    return i >= 0 && slot >= 0 && slot < ex->io_slots ? tensor_at(ex, i, slot) : none;
+}
+
+ribo_dptr ribo_executor_output_at(const ribo_executor *ex, int slot) {
+    ribo_dptr none = {NULL, 0};
+    return slot >= 0 && slot < ex->io_slots ? tensor_at(ex, ex->g->output, slot) : none;
+}
+
+ribo_dptr ribo_executor_input(const ribo_executor *ex, ribo_input_kind kind) { return ribo_executor_input_at(ex, 0, kind); }
+
+ribo_dptr ribo_executor_output(const ribo_executor *ex) { return ribo_executor_output_at(ex, 0); }
 
 /* Device pointer of op input k, or a NULL dptr when unused. */
 static ribo_dptr arg(const ribo_executor *ex, int id) {
     ribo_dptr none = {NULL, 0};
-    return id >= 0 ? ex->g->tensors[id].dev : none;
+    return id >= 0 ? tensor_at(ex, id, ex->slot) : none;
 }
 
 /* Enqueues one op. */
@@ -397,8 +425,11 @@ static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op,
     return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: unknown op kind %d", (int)op->kind);
 }
 
-ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_tokens, int n_seqs, int max_seqlen,
-                              ribo_error *err) {
+ribo_status ribo_executor_run_at(ribo_executor *ex, ribo_stream *stream, int slot, int n_tokens, int n_seqs,
+                                 int max_seqlen, ribo_error *err) {
+    if (slot < 0 || slot >= ex->io_slots)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: I/O slot %d of %d", slot, ex->io_slots);
+    ex->slot = slot;
     if (n_tokens < 1 || n_tokens > ex->cfg.max_tokens || n_seqs < 1 || n_seqs > ex->cfg.max_seqs)
         return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: batch of %d tokens / %d sequences exceeds the plan (%d / %d)",
                               n_tokens, n_seqs, ex->cfg.max_tokens, ex->cfg.max_seqs);
@@ -415,6 +446,11 @@ ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_toke
         if (s != RIBO_OK) return ribo_error_prefix(err, "op %d (%s)", o, ex->g->ops[o].label);
     }
     return RIBO_OK;
+}
+
+ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_tokens, int n_seqs, int max_seqlen,
+                              ribo_error *err) {
+    return ribo_executor_run_at(ex, stream, 0, n_tokens, n_seqs, max_seqlen, err);
 }
 
 /* Prints the per-op-kind device time gathered under RIBO_PROFILE_OPS. */
@@ -437,5 +473,6 @@ void ribo_executor_free(ribo_executor *ex) {
     if (ex->weights) ex->dev->iface->buffer_free(ex->dev, ex->weights);
     if (ex->arena) ex->dev->iface->buffer_free(ex->dev, ex->arena);
     if (ex->io) ex->dev->iface->buffer_free(ex->dev, ex->io);
+    free(ex->local.tensors);
     free(ex);
 }

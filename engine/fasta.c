@@ -342,6 +342,12 @@ ribo_status ribo_fasta_next(ribo_fasta_reader *r, ribo_fasta_record *rec, bool *
 
 const char *ribo_fasta_path(const ribo_fasta_reader *reader) { return reader ? reader->path : NULL; }
 
+uint64_t ribo_fasta_bytes_read(ribo_fasta_reader *reader) {
+    if (!reader || !reader->gz) return 0;
+    z_off_t off = gzoffset(reader->gz);
+    return off > 0 ? (uint64_t)off : 0;
+}
+
 void ribo_fasta_close(ribo_fasta_reader *r) {
     if (!r) return;
     if (r->gz) gzclose(r->gz);

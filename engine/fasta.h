@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -30,6 +31,9 @@ ribo_status ribo_fasta_open(const char *path, ribo_fasta_reader **out, ribo_erro
 ribo_status ribo_fasta_next(ribo_fasta_reader *reader, ribo_fasta_record *rec, bool *has_record, ribo_error *err);
 
 const char *ribo_fasta_path(const ribo_fasta_reader *reader);
+
+/* Bytes of the file (compressed bytes for gzip) consumed so far, for progress estimates. */
+uint64_t ribo_fasta_bytes_read(ribo_fasta_reader *reader);
 
 void ribo_fasta_close(ribo_fasta_reader *reader);
 

@@ -115,8 +115,27 @@ static int create_partial(out_file *f, ribo_error *err) {
     return fd;
 }
 
+/* Id source: the spec's array, or its next_id callback (then each id is checked here). */
+typedef struct id_source {
+    const ribo_output_spec *spec;
+    const char *path;
+} id_source;
+
+static const char *source_id(void *user, size_t i, ribo_error *err) {
+    id_source *src = user;
+    const ribo_output_spec *spec = src->spec;
+    if (spec->ids) return spec->ids[i];
+    const char *id = spec->next_id(spec->next_id_user, err);
+    if (!id) return NULL;
+    if (strpbrk(id, "\n\r")) {
+        ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "output '%s': id of row %zu contains a line break", src->path, i);
+        return NULL;
+    }
+    return id;
+}
+
 /* Writes X.ids.txt.partial: one id per line, fsync'd. */
-static ribo_status write_ids_txt(ribo_output *o, const char *const *ids, ribo_error *err) {
+static ribo_status write_ids_txt(ribo_output *o, id_source *src, ribo_error *err) {
     int fd = create_partial(&o->ids, err);
     if (fd < 0) return err ? err->status : RIBO_ERR_IO;
     FILE *f = fdopen(fd, "w");
@@ -126,7 +145,14 @@ static ribo_status write_ids_txt(ribo_output *o, const char *const *ids, ribo_er
         return ribo_error_set(err, RIBO_ERR_IO, "%s: %s", o->ids.partial_path, strerror(e));
     }
     bool ok = true;
-    for (size_t i = 0; i < o->n_rows && ok; ++i) ok = fputs(ids[i], f) >= 0 && fputc('\n', f) != EOF;
+    for (size_t i = 0; i < o->n_rows && ok; ++i) {
+        const char *id = source_id(src, i, err);
+        if (!id) {
+            fclose(f);
+            return err ? err->status : RIBO_ERR_INTERNAL;
+        }
+        ok = fputs(id, f) >= 0 && fputc('\n', f) != EOF;
+    }
     int e = errno;
     if (ok && fflush(f) != 0) {
         ok = false;
@@ -199,11 +225,15 @@ static ribo_status open_npy(ribo_output *o, ribo_error *err) {
 /* Creates the .h5 partial with everything but the embedding values (output_h5.c, through the HDF5
  * library, which then holds nothing open), reopens it and pre-sizes/reserves the dataset storage the
  * rows are pwrite'd into (float32 little-endian, exactly the file layout). */
-static ribo_status open_h5(ribo_output *o, const char *const *ids, ribo_error *err) {
+static ribo_status open_h5(ribo_output *o, id_source *src, ribo_error *err) {
     const char *path = o->main.partial_path;
+    uint64_t ids_bytes = src->spec->ids_bytes;
+    if (src->spec->ids)
+        for (size_t i = 0; i < o->n_rows; ++i) ids_bytes += strlen(src->spec->ids[i]) + 1;
     ribo_output_h5_spec h5 = {.partial_path = path, .final_path = o->main.final_path, .dir = o->dir,
                               .per_residue = o->per_residue, .n_rows = o->n_rows, .dim = o->dim,
-                              .total_rows = o->total_rows, .ids = ids, .row_start = o->row_start};
+                              .total_rows = o->total_rows, .id_at = source_id, .id_user = src,
+                              .ids_bytes = ids_bytes, .row_start = o->row_start};
     RIBO_TRY(ribo_output_h5_create(&h5, &o->main.created, &o->data_offset, err));
     o->fd = open(path, O_WRONLY | O_CLOEXEC);
     if (o->fd < 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot reopen: %s", path, strerror(errno));
@@ -246,9 +276,9 @@ static ribo_status check_spec(const ribo_output_spec *spec, ribo_output *o, ribo
     if (spec->dim <= 0)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "output '%s': embedding width %d must be positive", path,
                               spec->dim);
-    if (spec->n_rows > 0 && !spec->ids)
+    if (spec->n_rows > 0 && !spec->ids && !spec->next_id)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "output '%s': no ids given", path);
-    for (size_t i = 0; i < spec->n_rows; ++i) {
+    for (size_t i = 0; spec->ids && i < spec->n_rows; ++i) {
         if (!spec->ids[i])
             return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "output '%s': id of row %zu is NULL", path, i);
         if (strpbrk(spec->ids[i], "\n\r"))
@@ -322,13 +352,15 @@ ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ri
             (o->per_residue && !file_names(&o->offsets, path, stem, ".offsets.npy")))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
         if (s == RIBO_OK) s = open_npy(o, err);
-        if (s == RIBO_OK) s = write_ids_txt(o, spec->ids, err);
+        id_source src = {spec, path};
+        if (s == RIBO_OK) s = write_ids_txt(o, &src, err);
         if (s == RIBO_OK && o->per_residue) s = write_offsets_npy(o, err);
     } else if (s == RIBO_OK) {
 #ifdef RIBO_WITH_HDF5
         if (!file_names(&o->main, path, len, ""))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
-        if (s == RIBO_OK) s = open_h5(o, spec->ids, err);
+        id_source src = {spec, path};
+        if (s == RIBO_OK) s = open_h5(o, &src, err);
 #else
         s = ribo_error_set(err, RIBO_ERR_INTERNAL, "output '%s': no HDF5 support", path); /* check_spec refused it */
 #endif
@@ -357,6 +389,24 @@ ribo_status ribo_output_write_row(ribo_output *o, size_t row, const float *data,
         RIBO_TRY(pwrite_all(o->fd, data, (size_t)(count * o->dim * sizeof(float)), off, o->main.partial_path, err));
     }
     o->written[row / 8] |= (unsigned char)(1u << (row % 8));
+    return RIBO_OK;
+}
+
+ribo_status ribo_output_write_rows(ribo_output *o, size_t first, size_t n, const float *data, ribo_error *err) {
+    if (!o) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_output_write_rows: NULL output");
+    if (o->committed)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: rows written after commit", o->main.final_path);
+    if (first > o->n_rows || n > o->n_rows - first)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: rows %zu..%zu out of range (%zu rows)", o->main.final_path,
+                              first, first + n, o->n_rows);
+    uint64_t begin = o->per_residue ? (uint64_t)o->row_start[first] : first;
+    uint64_t end = o->per_residue ? (uint64_t)o->row_start[first + n] : first + n;
+    if (end > begin) {
+        if (!data) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "%s: NULL data", o->main.final_path);
+        off_t off = o->data_offset + (off_t)(begin * o->dim * sizeof(float));
+        RIBO_TRY(pwrite_all(o->fd, data, (size_t)((end - begin) * o->dim * sizeof(float)), off, o->main.partial_path, err));
+    }
+    for (size_t row = first; row < first + n; ++row) o->written[row / 8] |= (unsigned char)(1u << (row % 8));
     return RIBO_OK;
 }
 

@@ -19,8 +19,14 @@ typedef struct ribo_output_spec {
     const char *path;             /* ends in .npy or .h5 (see ribo_output_check_path) */
     size_t n_rows;                /* sequences */
     int dim;                      /* embedding width D */
-    const char *const *ids;       /* n_rows ids, in row order */
+    const char *const *ids;       /* n_rows ids, in row order; or NULL and next_id: */
     const int64_t *row_tokens;    /* per-residue mode: n_rows token counts; NULL = pooled */
+    /* Ids without holding them all: when ids is NULL, next_id is called n_rows times, in row order,
+     * while the output is opened; it returns the next id (valid until the next call), or NULL with
+     * err set. ids_bytes = sum of (strlen + 1) over all ids (the HDF5 free-space check). */
+    const char *(*next_id)(void *user, ribo_error *err);
+    void *next_id_user;
+    uint64_t ids_bytes;
 } ribo_output_spec;
 
 /* Checks that path names an output format this ribo can write, without touching the filesystem:
@@ -34,6 +40,9 @@ ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ri
 
 /* Writes row `row` (rows may come in any order): D floats when pooled, row_tokens[row]*D when per-residue. */
 ribo_status ribo_output_write_row(ribo_output *out, size_t row, const float *data, ribo_error *err);
+
+/* Writes rows first..first+n-1, whose data lie back to back in input order. */
+ribo_status ribo_output_write_rows(ribo_output *out, size_t first, size_t n, const float *data, ribo_error *err);
 
 /* Checks every row was written, flushes + fsyncs, renames the files into place. */
 ribo_status ribo_output_commit(ribo_output *out, ribo_error *err);

@@ -77,7 +77,8 @@ static hid_t h5_dataset(hid_t file, const char *name, hid_t type, int rank, cons
     hid_t space = H5Screate_simple(rank, dims, NULL);
     hid_t dcpl = space >= 0 ? H5Pcreate(H5P_DATASET_CREATE) : H5I_INVALID_HID;
     hid_t d = H5I_INVALID_HID;
-    if (dcpl >= 0 &&
+    /* no modification times in object headers: the same rows give the same file bytes (--resume) */
+    if (dcpl >= 0 && H5Pset_obj_track_times(dcpl, false) >= 0 &&
         (!raw || (H5Pset_layout(dcpl, H5D_CONTIGUOUS) >= 0 && H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) >= 0 &&
                   H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) >= 0)))
         d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -119,10 +120,68 @@ static ribo_status h5_string_attr(hid_t file, const char *name, const char *valu
     return s;
 }
 
+/* Writes ids[0, k) into rows [start, start+k) of the 1-D string dataset d. */
+static ribo_status h5_write_ids_chunk(hid_t d, hid_t st, hsize_t start, hsize_t k, const char **ids, const char *path,
+                                      ribo_error *err) {
+    hid_t fs = H5Dget_space(d);
+    hid_t ms = fs >= 0 ? H5Screate_simple(1, &k, NULL) : H5I_INVALID_HID;
+    bool ok = ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &k, NULL) >= 0 &&
+              H5Dwrite(d, st, ms, fs, H5P_DEFAULT, ids) >= 0;
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return ok ? RIBO_OK : h5_error(err, path, "cannot write dataset 'ids'");
+}
+
+/* Writes the "ids" dataset a chunk at a time from the spec's id source (never all ids in memory). */
+static ribo_status h5_write_ids(const ribo_output_h5_spec *o, hid_t file, hid_t st, const char *path, ribo_error *err) {
+    hsize_t n = (hsize_t)o->n_rows;
+    hid_t d = h5_dataset(file, "ids", st, 1, &n, false, path, err);
+    if (d < 0) return err ? err->status : RIBO_ERR_IO;
+    enum { CHUNK = 4096 };
+    const char **ptrs = malloc(CHUNK * sizeof *ptrs);
+    size_t cap = 1 << 16, used = 0;
+    char *buf = malloc(cap);
+    size_t *at = malloc(CHUNK * sizeof *at);
+    ribo_status s = ptrs && buf && at ? RIBO_OK : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    hsize_t start = 0, k = 0;
+    for (size_t i = 0; s == RIBO_OK && i <= o->n_rows; ++i) {
+        if (k == CHUNK || (i == o->n_rows && k > 0)) {
+            for (hsize_t j = 0; j < k; ++j) ptrs[j] = buf + at[j];
+            s = h5_write_ids_chunk(d, st, start, k, ptrs, path, err);
+            start += k;
+            k = 0;
+            used = 0;
+        }
+        if (s != RIBO_OK || i == o->n_rows) break;
+        const char *id = o->id_at(o->id_user, i, err);
+        if (!id) {
+            s = err ? err->status : RIBO_ERR_INTERNAL;
+            break;
+        }
+        size_t len = strlen(id) + 1;
+        if (used + len > cap) {
+            while (used + len > cap) cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+                break;
+            }
+            buf = nb;
+        }
+        memcpy(buf + used, id, len);
+        at[k++] = used;
+        used += len;
+    }
+    free(ptrs);
+    free(buf);
+    free(at);
+    if (H5Dclose(d) < 0 && s == RIBO_OK) s = h5_error(err, path, "cannot write dataset 'ids'");
+    return s;
+}
+
 /* Fills an open HDF5 file: attributes, the main dataset (storage allocated, offset returned in
  * *raw_offset, HADDR_UNDEF when empty), ids and per-residue offsets. */
-static ribo_status h5_fill(const ribo_output_h5_spec *o, hid_t file, const char *const *ids, haddr_t *raw_offset,
-                           ribo_error *err) {
+static ribo_status h5_fill(const ribo_output_h5_spec *o, hid_t file, haddr_t *raw_offset, ribo_error *err) {
     const char *path = o->partial_path;
     RIBO_TRY(h5_string_attr(file, "ribo_version", RIBO_VERSION_STRING, path, err));
     RIBO_TRY(h5_string_attr(file, "layout", o->per_residue ? "per-residue" : "pooled", path, err));
@@ -141,7 +200,7 @@ static ribo_status h5_fill(const ribo_output_h5_spec *o, hid_t file, const char 
         if (st >= 0) H5Tclose(st);
         return s;
     }
-    s = h5_write_whole(file, "ids", st, st, (hsize_t)o->n_rows, ids, path, err);
+    s = h5_write_ids(o, file, st, path, err);
     H5Tclose(st);
     if (s == RIBO_OK && o->per_residue)
         s = h5_write_whole(file, "offsets", H5T_STD_I64LE, H5T_NATIVE_INT64, (hsize_t)o->n_rows + 1, o->row_start,
@@ -189,21 +248,26 @@ static ribo_status check_free_space(const ribo_output_h5_spec *o, uint64_t need,
 ribo_status ribo_output_h5_create(const ribo_output_h5_spec *o, bool *created, off_t *data_offset,
                                   ribo_error *err) {
     const char *path = o->partial_path;
-    const char *const *ids = o->ids;
     /* Data + ids (heap objects + descriptors) + offsets: HDF5 must not run out of space mid-way. */
     uint64_t estimate = (uint64_t)data_bytes(o) + 8 * ((uint64_t)o->n_rows + 1) + RIBO_OUTPUT_SLACK_BYTES;
-    for (size_t i = 0; i < o->n_rows; ++i) estimate += strlen(ids[i]) + 48;
+    estimate += o->ids_bytes + 47 * (uint64_t)o->n_rows;
     RIBO_TRY(check_free_space(o, estimate, err));
     h5_quiet q;
     h5_quiet_begin(&q);
     ribo_status s = RIBO_OK;
     haddr_t raw = HADDR_UNDEF;
     *created = true; /* a failed create may still leave the file behind */
-    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl >= 0 && H5Pset_obj_track_times(fcpl, false) < 0) { /* the root group: no timestamps either */
+        H5Pclose(fcpl);
+        fcpl = H5I_INVALID_HID;
+    }
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl >= 0 ? fcpl : H5P_DEFAULT, H5P_DEFAULT);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (file < 0) {
         s = h5_error(err, path, "cannot create HDF5 file");
     } else {
-        s = h5_fill(o, file, ids, &raw, err);
+        s = h5_fill(o, file, &raw, err);
         if (s == RIBO_OK && raw != HADDR_UNDEF) s = h5_reserve(file, (off_t)raw, data_bytes(o), path, err);
         if (s == RIBO_OK && H5Fflush(file, H5F_SCOPE_LOCAL) < 0) s = h5_error(err, path, "cannot write HDF5 file");
         /* The file is discarded: free its blocks so that closing it (which flushes) succeeds even on

@@ -20,7 +20,11 @@ typedef struct ribo_output_h5_spec {
     size_t n_rows;                /* sequences (length of "ids") */
     size_t dim;                   /* embedding width D */
     uint64_t total_rows;          /* N (pooled) or T (per-residue) rows of the main dataset */
-    const char *const *ids;       /* n_rows ids */
+    /* the n_rows ids: called for i = 0, 1, ... in order; the id stays valid until the next call;
+     * NULL with err set on failure */
+    const char *(*id_at)(void *user, size_t i, ribo_error *err);
+    void *id_user;
+    uint64_t ids_bytes;           /* sum of (strlen + 1) over the ids */
     const int64_t *row_start;     /* per-residue: n_rows + 1 offsets; else unused */
 } ribo_output_h5_spec;
 

@@ -1,4 +1,5 @@
-/* Loads every input FASTA file into one tokenized, validated, input-ordered sequence set. */
+/* Loads every input FASTA file into one tokenized, validated, input-ordered sequence set. The
+ * per-record step (ribo_seqset_add_record) is shared with the streaming reader (input_stream.c). */
 #include "seqset.h"
 
 #include <stdlib.h>
@@ -24,17 +25,22 @@ typedef struct id_table {
     size_t cap, n; /* cap is a power of two */
 } id_table;
 
-/* State of one load. */
+/* Duplicate-id index of one ribo_seqset_load (the id check callback's state). */
+typedef struct id_index {
+    const ribo_seqset *set;
+    const char *const *paths;
+    seq_origin *origins;    /* per set index */
+    size_t origins_cap;
+    id_table ids;
+} id_index;
+
+/* State of one record step. */
 typedef struct seq_loader {
     ribo_seqset *set;
-    size_t seq_cap, tok_cap;
-    seq_origin *origins;
-    id_table ids;
     const char *const *paths;
     const ribo_tokenizer *tok;
     ribo_seqset_options opts;
-    ribo_seqprep prep;        /* record -> sequences to tokenize */
-    ribo_seqprep_stats stats; /* frame / lenient counts */
+    const ribo_record_context *ctx;
 } seq_loader;
 
 /* FNV-1a over the id, with a final avalanche so that low bits are usable as a table index. */
@@ -48,7 +54,7 @@ static uint64_t hash_id(const char *s) {
 }
 
 /* Index+1 of id in the set, or 0. */
-static size_t id_find(const seq_loader *L, const char *id, uint64_t h) {
+static size_t id_find(const id_index *L, const char *id, uint64_t h) {
     if (!L->ids.cap) return 0;
     size_t mask = L->ids.cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -66,7 +72,7 @@ static void id_place(id_slot *slots, size_t cap, id_slot s) {
 }
 
 /* Adds set index idx under hash h, doubling the table to keep the load at most 1/2. */
-static ribo_status id_insert(seq_loader *L, uint64_t h, size_t idx, ribo_error *err) {
+static ribo_status id_insert(id_index *L, uint64_t h, size_t idx, ribo_error *err) {
     id_table *t = &L->ids;
     if ((t->n + 1) * 2 > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
@@ -83,45 +89,57 @@ static ribo_status id_insert(seq_loader *L, uint64_t h, size_t idx, ribo_error *
     return RIBO_OK;
 }
 
-/* Grows the per-sequence arrays to hold one more sequence. */
-static ribo_status reserve_seq(seq_loader *L, ribo_error *err) {
-    ribo_seqset *s = L->set;
-    if (s->n + 1 <= L->seq_cap) return RIBO_OK;
-    size_t cap = L->seq_cap ? L->seq_cap * 2 : 1024;
+/* Grows the per-sequence arrays to hold one more sequence (offsets[0] = 0 once allocated). */
+static ribo_status reserve_seq(ribo_seqset *s, ribo_error *err) {
+    if (s->offsets && s->n + 1 <= s->cap_seqs) return RIBO_OK;
+    size_t cap = s->cap_seqs ? s->cap_seqs * 2 : 1024;
     char **ids = realloc(s->ids, cap * sizeof *ids);
     if (ids) s->ids = ids;
     int64_t *off = ids ? realloc(s->offsets, (cap + 1) * sizeof *off) : NULL;
-    if (off) s->offsets = off;
-    seq_origin *org = off ? realloc(L->origins, cap * sizeof *org) : NULL;
-    if (!org) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory holding %zu sequences", s->n + 1);
-    L->origins = org;
-    L->seq_cap = cap;
+    if (!off) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory holding %zu sequences", s->n + 1);
+    if (!s->offsets) off[0] = 0;
+    s->offsets = off;
+    s->cap_seqs = cap;
     return RIBO_OK;
 }
 
 /* Grows the token array to hold need more ids. */
 static ribo_status reserve_tokens(seq_loader *L, size_t need, ribo_error *err) {
-    size_t used = (size_t)L->set->offsets[L->set->n];
-    if (used + need <= L->tok_cap) return RIBO_OK;
-    size_t cap = L->tok_cap ? L->tok_cap : 1u << 16;
+    ribo_seqset *s = L->set;
+    size_t used = (size_t)s->offsets[s->n];
+    if (used + need <= s->cap_tokens) return RIBO_OK;
+    size_t cap = s->cap_tokens ? s->cap_tokens : 1u << 16;
     while (cap < used + need) cap *= 2;
-    int32_t *p = realloc(L->set->tokens, cap * sizeof *p);
+    int32_t *p = realloc(s->tokens, cap * sizeof *p);
     if (!p) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory holding %zu tokens", used + need);
-    L->set->tokens = p;
-    L->tok_cap = cap;
+    s->tokens = p;
+    s->cap_tokens = cap;
     return RIBO_OK;
 }
 
-/* Checks a sequence id (the record's, or a translated frame's) against all earlier ones; the
- * message names both places. */
-static ribo_status check_duplicate(const seq_loader *L, int file, const ribo_fasta_record *rec, const char *id,
-                                   uint64_t h, ribo_error *err) {
+/* ribo_seqset_load's id check: the id against all earlier ones (the message names both places),
+ * then remembered under the set index it is about to get. */
+static ribo_status check_duplicate(void *user, int file, const ribo_fasta_record *rec, const char *id,
+                                   ribo_error *err) {
+    id_index *L = user;
+    uint64_t h = hash_id(id);
     size_t idx1 = id_find(L, id, h);
-    if (!idx1) return RIBO_OK;
-    const seq_origin *o = &L->origins[idx1 - 1];
-    return ribo_error_set(err, RIBO_ERR_INPUT,
-                          "%s: record %zu ('%s'): duplicate id '%s' (first seen in %s, record %zu)", L->paths[file],
-                          rec->record_number, rec->id, id, L->paths[o->file], o->record);
+    if (idx1) {
+        const seq_origin *o = &L->origins[idx1 - 1];
+        return ribo_error_set(err, RIBO_ERR_INPUT,
+                              "%s: record %zu ('%s'): duplicate id '%s' (first seen in %s, record %zu)",
+                              L->paths[file], rec->record_number, rec->id, id, L->paths[o->file], o->record);
+    }
+    size_t idx = L->set->n;
+    if (idx >= L->origins_cap) {
+        size_t cap = L->origins_cap ? L->origins_cap * 2 : 1024;
+        seq_origin *org = realloc(L->origins, cap * sizeof *org);
+        if (!org) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory holding %zu sequences", idx + 1);
+        L->origins = org;
+        L->origins_cap = cap;
+    }
+    L->origins[idx] = (seq_origin){file, rec->record_number};
+    return id_insert(L, h, idx, err);
 }
 
 /* Tokenizes one sequence of a record onto the end of the token array; fails if too long with
@@ -136,7 +154,7 @@ static ribo_status encode_entry(seq_loader *L, int file, const ribo_fasta_record
     RIBO_TRY(reserve_tokens(L, keep + before + after, err));
     size_t used = (size_t)s->offsets[s->n], n_out = 0;
     ribo_encode_stats st = {0};
-    ribo_status rc = ribo_tokenizer_encode(L->tok, e->seq, e->len, limit, s->tokens + used, L->tok_cap - used,
+    ribo_status rc = ribo_tokenizer_encode(L->tok, e->seq, e->len, limit, s->tokens + used, s->cap_tokens - used,
                                            &n_out, &st, err);
     if (rc != RIBO_OK)
         return ribo_error_prefix(err, "%s: record %zu ('%s')", L->paths[file], rec->record_number, e->id);
@@ -157,20 +175,17 @@ static ribo_status encode_entry(seq_loader *L, int file, const ribo_fasta_record
 static ribo_status add_entry(seq_loader *L, int file, const ribo_fasta_record *rec, const ribo_seqprep_entry *e,
                              ribo_error *err) {
     ribo_seqset *s = L->set;
-    uint64_t h = hash_id(e->id);
-    RIBO_TRY(check_duplicate(L, file, rec, e->id, h, err));
-    RIBO_TRY(reserve_seq(L, err));
+    if (L->ctx->check_id) RIBO_TRY(L->ctx->check_id(L->ctx->check_user, file, rec, e->id, err));
+    RIBO_TRY(reserve_seq(s, err));
     RIBO_TRY(encode_entry(L, file, rec, e, err));
-    RIBO_TRY(id_insert(L, h, s->n, err));
     s->ids[s->n] = strdup(e->id);
     if (!s->ids[s->n]) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory copying ids");
-    L->origins[s->n] = (seq_origin){file, rec->record_number};
     ++s->n;
     return RIBO_OK;
 }
 
-/* Validates one record, turns it into its sequences (as it is, DNA-checked, or translated frames)
- * and keeps each of them. */
+/* Validates one record, turns it into its sequences (as it is, DNA-checked, or translated frames;
+ * the set's own seqprep buffer) and keeps each of them. */
 static ribo_status add_record(seq_loader *L, int file, const ribo_fasta_record *rec, ribo_error *err) {
     ribo_seqset *s = L->set;
     if (rec->seq_len == 0) {
@@ -181,22 +196,51 @@ static ribo_status add_record(seq_loader *L, int file, const ribo_fasta_record *
         return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu ('%s'): empty sequence (--skip-invalid skips such "
                               "records)", L->paths[file], rec->record_number, rec->id);
     }
-    RIBO_TRY(ribo_seqprep_record(&L->prep, L->paths[file], rec, &L->stats, err));
-    for (size_t i = 0; i < L->prep.n; ++i) RIBO_TRY(add_entry(L, file, rec, &L->prep.entries[i], err));
+    if (!s->prep) {
+        s->prep = calloc(1, sizeof *s->prep);
+        if (!s->prep) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    s->prep->opts = (ribo_seqprep_options){L->opts.translate_frames, L->opts.drop_stop_frames, L->opts.dna_input,
+                                           L->opts.lenient};
+    ribo_seqprep_stats stats = {0};
+    ribo_status st = ribo_seqprep_record(s->prep, L->paths[file], rec, &stats, err);
+    s->n_stop_frames += stats.n_stop_frames;
+    s->n_short_frames += stats.n_short_frames;
+    s->n_lenient += stats.n_lenient;
+    RIBO_TRY(st);
+    for (size_t i = 0; i < s->prep->n; ++i) RIBO_TRY(add_entry(L, file, rec, &s->prep->entries[i], err));
     return RIBO_OK;
 }
 
+/* Refuses option combinations the per-record step cannot do. */
+static ribo_status check_options(const ribo_seqset_options *opts, ribo_error *err) {
+    if (opts->translate_frames != 0 && opts->translate_frames != RIBO_N_FRAMES)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "translate_frames must be 0 or 6, not %d",
+                              opts->translate_frames);
+    if (opts->translate_frames && opts->dna_input)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--translate needs a protein model (this model reads DNA)");
+    return RIBO_OK;
+}
+
+ribo_status ribo_seqset_add_record(ribo_seqset *set, const ribo_record_context *ctx, int file,
+                                   const ribo_fasta_record *rec, ribo_error *err) {
+    seq_loader L = {.set = set, .paths = ctx->paths, .tok = ctx->tok, .opts = *ctx->opts, .ctx = ctx};
+    RIBO_TRY(check_options(ctx->opts, err));
+    RIBO_TRY(reserve_seq(set, err));
+    return add_record(&L, file, rec, err);
+}
+
 /* Reads one file to its end. */
-static ribo_status load_file(seq_loader *L, int file, ribo_error *err) {
+static ribo_status load_file(ribo_seqset *set, const ribo_record_context *ctx, int file, ribo_error *err) {
     ribo_fasta_reader *r = NULL;
-    RIBO_TRY(ribo_fasta_open(L->paths[file], &r, err));
+    RIBO_TRY(ribo_fasta_open(ctx->paths[file], &r, err));
     ribo_status s = RIBO_OK;
     for (;;) {
         ribo_fasta_record rec;
         bool has = false;
         s = ribo_fasta_next(r, &rec, &has, err);
         if (s != RIBO_OK || !has) break;
-        s = add_record(L, file, &rec, err);
+        s = ribo_seqset_add_record(set, ctx, file, &rec, err);
         if (s != RIBO_OK) break;
     }
     ribo_fasta_close(r);
@@ -209,24 +253,24 @@ ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_t
     memset(out, 0, sizeof *out);
     if (!tok || !opts || n_paths < 0 || (n_paths > 0 && !paths))
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_seqset_load: bad arguments");
-    if (opts->translate_frames != 0 && opts->translate_frames != RIBO_N_FRAMES)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "translate_frames must be 0 or 6, not %d",
-                              opts->translate_frames);
-    if (opts->translate_frames && opts->dna_input)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--translate needs a protein model (this model reads DNA)");
-    seq_loader L = {.set = out, .paths = paths, .tok = tok, .opts = *opts};
-    L.prep.opts = (ribo_seqprep_options){opts->translate_frames, opts->drop_stop_frames, opts->dna_input, opts->lenient};
-    ribo_status s = reserve_seq(&L, err);
-    if (s == RIBO_OK) out->offsets[0] = 0;
-    for (int f = 0; s == RIBO_OK && f < n_paths; ++f) s = load_file(&L, f, err);
-    out->n_stop_frames = L.stats.n_stop_frames;
-    out->n_short_frames = L.stats.n_short_frames;
-    out->n_lenient = L.stats.n_lenient;
-    ribo_seqprep_free(&L.prep);
-    free(L.origins);
-    free(L.ids.slots);
+    RIBO_TRY(check_options(opts, err));
+    id_index ids = {.set = out, .paths = paths};
+    ribo_record_context ctx = {.tok = tok, .opts = opts, .paths = paths, .check_id = check_duplicate, .check_user = &ids};
+    ribo_status s = reserve_seq(out, err);
+    for (int f = 0; s == RIBO_OK && f < n_paths; ++f) s = load_file(out, &ctx, f, err);
+    free(ids.origins);
+    free(ids.ids.slots);
     if (s != RIBO_OK) ribo_seqset_free(out);
     return s;
+}
+
+void ribo_seqset_clear(ribo_seqset *set) {
+    if (!set) return;
+    if (set->ids)
+        for (size_t i = 0; i < set->n; ++i) free(set->ids[i]);
+    set->n = 0;
+    set->n_unknown = set->n_truncated = set->n_skipped = set->max_len = 0;
+    set->n_stop_frames = set->n_short_frames = set->n_lenient = 0;
 }
 
 void ribo_seqset_free(ribo_seqset *set) {
@@ -236,5 +280,7 @@ void ribo_seqset_free(ribo_seqset *set) {
     free(set->ids);
     free(set->offsets);
     free(set->tokens);
+    if (set->prep) ribo_seqprep_free(set->prep);
+    free(set->prep);
     memset(set, 0, sizeof *set);
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "fasta.h"
 #include "tokenizer.h"
 
 typedef struct ribo_seqset_options {
@@ -32,7 +33,33 @@ typedef struct ribo_seqset {
     size_t n_short_frames; /* translated frames shorter than one codon (left out) */
     size_t n_lenient;      /* DNA characters outside ACGTN let through (lenient) */
     size_t max_len;        /* longest token count */
+    size_t cap_seqs, cap_tokens; /* allocated room, grown by ribo_seqset_add_record */
+    struct ribo_seqprep *prep;   /* per-record preparation buffer (seqprep.h), owned */
 } ribo_seqset;
+
+/* Called for every id just before it is added to a set: returns an error naming both places when
+ * the id was seen before (in this set or, for a streaming reader, in an earlier window), else
+ * remembers it. */
+typedef ribo_status (*ribo_seqset_id_check)(void *user, int file, const ribo_fasta_record *rec, const char *id,
+                                            ribo_error *err);
+
+/* What the per-record step needs besides the record. */
+typedef struct ribo_record_context {
+    const ribo_tokenizer *tok;
+    const ribo_seqset_options *opts;
+    const char *const *paths;       /* input paths (messages name paths[file]) */
+    ribo_seqset_id_check check_id;  /* NULL: no duplicate check */
+    void *check_user;
+} ribo_record_context;
+
+/* The per-record step shared by ribo_seqset_load and the streaming reader (input_stream.c):
+ * validates one FASTA record of file `file` and appends its sequence(s), tokenized, to set
+ * (counting skipped / truncated / unknown). Errors name the file and record. */
+ribo_status ribo_seqset_add_record(ribo_seqset *set, const ribo_record_context *ctx, int file,
+                                   const ribo_fasta_record *rec, ribo_error *err);
+
+/* Empties set for reuse (n = 0, counters zeroed) and keeps its allocations. */
+void ribo_seqset_clear(ribo_seqset *set);
 
 /* Reads every file in order; each record goes through ribo_seqprep_record (as it is, DNA-checked,
  * or six translated frames) and every resulting sequence is kept under its own id. Errors name the

@@ -236,7 +236,7 @@ static void test_bad_models(void) {
     expect_model_failure("tiny file", NULL, 0, 5, "too short for a safetensors header");
     CHECK(strstr(errbuf, "model.safetensors") != NULL, "tiny file: file not named: %s", errbuf);
     expect_model_failure("non-finite embeddings", mut_huge_embeddings, 0, 0, "non-finite embedding (NaN/inf)");
-    CHECK(strstr(errbuf, "batch 1 of 1: sequence '"), "non-finite embeddings: batch and sequence not named: %s", errbuf);
+    CHECK(strstr(errbuf, "batch 1 (window 1): sequence 'sp|S12|SHORT12'"), "non-finite embeddings: batch and sequence not named: %s", errbuf);
 
     char out[1024], args[4096], dir[1024];
     snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));

@@ -74,15 +74,53 @@ static ribo_status cuda_buffer_alloc(ribo_device *dev, size_t bytes, const char 
         return ribo_cuda_check(rc, w, err);
     }
     b->size = bytes;
+    ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    pthread_mutex_lock(&cd->mem_lock);
+    cd->allocated += bytes;
+    if (cd->allocated > cd->peak_allocated) cd->peak_allocated = cd->allocated;
+    pthread_mutex_unlock(&cd->mem_lock);
     *out = b;
     return RIBO_OK;
 }
 
 static void cuda_buffer_free(ribo_device *dev, ribo_dbuf *buf) {
     if (!buf) return;
-    cudaSetDevice(ribo_cuda_dev(dev)->ordinal);
+    ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    pthread_mutex_lock(&cd->mem_lock);
+    cd->allocated -= buf->size;
+    pthread_mutex_unlock(&cd->mem_lock);
+    cudaSetDevice(cd->ordinal);
     cudaFree(buf->ptr);
     free(buf);
+}
+
+static ribo_status cuda_bind_thread(ribo_device *dev, ribo_error *err) { return ribo_cuda_use(dev, err); }
+
+static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device **out, ribo_error *err);
+
+/* A second pipeline on the same GPU gets its own handle: own cuBLASLt handle and workspace. */
+static ribo_status cuda_clone(ribo_device *dev, ribo_device **out, ribo_error *err) {
+    ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    return cuda_device_open(cd->ordinal, cd->storage, out, err);
+}
+
+static void cuda_memory_info(ribo_device *dev, ribo_device_memory *mem) {
+    ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    size_t free_b = 0, total_b = 0;
+    int prev = -1;
+    cudaGetDevice(&prev); /* the caller's current device is left as it was */
+    if (cudaSetDevice(cd->ordinal) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();
+        free_b = 0;
+        total_b = (size_t)cd->props.memory_bytes;
+    }
+    if (prev >= 0 && prev != cd->ordinal) cudaSetDevice(prev);
+    mem->total_bytes = total_b;
+    mem->free_bytes = free_b;
+    pthread_mutex_lock(&cd->mem_lock);
+    mem->allocated_bytes = cd->allocated;
+    mem->peak_allocated_bytes = cd->peak_allocated;
+    pthread_mutex_unlock(&cd->mem_lock);
 }
 
 static ribo_status cuda_host_alloc(ribo_device *dev, size_t bytes, void **out, ribo_error *err) {
@@ -143,6 +181,7 @@ static void cuda_device_destroy(ribo_device *dev) {
         cudaSetDevice(cd->ordinal);
         ribo_cuda_gemm_release(cd);
         pthread_mutex_destroy(&cd->gemm_lock);
+        pthread_mutex_destroy(&cd->mem_lock);
         free(cd);
     }
     free(dev);
@@ -156,6 +195,9 @@ static const ribo_device_i cuda_device_table = {
     .host_free = cuda_host_free,
     .stream_create = cuda_stream_create,
     .event_create = cuda_event_create,
+    .bind_thread = cuda_bind_thread,
+    .memory_info = cuda_memory_info,
+    .clone = cuda_clone,
     .destroy = cuda_device_destroy,
 };
 
@@ -283,6 +325,7 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
         return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
     }
     pthread_mutex_init(&cd->gemm_lock, NULL);
+    pthread_mutex_init(&cd->mem_lock, NULL);
     cd->ordinal = index;
     cd->storage = storage;
     dev->iface = &cuda_device_table;

@@ -33,6 +33,8 @@ typedef struct ribo_cuda_device {
     void *workspace;              /* cuBLASLt workspace, one per device */
     size_t workspace_bytes;
     pthread_mutex_t gemm_lock;    /* guards the plan cache */
+    pthread_mutex_t mem_lock;     /* guards the allocation counters below */
+    uint64_t allocated, peak_allocated;
     ribo_cuda_gemm_plan plans[RIBO_CUDA_GEMM_CACHE];
     int n_plans, next_evict;
 } ribo_cuda_device;

@@ -127,14 +127,36 @@ static ribo_status cl_buffer_alloc(ribo_device *dev, size_t bytes, const char *w
         snprintf(what_buf, sizeof what_buf, "allocating %zu bytes for %s", bytes, what);
         return ribo_cl_check(rc, what_buf, err);
     }
+    pthread_mutex_lock(&cd->mem_lock);
+    cd->allocated += bytes;
+    if (cd->allocated > cd->peak_allocated) cd->peak_allocated = cd->allocated;
+    pthread_mutex_unlock(&cd->mem_lock);
     *out = b;
     return RIBO_OK;
 }
 
 static void cl_buffer_free(ribo_device *dev, ribo_dbuf *buf) {
     if (!buf) return;
+    ribo_cl_device *cd = ribo_cl_dev(dev);
+    pthread_mutex_lock(&cd->mem_lock);
+    cd->allocated -= buf->size;
+    pthread_mutex_unlock(&cd->mem_lock);
     clReleaseMemObject(buf->mem);
     free(buf);
+}
+
+/* OpenCL command queues and kernels are not tied to a thread. */
+static ribo_status cl_bind_thread(ribo_device *dev, ribo_error *err) { return RIBO_OK; }
+
+/* OpenCL 1.2 has no free-memory query: free = global memory minus what ribo allocated here. */
+static void cl_memory_info(ribo_device *dev, ribo_device_memory *mem) {
+    ribo_cl_device *cd = ribo_cl_dev(dev);
+    pthread_mutex_lock(&cd->mem_lock);
+    mem->total_bytes = cd->props.memory_bytes;
+    mem->allocated_bytes = cd->allocated;
+    mem->peak_allocated_bytes = cd->peak_allocated;
+    pthread_mutex_unlock(&cd->mem_lock);
+    mem->free_bytes = mem->total_bytes > mem->allocated_bytes ? mem->total_bytes - mem->allocated_bytes : 0;
 }
 
 static ribo_status cl_host_alloc(ribo_device *dev, size_t bytes, void **out, ribo_error *err) {
@@ -204,15 +226,36 @@ static void cl_device_destroy(ribo_device *dev) {
     if (!dev) return;
     ribo_cl_device *cd = ribo_cl_dev(dev);
     if (cd) {
+        pthread_mutex_lock(&cd->mem_lock);
+        bool last = --cd->handles <= 0;
+        pthread_mutex_unlock(&cd->mem_lock);
+        if (!last) cd = NULL; /* another handle still uses it */
+    }
+    if (cd) {
+        if (cd->last_kernel) clReleaseEvent(cd->last_kernel);
         ribo_cl_release_kernels(cd);
         if (cd->context) {
             clReleaseContext(cd->context);
             clblast_user_remove(); /* after our release: the cache then holds the last references */
         }
         pthread_mutex_destroy(&cd->launch_lock);
+        pthread_mutex_destroy(&cd->mem_lock);
         free(cd);
     }
     free(dev);
+}
+
+
+static ribo_status cl_clone(ribo_device *dev, ribo_device **out, ribo_error *err) {
+    ribo_cl_device *cd = ribo_cl_dev(dev);
+    ribo_device *d = calloc(1, sizeof *d);
+    if (!d) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "opencl: out of host memory");
+    *d = *dev;
+    pthread_mutex_lock(&cd->mem_lock);
+    ++cd->handles;
+    pthread_mutex_unlock(&cd->mem_lock);
+    *out = d;
+    return RIBO_OK;
 }
 
 static const ribo_device_i cl_device_table = {
@@ -223,6 +266,9 @@ static const ribo_device_i cl_device_table = {
     .host_free = cl_host_free,
     .stream_create = cl_stream_create,
     .event_create = cl_event_create,
+    .bind_thread = cl_bind_thread,
+    .memory_info = cl_memory_info,
+    .clone = cl_clone,
     .destroy = cl_device_destroy,
 };
 
@@ -372,6 +418,8 @@ static ribo_status cl_device_open(int index, ribo_storage storage, ribo_device *
         return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "opencl: out of host memory");
     }
     pthread_mutex_init(&cd->launch_lock, NULL);
+    pthread_mutex_init(&cd->mem_lock, NULL);
+    cd->handles = 1;
     dev->iface = &cl_device_table;
     dev->kernels = &ribo_cl_kernel_table;
     dev->ctx = cd;

@@ -27,6 +27,14 @@ typedef struct ribo_cl_device {
     cl_program program;
     cl_kernel kernels[RIBO_CL_KERNEL_COUNT];
     pthread_mutex_t launch_lock;  /* clSetKernelArg + enqueue must not interleave across threads */
+    /* Under launch_lock: the last kernel enqueued on any queue of the device. A kernel enqueued on
+     * another queue waits for it, so kernels never run concurrently (pocl 3.1 races when one kernel
+     * runs from two queues at once) while copies on other queues still overlap them. */
+    cl_event last_kernel;
+    cl_command_queue last_queue;
+    pthread_mutex_t mem_lock;     /* guards the counters below */
+    uint64_t allocated, peak_allocated;
+    int handles;                  /* ribo_device handles sharing this device (clone) */
     ribo_device_props props;
     size_t max_work_group;
 } ribo_cl_device;

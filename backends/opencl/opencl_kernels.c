@@ -74,15 +74,34 @@ static mem_arg mem_of(ribo_dptr p, ribo_dptr fallback) {
 #define MEM(m) ARG((m).mem), ARG((m).offset)
 #define N_ARGS(a) ((int)(sizeof(a) / sizeof *(a)))
 
+/* Kernels of one device never run concurrently (see ribo_cl_device.last_kernel): the number of
+ * events a kernel enqueued on q must wait for (launch_lock held). */
+static cl_uint kernel_wait(const ribo_cl_device *cd, cl_command_queue q) {
+    return cd->last_kernel && cd->last_queue != q ? 1u : 0u;
+}
+
+/* Records ev as the device's last kernel (launch_lock held; takes ownership of ev). */
+static void kernel_done(ribo_cl_device *cd, cl_command_queue q, cl_event ev) {
+    if (!ev) return;
+    if (cd->last_kernel) clReleaseEvent(cd->last_kernel);
+    cd->last_kernel = ev;
+    cd->last_queue = q;
+}
+
 /* Sets the arguments and enqueues one kernel; serialized per device so threads cannot interleave. */
 static ribo_status launch(ribo_stream *s, int id, const kernel_arg *args, int n_args, cl_uint dims,
                           const size_t *global, const size_t *local, ribo_error *err) {
     ribo_cl_device *cd = ribo_cl_dev(s->dev);
     cl_kernel k = cd->kernels[id];
+    cl_command_queue q = ribo_cl_queue(s);
     pthread_mutex_lock(&cd->launch_lock);
     cl_int rc = CL_SUCCESS;
     for (int i = 0; i < n_args && rc == CL_SUCCESS; ++i) rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
-    if (rc == CL_SUCCESS) rc = clEnqueueNDRangeKernel(ribo_cl_queue(s), k, dims, NULL, global, local, 0, NULL, NULL);
+    cl_event ev = NULL;
+    cl_uint n_wait = kernel_wait(cd, q);
+    if (rc == CL_SUCCESS)
+        rc = clEnqueueNDRangeKernel(q, k, dims, NULL, global, local, n_wait, n_wait ? &cd->last_kernel : NULL, &ev);
+    if (rc == CL_SUCCESS) kernel_done(cd, q, ev);
     pthread_mutex_unlock(&cd->launch_lock);
     char what[96];
     snprintf(what, sizeof what, "launching %s", kernel_names[id]);
@@ -118,10 +137,14 @@ static ribo_status cl_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     ribo_cl_device *cd = ribo_cl_dev(s->dev);
     cl_command_queue q = ribo_cl_queue(s);
     pthread_mutex_lock(&cd->launch_lock);
-    CLBlastStatusCode st = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)a->m,
+    cl_int rc = kernel_wait(cd, q) ? clEnqueueBarrierWithWaitList(q, 1, &cd->last_kernel, NULL) : CL_SUCCESS;
+    cl_event ev = NULL;
+    CLBlastStatusCode st = rc != CL_SUCCESS ? (CLBlastStatusCode)rc
+                         : CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)a->m,
                                         (size_t)a->n, (size_t)a->k, 1.0f, a->x.buf->mem, a->x.offset / 4, (size_t)a->k,
                                         a->w.buf->mem, a->w.offset / 4, (size_t)a->k, 0.0f, a->out.buf->mem,
-                                        a->out.offset / 4, (size_t)a->n, &q, NULL);
+                                        a->out.offset / 4, (size_t)a->n, &q, &ev);
+    if (st == CLBlastSuccess) kernel_done(cd, q, ev);
     pthread_mutex_unlock(&cd->launch_lock);
     if (st != CLBlastSuccess)
         return ribo_error_set(err, st == CLBlastOpenCLOutOfResources ? RIBO_ERR_OUT_OF_MEMORY : RIBO_ERR_DEVICE,

@@ -43,6 +43,26 @@ typedef enum ribo_pool {
     RIBO_POOL_NONE         /* per-residue states */
 } ribo_pool;
 
+#define RIBO_MAX_DEVICES 64
+
+/* Progress of a running embed, passed to ribo_embed_options.progress every progress_interval_s. */
+typedef struct ribo_progress {
+    double elapsed_s;
+    uint64_t sequences_done;   /* rows written (or kept from an interrupted run with --resume) */
+    uint64_t tokens_done;
+    double tokens_per_s;       /* over the last interval */
+    double fraction_done;      /* estimated from the input bytes read; < 0 when unknown */
+    double eta_s;              /* < 0 when unknown */
+    double packing_density;    /* real tokens / batch budget, so far */
+    int n_devices;
+    double device_busy[RIBO_MAX_DEVICES]; /* compute-stream busy fraction of each device, last interval */
+    bool final;                /* the last call, once every row is written */
+} ribo_progress;
+
+typedef void (*ribo_progress_fn)(void *user, const ribo_progress *progress);
+/* One line ("warning: ..." / "note: ...") while a run goes on; called from the run's threads, one at a time. */
+typedef void (*ribo_log_fn)(void *user, const char *line);
+
 /* Options of one embedding run (the `ribo embed` command). Zero means "default". */
 typedef struct ribo_embed_options {
     const char *model_dir;
@@ -63,6 +83,22 @@ typedef struct ribo_embed_options {
     bool lenient;              /* DNA input: characters outside ACGTN are counted instead of failing
                                   (a DNA model's tokenizer sees them as unknown; translation reads them as N) */
     bool quiet;                /* no warnings / summary on stderr */
+    /* stream pipeline, devices, resumable output */
+    const char *devices;       /* "all" or a list "0,2" (an index may repeat: two pipelines on one device);
+                                  NULL = just `device` */
+    bool sync;                 /* --sync: one batch at a time on one thread, each stage waited for */
+    int ring_depth;            /* pinned staging slots per device; 0 = 3 */
+    int queue_depth;           /* packed batches queued per device; 0 = 4 */
+    int window_tokens;         /* input window (= output part) limit in tokens; 0 = 16 x max_tokens */
+    int window_seqs;           /* ... and in sequences; 0 = 32768 */
+    bool resume;               /* continue an interrupted run from the parts in OUTPUT.ribo-work */
+    const char *report_path;   /* JSON run report; NULL = none */
+    const char *trace_path;    /* Chrome/Perfetto trace of streams and host threads; NULL = none */
+    ribo_progress_fn progress; /* NULL = no progress calls */
+    void *progress_user;
+    double progress_interval_s; /* 0 = 1 s */
+    ribo_log_fn log;           /* warnings/notes during the run; NULL = dropped */
+    void *log_user;
 } ribo_embed_options;
 
 void ribo_embed_options_init(ribo_embed_options *opts);
@@ -78,12 +114,19 @@ typedef struct ribo_embed_summary {
     size_t n_stop_frames;      /* translated frames left out for a stop codon (drop_stop_frames) */
     size_t n_short_frames;     /* translated frames shorter than one codon (left out) */
     size_t n_lenient_chars;    /* DNA characters outside ACGTN let through (lenient) */
-    size_t n_tokens;           /* real tokens run through the model (no padding) */
+    size_t n_tokens;           /* real tokens of the input (no padding) */
+    size_t n_tokens_computed;  /* of those, run through the model by this run (not kept by --resume) */
     size_t n_batches;
     double packing_density;    /* real tokens / (batches * max_tokens) */
     double seconds;            /* wall time of the whole run */
     double batch_seconds;      /* from the first batch's upload to the last row handed to the writer */
     int embedding_dim;
+    int n_devices;             /* pipelines that ran */
+    int max_tokens;            /* batch token budget used (after any out-of-memory lowering) */
+    size_t n_parts;            /* output parts (windows) */
+    size_t n_parts_resumed;    /* parts kept from an interrupted run */
+    double assemble_seconds;   /* building the final file from the parts */
+    char bottleneck[256];      /* the run report's one-line verdict */
 } ribo_embed_summary;
 
 ribo_status ribo_embed(const ribo_embed_options *opts, ribo_embed_summary *summary, ribo_error *err);
