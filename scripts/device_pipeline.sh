@@ -22,15 +22,8 @@ for shape in 8M 650M; do
     build-gpu/ribo embed -q --model "$model" --input "$fasta" --output "$work/p_${shape}_$mode.npy" --dtype bf16 \
       --max-tokens 65536 --devices 0 $flag --report "$out/report_${shape}_$mode.json" \
       ${TRACE:+--trace "$out/trace_${shape}_$mode.json"} 2>&1 | tail -2
-    python3 - "$out/report_${shape}_$mode.json" "$shape $mode" >>"$summary" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-def find(d, *keys):
-    for k in keys:
-        if isinstance(d, dict) and k in d: return d[k]
-    return None
-print(sys.argv[2], json.dumps({k: r[k] for k in r if not isinstance(r[k], (list,)) }, sort_keys=True)[:1500])
-PY
+    python3 tools/report_summary.py "$out/report_${shape}_$mode.json" "$shape $mode" | tee -a "$summary"
+    [ -n "${TRACE:-}" ] && python3 tools/trace_overlap.py "$out/trace_${shape}_$mode.json" | tee -a "$summary"
   done
   cmp "$work/p_${shape}_sync.npy" "$work/p_${shape}_pipelined.npy" && echo "$shape: sync and pipelined outputs identical" | tee -a "$summary"
 done
@@ -40,9 +33,7 @@ if [ "$ngpu" -gt 1 ]; then
   for devs in 0 all; do
     build-gpu/ribo embed -q --model "$model" --input "$fasta" --output "$work/s_$devs.npy" --dtype bf16 --max-tokens 65536 \
       --devices $devs --report "$out/report_650M_devices_$devs.json" 2>&1 | tail -2
-    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('devices', sys.argv[2], json.dumps(r)[:1200])" \
-      "$out/report_650M_devices_$devs.json" "$devs" >>"$summary"
+    python3 tools/report_summary.py "$out/report_650M_devices_$devs.json" "650M --devices $devs" | tee -a "$summary"
   done
   cmp "$work/s_0.npy" "$work/s_all.npy" && echo "650M: 1 GPU and $ngpu GPUs outputs identical" | tee -a "$summary"
 fi
-cat "$summary"
