@@ -99,6 +99,7 @@ static ribo_status parse_devices(const char *list, int count, int *idx, int *n, 
 static ribo_status open_devices(embed_run *r, ribo_error *err) {
     const ribo_embed_options *o = r->o;
     const ribo_backend_reg *reg = NULL;
+    r->dtype = o->dtype;
     ribo_storage storage = storage_of(o->dtype);
     int idx[RIBO_MAX_DEVICES], n = 1;
     idx[0] = o->device;
@@ -106,6 +107,17 @@ static ribo_status open_devices(embed_run *r, ribo_error *err) {
     if (o->devices && !all) RIBO_TRY(parse_devices(o->devices, 0, idx, &n, err));
     if (all) idx[0] = 0;
     RIBO_TRY(ribo_backend_open(o->backend, idx[0], storage, &r->devs[0], &reg, err));
+    if (o->dtype == RIBO_DTYPE_AUTO) { /* the default: bf16 where the device stores it (docs/benchmarks.md) */
+        ribo_device_props props;
+        r->devs[0]->iface->get_props(r->devs[0], &props);
+        r->dtype = props.storage_bf16 ? RIBO_DTYPE_BF16 : RIBO_DTYPE_FP32;
+        if (r->dtype == RIBO_DTYPE_BF16) {
+            storage = RIBO_STORAGE_BF16;
+            r->devs[0]->iface->destroy(r->devs[0]);
+            r->devs[0] = NULL;
+            RIBO_TRY(reg->device_open(idx[0], storage, &r->devs[0], err));
+        }
+    }
     r->n_pipes = 1;
     r->backend = reg->name;
     if (all) RIBO_TRY(parse_devices("all", reg->device_count(NULL, 0), idx, &n, err));
@@ -178,7 +190,7 @@ static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
     const char *ext = strrchr(o->output, '.');
     ribo_fingerprint_option opts[] = {
         {"--pool", pool_name(r->pool)},
-        {"--dtype", dtype_name(o->dtype)},
+        {"--dtype", dtype_name(r->dtype)},
         {"--truncate", trunc},
         {"--skip-invalid", o->skip_invalid ? "yes" : "no"},
         {"--translate", o->translate_frames ? "6" : "off"},
@@ -239,7 +251,7 @@ static void *create_main(void *arg) {
     create_job *j = arg;
     embed_run *r = j->r;
     ribo_pipeline_config pc = {.index = j->i, .dev = r->devs[j->i], .label = r->labels[j->i], .graph = &r->graph,
-                               .weights = r->model.weights, .storage = storage_of(r->o->dtype), .max_tokens = j->tokens,
+                               .weights = r->model.weights, .storage = storage_of(r->dtype), .max_tokens = j->tokens,
                                .max_seqs = j->seqs, .ring_depth = r->ring_depth, .t0 = r->t0};
     j->status = ribo_pipeline_create(&pc, true, j->min_tokens, &r->pipes[j->i], j->note, sizeof j->note, &j->err);
     if (j->status != RIBO_OK) ribo_error_prefix(&j->err, "%s", r->labels[j->i]);
@@ -346,6 +358,8 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     rs->output = r->o->output;
     rs->backend = r->backend;
     rs->sync = r->o->sync;
+    rs->reduced_precision = r->dtype == RIBO_DTYPE_FP16 || r->dtype == RIBO_DTYPE_BF16;
+    rs->all_devices = r->o->devices && strcmp(r->o->devices, "all") == 0;
     rs->seconds = ribo_now_seconds() - r->t0;
     rs->setup_s = r->t_pipeline;
     rs->run_s = r->t_pipeline_end - r->t_pipeline;

@@ -14,6 +14,7 @@
 #include "run_dir.h"
 
 typedef struct embed_run {
+    ribo_dtype dtype;              /* resolved --dtype (auto: bf16 where the device stores it, else fp32) */
     const ribo_embed_options *o;
     double t0;                      /* run start (ribo_now_seconds) */
     double t_pipeline;              /* when the batches started (seconds since t0) */

@@ -36,10 +36,10 @@ void ribo_run_verdict(const ribo_run_stats *s, char *out, size_t cap) {
                  "transfers, compute and output",
                  100 * compute);
     } else if (compute >= 0.8) {
-        snprintf(out, cap,
-                 "compute-bound: the compute stream is busy %.0f%% of the time; for more speed use --dtype bf16 or fp16 "
-                 "where the device has it, more devices (--devices all), or a larger --max-tokens if memory allows",
-                 100 * compute);
+        snprintf(out, cap, "compute-bound: the compute stream is busy %.0f%% of the time; for more speed use %s%s%sa larger "
+                 "--max-tokens if memory allows",
+                 100 * compute, s->reduced_precision ? "" : "--dtype bf16 or fp16 where the device has it, ",
+                 s->all_devices ? "" : "more devices (--devices all), ", s->reduced_precision && s->all_devices ? "" : "or ");
     } else if (writer >= 0.7 || wait_writer >= 0.2) {
         snprintf(out, cap,
                  "output-bound: the writer is busy %.0f%% of the time and the devices waited %.0f%% for it; write to a "

@@ -14,6 +14,8 @@ typedef struct ribo_run_pipe_stats {
 typedef struct ribo_run_stats {
     const char *model_dir, *output, *backend;
     bool sync;
+    bool reduced_precision;    /* the run already stores fp16/bf16 (the verdict does not suggest it) */
+    bool all_devices;          /* every device of the backend already runs (--devices all) */
     double seconds;            /* wall time of the whole run */
     double setup_s;            /* model, devices, weights, first window: before the first batch */
     double run_s;              /* from the start of the pipelines to the last row written */

@@ -20,7 +20,7 @@ static void test_model_fp32(const char *model) {
     char ref[96], off[96], what[96];
     ribo_error err = {0};
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture(model), reads, 1, ribo_test_tmp("mean.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_OK, &err);
     snprintf(ref, sizeof ref, "%s.ref_mean.npy", model);
     snprintf(what, sizeof what, "%s mean (default pooling)", model);
     ribo_test_check_against(what, ribo_test_tmp("mean.npy"), ref, NULL, pooled);
@@ -31,13 +31,13 @@ static void test_model_fp32(const char *model) {
     free(want);
 
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture(model), reads, 1, ribo_test_tmp("cls.npy"), RIBO_POOL_CLS,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_OK, &err);
     snprintf(ref, sizeof ref, "%s.ref_cls.npy", model);
     snprintf(what, sizeof what, "%s cls", model);
     ribo_test_check_against(what, ribo_test_tmp("cls.npy"), ref, NULL, pooled);
 
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture(model), reads, 1, ribo_test_tmp("tok.npy"), RIBO_POOL_NONE,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_OK, &err);
     snprintf(ref, sizeof ref, "%s.ref_tokens.npy", model);
     snprintf(off, sizeof off, "%s.ref_offsets.npy", model);
     snprintf(what, sizeof what, "%s per-token", model);
@@ -115,9 +115,9 @@ static void test_token_ids(void) {
 static void test_packed_vs_single(void) {
     ribo_error err = {0};
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture("dnabert2_a"), reads, 1, ribo_test_tmp("p.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_OK, &err);
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture("dnabert2_a"), reads, 1, ribo_test_tmp("s.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 1, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 1, &err), RIBO_OK, &err);
     double d = ribo_test_npy_max_rel_diff(ribo_test_tmp("p.npy"), ribo_test_tmp("s.npy"));
     CHECK(d <= 1e-6, "packed vs one-at-a-time: max rel diff %g", d);
     fprintf(stderr, "dnabert2 packed vs one-at-a-time: max rel diff %.3g\n", d);
@@ -171,9 +171,9 @@ static void test_no_cross_contamination(void) {
     const char *mut[] = {ribo_test_tmp("mut.fasta")};
     ribo_error err = {0};
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture("dnabert2_b"), reads, 1, ribo_test_tmp("o.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_OK, &err);
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture("dnabert2_b"), mut, 1, ribo_test_tmp("m.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_OK, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_OK, &err);
     ribo_npy_array a = {0}, b = {0};
     if (ribo_npy_read(ribo_test_tmp("o.npy"), &a, &err) == RIBO_OK && ribo_npy_read(ribo_test_tmp("m.npy"), &b, &err) == RIBO_OK) {
         size_t D = (size_t)a.shape[1];
@@ -214,14 +214,14 @@ static void test_alibi_slopes(void) {
 static void test_refusals_and_info(void) {
     ribo_error err = {0};
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture("bert_plain"), reads, 1, ribo_test_tmp("x.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_ERR_UNSUPPORTED, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_ERR_UNSUPPORTED, &err);
     CHECK_MESSAGE(&err, "bert_plain");
     CHECK_MESSAGE(&err, "a plain BERT checkpoint (attention.self.query/key/value) is not supported");
     const char bad[] = ">ok\nACGTNacgtn\n>bad one\nACGTRACGT\n";
     ribo_test_write_file(ribo_test_tmp("bad.fasta"), bad, sizeof bad - 1);
     const char *in[] = {ribo_test_tmp("bad.fasta")};
     CHECK_STATUS(ribo_test_embed(ribo_test_fixture("dnabert2_a"), in, 1, ribo_test_tmp("y.npy"), RIBO_POOL_DEFAULT,
-                                 RIBO_DTYPE_AUTO, 0, &err), RIBO_ERR_INPUT, &err);
+                                 RIBO_DTYPE_FP32, 0, &err), RIBO_ERR_INPUT, &err);
     CHECK_MESSAGE(&err, "record 2 ('bad')");
     CHECK_MESSAGE(&err, "'R' at position 5");
     char *y = ribo_test_read_file(ribo_test_tmp("y.npy"), NULL);

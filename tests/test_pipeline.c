@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "embed_check.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -90,6 +91,24 @@ static bool same_output(const char *a, const char *b, bool per_residue) {
     return ok;
 }
 
+/* Same ids (and offsets) bytes, embeddings within 1e-6 per row: for runs whose batches differ (other
+ * windows or budget), where a GPU's GEMMs may pick other algorithms for other shapes and round
+ * differently; runs with the same batches must match byte for byte (same_output). */
+static bool close_output(const char *a, const char *b, bool per_residue) {
+    char a2[1100], b2[1100];
+    snprintf(a2, sizeof a2, "%.*s.ids.txt", (int)strlen(a) - 4, a);
+    snprintf(b2, sizeof b2, "%.*s.ids.txt", (int)strlen(b) - 4, b);
+    bool ok = same_file(a2, b2);
+    if (per_residue) {
+        snprintf(a2, sizeof a2, "%.*s.offsets.npy", (int)strlen(a) - 4, a);
+        snprintf(b2, sizeof b2, "%.*s.offsets.npy", (int)strlen(b) - 4, b);
+        ok = ok && same_file(a2, b2);
+    }
+    double d = ribo_test_npy_max_rel_diff(a, b);
+    if (d > 0) fprintf(stderr, "note: %s vs %s: max row rel diff %.3g (different batches)\n", a, b, d);
+    return ok && d <= 1e-6;
+}
+
 static void remove_output(const char *out) {
     char cmd[3000];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%.*s.ids.txt' '%.*s.offsets.npy' '%s.ribo-work'", out, (int)strlen(out) - 4, out,
@@ -133,8 +152,14 @@ static void test_identical_modes(void) {
                 continue;
             }
             CHECK(rc == 0, "'%s' (%s): rc %d %s", variants[v], pools[p], rc, errbuf);
-            CHECK(same_output(ref, out, p == 1), "'%s' (--pool %s) wrote other bytes than the default run", variants[v],
-                  pools[p]);
+            /* other windows or budget = other batches: bytes on PoCL, 1e-6 where GEMMs depend on the shape */
+            bool rebatched = strstr(variants[v], "--window") || strstr(variants[v], "--max-tokens");
+            if (rebatched)
+                CHECK(close_output(ref, out, p == 1), "'%s' (--pool %s) differs from the default run", variants[v],
+                      pools[p]);
+            else
+                CHECK(same_output(ref, out, p == 1), "'%s' (--pool %s) wrote other bytes than the default run",
+                      variants[v], pools[p]);
             check_clean(variants[v], out);
         }
         remove_output(ref);
@@ -150,7 +175,7 @@ static void test_identical_modes(void) {
     snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s' --devices 0,0 --window-seqs 6",
              ribo_test_fixture("esm2_a"), proteins, out);
     CHECK(run("", args) == 0, "esm2_a two pipelines: %s", errbuf);
-    CHECK(same_output(ref, out, false), "esm2_a: two pipelines with small windows wrote other bytes");
+    CHECK(close_output(ref, out, false), "esm2_a: two pipelines with small windows differ from one pipeline");
     remove_output(ref);
     remove_output(out);
 }
