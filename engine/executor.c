@@ -266,6 +266,7 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     ex->g = g;
     ex->cfg = *cfg;
     ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_executor_check_weights(g, st, NULL, err);
+    if (s == RIBO_OK) ribo_graph_fuse_rotary(g, dev); /* [rotary, attention] -> one op where the device fuses */
     if (s == RIBO_OK) s = ribo_executor_plan(g, cfg, &ex->plan, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
@@ -337,7 +338,8 @@ static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op,
     }
     case RIBO_OP_ATTENTION: {
         ribo_attention_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
-                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale};
+                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale,
+                                 arg(ex, op->in[4]), op->theta, op->q_scale, op->rotary_fused};
         return k->attention(s, &a, err);
     }
     case RIBO_OP_POOL: {
