@@ -163,11 +163,19 @@ typedef struct ribo_rotary_args {
 
 /* Packed varlen attention: for every token t of sequence s and head h,
  * out[t, h*D:(h+1)*D] = softmax_j(q_t . k_j * scale + bias(h,i,j)) v_j over j in sequence s only,
- * bias = -alibi_slopes[h] * |i - j| when alibi_slopes.buf != NULL. qkv as in rotary. */
+ * bias = -alibi_slopes[h] * |i - j| when alibi_slopes.buf != NULL. qkv as in rotary.
+ * rotary != 0: Q and K are first transformed exactly as ribo_rotary_args describes (q *= q_scale,
+ * then the split-half rotation with rope_theta by positions[t]), rounded to the storage type, then
+ * attended. positions must be each token's index within its sequence (0-based, restarting per
+ * sequence, as RIBO_INPUT_POSITIONS): a kernel that fuses the rotation derives them from cu_seqlens.
+ * Afterwards the Q and K parts of qkv are unspecified (a backend may rotate them in place). */
 typedef struct ribo_attention_args {
     ribo_dptr qkv, cu_seqlens, seq_of_token, alibi_slopes, out;
     int n_tokens, n_seqs, max_seqlen, n_heads, head_dim;
     float scale;
+    ribo_dptr positions;             /* int32 [T]; read only when rotary */
+    float rope_theta, q_scale;
+    int rotary;
 } ribo_attention_args;
 
 /* Gated linear unit: out[r, c] = act(x[r, c]) * x[r, width + c]  (x is [rows, 2*width], out
@@ -200,6 +208,11 @@ typedef struct ribo_kernel_i {
     /* fp32 host data -> device storage type (weights upload); count elements. */
     ribo_status (*convert_from_f32)(ribo_stream *s, ribo_dptr dst_storage, ribo_dptr src_f32, size_t count,
                                     ribo_error *err);
+    /* Optional capability query (NULL = never): true when attention with `rotary` set rotates Q and K
+     * inside the attention kernel for this head size (no separate pass over qkv). Answers for the
+     * device as opened (storage type, environment read at open). Any backend accepts `rotary`; one
+     * that does not fuse runs its rotary pass first. */
+    bool (*attention_fuses_rotary)(ribo_device *dev, int head_dim);
 } ribo_kernel_i;
 
 /* ---------------------------------------------------------------- registry */

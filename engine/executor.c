@@ -8,8 +8,8 @@
 
 struct ribo_executor {
     ribo_device *dev;
-    /* The executor plans on its own copy of the graph's tensor table (ops are shared, read-only),
-     * so several executors (one per device) can be created from one graph at the same time. */
+    /* The executor plans on its own copy of the graph's tensor table and op list (one device may fuse
+     * ops another does not), so several executors (one per device) can be created from one graph at once. */
     ribo_graph local;
     ribo_graph *g;            /* &local */
     int slot;                 /* I/O slot of the batch being enqueued */
@@ -316,9 +316,18 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_executor_check_weights(g, st, NULL, err);
     ex->local = *g;
     ex->local.tensors = s == RIBO_OK ? malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *g->tensors) : NULL;
+    ex->local.ops = s == RIBO_OK ? malloc((size_t)(g->n_ops ? g->n_ops : 1) * sizeof *g->ops) : NULL;
+    ex->local.cap_ops = g->n_ops;
     ex->g = &ex->local;
-    if (s == RIBO_OK && !ex->local.tensors) s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
-    if (s == RIBO_OK) memcpy(ex->local.tensors, g->tensors, (size_t)g->n_tensors * sizeof *g->tensors);
+    if (s == RIBO_OK && (!ex->local.tensors || !ex->local.ops))
+        s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
+    if (s == RIBO_OK) {
+        memcpy(ex->local.tensors, g->tensors, (size_t)g->n_tensors * sizeof *g->tensors);
+        memcpy(ex->local.ops, g->ops, (size_t)g->n_ops * sizeof *g->ops);
+        /* [rotary, attention] -> one op where this device fuses them (on the executor's own op list:
+         * the graph is shared by the pipelines of several devices) */
+        ribo_graph_fuse_rotary(ex->g, dev);
+    }
     if (s == RIBO_OK) s = ribo_executor_plan(ex->g, cfg, &ex->plan, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
     if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
@@ -408,7 +417,8 @@ static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op,
     }
     case RIBO_OP_ATTENTION: {
         ribo_attention_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
-                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale};
+                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale,
+                                 arg(ex, op->in[4]), op->theta, op->q_scale, op->rotary_fused};
         return k->attention(s, &a, err);
     }
     case RIBO_OP_POOL: {
@@ -474,5 +484,6 @@ void ribo_executor_free(ribo_executor *ex) {
     if (ex->arena) ex->dev->iface->buffer_free(ex->dev, ex->arena);
     if (ex->io) ex->dev->iface->buffer_free(ex->dev, ex->io);
     free(ex->local.tensors);
+    free(ex->local.ops);
     free(ex);
 }

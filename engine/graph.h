@@ -79,8 +79,9 @@ typedef struct ribo_gop {
     float eps;                   /* layer norm */
     ribo_activation act;         /* linear, glu */
     int n_heads, head_dim;       /* rotary, attention */
-    float theta, q_scale;        /* rotary */
+    float theta, q_scale;        /* rotary; attention with rotary_fused */
     float scale;                 /* attention */
+    bool rotary_fused;           /* attention: apply the rotary first (positions in[4]; theta, q_scale) */
     int mask_id;                 /* embed */
     ribo_pool_mode pool_mode;    /* pool */
     int skip_begin, skip_end;    /* pool */
@@ -121,6 +122,14 @@ int ribo_graph_set_output(ribo_graph *g, int width, ribo_error *err);
 /* Appends an op (copied); returns its index or -1. */
 int ribo_graph_add_op(ribo_graph *g, const ribo_gop *op, ribo_error *err);
 ribo_gop ribo_gop_make(ribo_op_kind kind, const char *label);
+
+/* Folds each rotary op into the attention op right after it, when the attention reads the rotated
+ * tensor, nothing else reads it afterwards, the positions are the batch's RIBO_INPUT_POSITIONS, there
+ * is no ALiBi and dev's kernels rotate inside attention for that head size
+ * (ribo_kernel_i.attention_fuses_rotary): the rotary op is removed and the attention op gets
+ * rotary_fused, in[4] = positions, theta and q_scale. Returns the number of ops folded. The model
+ * builders always emit [rotary, attention]: the graph is built before the device is opened. */
+int ribo_graph_fuse_rotary(ribo_graph *g, ribo_device *dev);
 
 /* Number of weight elements the graph uses. */
 uint64_t ribo_graph_parameter_count(const ribo_graph *g);

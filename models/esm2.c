@@ -107,6 +107,8 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
     op.out = qkv;
     if (ribo_emit(g, &op, err) < 0) return -1;
 
+    /* rotary then attention; ribo_graph_fuse_rotary folds the pair into one attention op on devices
+     * whose attention kernel rotates Q and K while loading them (no pass over qkv) */
     snprintf(name, sizeof name, "%s.attention.self.rotary", p);
     op = ribo_gop_make(RIBO_OP_ROTARY, name);
     op.in[0] = qkv;

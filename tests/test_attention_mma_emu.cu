@@ -16,6 +16,11 @@
  * (plus a guard tail) before every run. The result is compared with the double-precision reference
  * (tests/ref_ops.c) on the same 16-bit-rounded inputs.
  *
+ * Fused rotary (the ROPE variant, ESM-2): the reference rotates Q (scaled) and K in double and rounds
+ * them to 16 bits, as the separate rotary pass stores them, then attends. The rotation helper is also
+ * checked on its own against the separate kernel's float formula (at most one 16-bit ulp apart, rows
+ * past the sequence end untouched), and the angle reduction against double sin/cos.
+ *
  * RIBO_EMU_EXTENDED=1 adds a 4096-token sequence and random batches (minutes); RIBO_EMU_VERBOSE=1 prints
  * every case's error.
  *
@@ -24,7 +29,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ucontext.h>
 
 #include <algorithm>
 #include <functional>
@@ -38,125 +42,9 @@ extern "C" {
 #include "ref_ops.h"
 #include "test_util.h"
 }
+#include "gpu_emu.h"
 
 namespace {
-
-constexpr int kThreads = 128, kWarps = 4;
-
-/* ---------------------------------------------------------------- fibers */
-
-struct Pending {
-    void *dst;
-    const void *src;
-    bool valid;
-};
-
-struct Lane {
-    ucontext_t ctx;
-    std::vector<char> stack;
-    bool done;
-    std::vector<Pending> pending;
-};
-
-enum Kind { K_NONE, K_LDM, K_LDMT, K_MMA, K_SHFL, K_SYNCWARP, K_SYNCCTA };
-
-struct Warp {
-    int arrived;
-    unsigned gen;
-    int kind[32];
-    const void *addr[32];
-    uint32_t a[32][4], b[32][2], r[32][4];
-    float c[32][4], f[32], fo[32];
-};
-
-struct Emu {
-    Lane lanes[kThreads];
-    ucontext_t sched;
-    int cur;
-    long progress;
-    Warp warps[kWarps];
-    int cta_arrived;
-    unsigned cta_gen;
-    const char *smem_lo, *smem_hi, *gmem_lo, *gmem_hi;
-    bool failed;
-    char why[256];
-    std::function<void(int)> body;
-};
-Emu emu;
-
-void fail(const char *msg) {
-    if (!emu.failed) snprintf(emu.why, sizeof emu.why, "%s", msg);
-    emu.failed = true;
-}
-
-void yield() { swapcontext(&emu.lanes[emu.cur].ctx, &emu.sched); }
-
-void lane_entry() {
-    const int tid = emu.cur;
-    emu.body(tid);
-    emu.lanes[tid].done = true;
-    ++emu.progress;
-}
-
-/* Runs one CTA: every thread a fiber, round robin until all have returned. */
-bool run_cta(std::function<void(int)> body) {
-    emu.body = std::move(body);
-    memset(emu.warps, 0, sizeof emu.warps);
-    emu.cta_arrived = 0;
-    for (int t = 0; t < kThreads; ++t) {
-        Lane &l = emu.lanes[t];
-        l.stack.resize(1 << 18);
-        l.done = false;
-        l.pending.clear();
-        getcontext(&l.ctx);
-        l.ctx.uc_stack.ss_sp = l.stack.data();
-        l.ctx.uc_stack.ss_size = l.stack.size();
-        l.ctx.uc_link = &emu.sched;
-        makecontext(&l.ctx, lane_entry, 0);
-    }
-    for (;;) {
-        bool any = false;
-        const long before = emu.progress;
-        for (int t = 0; t < kThreads && !emu.failed; ++t)
-            if (!emu.lanes[t].done) {
-                any = true;
-                emu.cur = t;
-                swapcontext(&emu.sched, &emu.lanes[t].ctx);
-            }
-        if (emu.failed) return false;
-        if (!any) break;
-        if (emu.progress == before) {
-            fail("deadlock: threads wait at a collective that others never reach");
-            return false;
-        }
-    }
-    for (int t = 0; t < kThreads; ++t)
-        if (!emu.lanes[t].pending.empty()) {
-            fail("thread exits with cp.async copies never waited for");
-            return false;
-        }
-    return true;
-}
-
-/* Warp-wide operation: every lane posts its inputs, the last to arrive performs it for all. */
-template <class F>
-void warp_collective(int kind, F &&perform) {
-    const int tid = emu.cur, l = tid & 31;
-    Warp &w = emu.warps[tid >> 5];
-    w.kind[l] = kind;
-    ++emu.progress;
-    const unsigned gen = w.gen;
-    if (++w.arrived == 32) {
-        for (int i = 0; i < 32; ++i)
-            if (w.kind[i] != kind) fail("lanes of a warp reached different collective operations");
-        if (!emu.failed) perform(w);
-        w.arrived = 0;
-        ++w.gen;
-    } else {
-        while (w.gen == gen && !emu.failed) yield();
-    }
-    while (emu.failed) yield(); /* abandoned: the scheduler stops */
-}
 
 void check_smem_row(const void *p) {
     const char *c = (const char *)p;
@@ -185,7 +73,7 @@ template <> float to_float<__nv_bfloat16>(uint16_t bits) {
 
 /* ---------------------------------------------------------------- the emulated instructions */
 
-struct EmuOps {
+struct EmuOps : EmuBasicOps {
     static void cp_async16(void *dst, const void *src, bool valid) {
         const char *d = (const char *)dst, *s = (const char *)src;
         if (d < emu.smem_lo || d + 16 > emu.smem_hi || (uintptr_t)d % 16) fail("cp.async destination outside shared memory or unaligned");
@@ -201,20 +89,6 @@ struct EmuOps {
             else memset(p.dst, 0, 16);
         }
         emu.lanes[emu.cur].pending.clear();
-    }
-    static void sync_warp() {
-        warp_collective(K_SYNCWARP, [](Warp &) {});
-    }
-    static void sync_cta() {
-        ++emu.progress;
-        const unsigned gen = emu.cta_gen;
-        if (++emu.cta_arrived == kThreads) {
-            emu.cta_arrived = 0;
-            ++emu.cta_gen;
-        } else {
-            while (emu.cta_gen == gen && !emu.failed) yield();
-        }
-        while (emu.failed) yield();
     }
     static void ldmatrix(uint32_t r[4], const void *p, bool trans) {
         const int l = emu.cur & 31;
@@ -288,18 +162,12 @@ struct EmuOps {
         });
         memcpy(d, w.c[l], 16);
     }
-    static float shfl_xor(float v, int mask) {
-        const int l = emu.cur & 31;
-        Warp &w = emu.warps[emu.cur >> 5];
-        w.f[l] = v;
-        /* outputs go to fo: the last lane to arrive runs on and may post its next input before the
-         * others have read theirs */
-        warp_collective(K_SHFL * 64 + mask, [mask](Warp &w) {
-            for (int lane = 0; lane < 32; ++lane) w.fo[lane] = w.f[lane ^ mask];
-        });
-        return w.fo[l];
-    }
     static float exp2(float x) { return exp2f(x); }
+    static void sincos(float r, float *s, float *c) {
+        if (r < -3.2f || r > 3.2f) fail("rotary angle not reduced to [-pi, pi]");
+        *s = sinf(r);
+        *c = cosf(r);
+    }
 };
 
 /* ---------------------------------------------------------------- driver */
@@ -313,9 +181,34 @@ template <> float back<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float
 
 uint64_t rng = 0x2545f4914f6cdd1dull;
 
+/* inv_freq as the CUDA backend computes it on the host (cuda_kernels.cu rotary_inv_freq) */
+float rope_inv_freq(float theta, int i, int head_dim) {
+    const float p = (float)pow((double)theta, (double)((float)(2 * i) / (float)head_dim));
+    return (float)(1.0 / (double)p);
+}
+constexpr float kTheta = 10000.0f;
+
+/* The reference for a ROPE case: Q (times q_scale) and K of every token rotated in double by its
+ * position within its sequence, rounded to T as the separate rotary pass stores them. */
+template <typename T>
+void rope_reference(std::vector<float> &qkv_f, const std::vector<int32_t> &cu, int n_seqs, int n_heads, int D,
+                    float q_scale) {
+    std::vector<int32_t> pos(cu[n_seqs]);
+    for (int s = 0; s < n_seqs; ++s)
+        for (int t = cu[s]; t < cu[s + 1]; ++t) pos[t] = t - cu[s];
+    ref_rotary(qkv_f.data(), pos.data(), cu[n_seqs], n_heads, D, kTheta, q_scale);
+    const size_t hd = (size_t)n_heads * D;
+    for (int t = 0; t < cu[n_seqs]; ++t)
+        for (size_t e = 0; e < 2 * hd; ++e) {
+            float &v = qkv_f[(size_t)t * 3 * hd + e];
+            v = back<T>(from_float<T>(v));
+        }
+}
+
 /* Emulates the whole grid on random 16-bit inputs and compares with the reference; returns the worst
- * per-row relative error (NaN when an element was not written). */
-template <typename T, int D, bool ALIBI>
+ * per-row relative error (NaN when an element was not written). ROPE: ESM-2's convention, q scaled by
+ * D^-0.5 before the rotation and attention scale 1. */
+template <typename T, int D, bool ALIBI, bool ROPE>
 double run_case(const int *lens, int n_seqs, int n_heads) {
     using C = ribo_mma_attn_cfg<T, D>;
     std::vector<int32_t> cu(n_seqs + 1, 0);
@@ -333,7 +226,9 @@ double run_case(const int *lens, int n_seqs, int n_heads) {
     memset((void *)out, 0xff, (no + guard) * sizeof(T));
     float slopes[16];
     for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
-    const float scale = 1.0f / sqrtf((float)D);
+    const float scale = ROPE ? 1.0f : 1.0f / sqrtf((float)D), q_scale = 1.0f / sqrtf((float)D);
+    float inv_freq[64] = {0};
+    for (int i = 0; i < D / 2; ++i) inv_freq[i] = rope_inv_freq(kTheta, i, D);
 
     std::vector<unsigned char> smem_buf(C::SMEM_BYTES + 128);
     unsigned char *smem = (unsigned char *)(((uintptr_t)smem_buf.data() + 127) & ~(uintptr_t)127);
@@ -352,8 +247,9 @@ double run_case(const int *lens, int n_seqs, int n_heads) {
         if (emu.failed) break;
         memset(smem, 0xff, C::SMEM_BYTES);
         run_cta([&](int tid) {
-            ribo_mma_attention_cta<EmuOps, T, D, ALIBI>(qkv, cu.data(), n_seqs, ALIBI ? slopes : nullptr, out, n_heads,
-                                                         scale * 1.4426950408889634f, b, (T *)smem, tid);
+            ribo_mma_attention_cta<EmuOps, T, D, ALIBI, ROPE>(qkv, cu.data(), n_seqs, ALIBI ? slopes : nullptr, out,
+                                                               n_heads, scale * 1.4426950408889634f, b, (T *)smem, tid,
+                                                               ROPE ? inv_freq : nullptr, q_scale);
         });
     }
     double e = NAN;
@@ -368,6 +264,7 @@ double run_case(const int *lens, int n_seqs, int n_heads) {
         }
         CHECK(guard_ok, "emulated mma attention D=%d wrote past the end of out", D);
         for (size_t i = 0; i < no; ++i) got[i] = back<T>(out[i]);
+        if (ROPE) rope_reference<T>(qkv_f, cu, n_seqs, n_heads, D, q_scale);
         ref_attention(qkv_f.data(), cu.data(), n_seqs, ALIBI ? slopes : nullptr, want.data(), n_heads, D, scale);
         e = ribo_test_max_row_rel_err(got.data(), want.data(), (size_t)n_tokens, (size_t)hd);
     }
@@ -376,16 +273,17 @@ double run_case(const int *lens, int n_seqs, int n_heads) {
     return e;
 }
 
-template <typename T, int D, bool ALIBI>
+template <typename T, int D, bool ALIBI, bool ROPE = false>
 void check_case(const char *name, const int *lens, int n_seqs, int n_heads) {
     const bool bf = std::is_same_v<T, __nv_bfloat16>;
-    const double e = run_case<T, D, ALIBI>(lens, n_seqs, n_heads);
-    /* 16-bit P and output rounding against a double reference on the same rounded inputs */
+    const double e = run_case<T, D, ALIBI, ROPE>(lens, n_seqs, n_heads);
+    /* 16-bit P and output rounding against a double reference on the same rounded inputs (with ROPE,
+     * the same rounded rotated Q and K, up to one ulp where the float angle rounds differently) */
     const double bound = bf ? 1.2e-2 : 1.5e-3;
-    CHECK(e < bound, "emulated mma attention %s %s D=%d alibi=%d heads=%d: rel err %g (bound %g)", bf ? "bf16" : "fp16",
-          name, D, ALIBI, n_heads, e, bound);
+    CHECK(e < bound, "emulated mma attention %s %s D=%d alibi=%d rope=%d heads=%d: rel err %g (bound %g)",
+          bf ? "bf16" : "fp16", name, D, ALIBI, ROPE, n_heads, e, bound);
     if (getenv("RIBO_EMU_VERBOSE"))
-        fprintf(stderr, "%s %s D=%d alibi=%d: rel err %.3g\n", bf ? "bf16" : "fp16", name, D, ALIBI, e);
+        fprintf(stderr, "%s %s D=%d alibi=%d rope=%d: rel err %.3g\n", bf ? "bf16" : "fp16", name, D, ALIBI, ROPE, e);
 }
 
 template <typename T, int D>
@@ -393,6 +291,96 @@ void check_dim(const int *lens, int n_seqs) {
     const int heads = D >= 64 ? 2 : 3;
     check_case<T, D, false>("edge lengths", lens, n_seqs, heads);
     check_case<T, D, true>("edge lengths", lens, n_seqs, heads);
+    check_case<T, D, false, true>("edge lengths", lens, n_seqs, heads);
+}
+
+/* ---------------------------------------------------------------- rotary helpers on their own */
+
+/* The angle reduction: sin/cos of fl(pos * inv_freq) for every position up to 65535 and every
+ * frequency of the head sizes, against double sin/cos of the same float angle. */
+void check_rope_sincos() {
+    double worst = 0;
+    const int dims[] = {16, 24, 32, 64, 128};
+    for (int d : dims)
+        for (int i = 0; i < d / 2; ++i) {
+            const float f = rope_inv_freq(kTheta, i, d);
+            for (int pos = 0; pos < 65536; pos += (pos < 4096 ? 1 : 7)) {
+                const float a = (float)pos * f;
+                float s, c;
+                ribo_mma_rope_sincos<EmuOps>(a, &s, &c);
+                worst = std::max(worst, std::max(fabs(s - sin((double)a)), fabs(c - cos((double)a))));
+            }
+        }
+    /* two fma steps (~2.5e-7 at angles near 4096) and float sin/cos; a few 1e-6 at 65535 */
+    CHECK(!emu.failed && worst < 2e-6, "rotary sin/cos after the angle reduction: worst abs err %g (%s)", worst,
+          emu.failed ? emu.why : "ok");
+    if (getenv("RIBO_EMU_VERBOSE")) fprintf(stderr, "rope sincos worst abs err %.3g\n", worst);
+}
+
+/* ulps between two 16-bit values of the same sign class (bit patterns as ordered integers) */
+template <typename T>
+int ulps_apart(T a, T b) {
+    uint16_t ua, ub;
+    memcpy(&ua, (const void *)&a, 2);
+    memcpy(&ub, (const void *)&b, 2);
+    const int ia = ua & 0x8000 ? -(int)(ua & 0x7fff) : (int)ua, ib = ub & 0x8000 ? -(int)(ub & 0x7fff) : (int)ub;
+    return abs(ia - ib);
+}
+
+/* ribo_mma_rope_tile on a shared-memory-shaped tile (padded rows) against the separate rotary
+ * kernel's formula (float angle, sincosf, q scaled first, fp32 rotation, rounded to T): every element
+ * of the rows inside the sequence within one 16-bit ulp, rows past its end not touched. */
+template <typename T, int D, bool SCALE>
+void check_rope_tile(int pos0, int len) {
+    using C = ribo_mma_attn_cfg<T, D>;
+    std::vector<T> tile(C::TILE), want(C::TILE);
+    for (T &v : tile) v = from_float<T>(ribo_test_randf(&rng, -2.0f, 2.0f));
+    want = tile;
+    float inv_freq[64] = {0};
+    for (int i = 0; i < D / 2; ++i) inv_freq[i] = rope_inv_freq(kTheta, i, D);
+    const float q_scale = SCALE ? 1.0f / sqrtf((float)D) : 1.0f;
+    for (int r = 0; r < C::BK && pos0 + r < len; ++r)
+        for (int i = 0; i < D / 2; ++i) {
+            T *x = want.data() + r * C::LDS;
+            const float angle = (float)(pos0 + r) * inv_freq[i];
+            const float s = sinf(angle), c = cosf(angle);
+            const float x1 = back<T>(x[i]) * q_scale, x2 = back<T>(x[i + D / 2]) * q_scale;
+            x[i] = from_float<T>(x1 * c - x2 * s);
+            x[i + D / 2] = from_float<T>(x2 * c + x1 * s);
+        }
+    emu.failed = false;
+    for (int tid = 0; tid < C::THREADS; ++tid) /* no collectives inside: the threads one after another */
+        ribo_mma_rope_tile<EmuOps, T, D, SCALE>(tile.data(), pos0, len, inv_freq, q_scale, tid);
+    int worst = 0, n_diff = 0, n = 0;
+    bool untouched = true;
+    for (int r = 0; r < C::BK; ++r)
+        for (int e = 0; e < C::LDS; ++e) {
+            const T a = tile[r * C::LDS + e], b = want[r * C::LDS + e];
+            if (pos0 + r >= len || e >= D) {
+                untouched = untouched && !memcmp((const void *)&a, (const void *)&b, sizeof a);
+                continue;
+            }
+            const int u = ulps_apart(a, b);
+            worst = std::max(worst, u);
+            n_diff += u != 0;
+            ++n;
+        }
+    const bool bf = std::is_same_v<T, __nv_bfloat16>;
+    CHECK(!emu.failed && worst <= 1 && untouched,
+          "rotary tile %s D=%d scale=%d rows from %d (len %d): worst %d ulp, %d of %d differ, untouched=%d %s",
+          bf ? "bf16" : "fp16", D, SCALE, pos0, len, worst, n_diff, n, untouched, emu.failed ? emu.why : "");
+    if (getenv("RIBO_EMU_VERBOSE"))
+        fprintf(stderr, "rope tile %s D=%d pos0=%d: %d of %d elements 1 ulp apart\n", bf ? "bf16" : "fp16", D, pos0,
+                n_diff, n);
+}
+
+template <typename T, int D>
+void check_rope_tiles() {
+    check_rope_tile<T, D, true>(0, 64);
+    check_rope_tile<T, D, false>(0, 40);       /* rows 40..63 past the end */
+    check_rope_tile<T, D, true>(960, 1000);    /* the last tile of a 1000-token sequence */
+    check_rope_tile<T, D, false>(4032, 4096);
+    check_rope_tile<T, D, true>(65472, 65536); /* one 65,536-token sequence */
 }
 
 template <typename T>
@@ -408,6 +396,12 @@ void check_type() {
 } // namespace
 
 int main(void) {
+    check_rope_sincos();
+    check_rope_tiles<__half, 16>();
+    check_rope_tiles<__half, 24>();
+    check_rope_tiles<__half, 64>();
+    check_rope_tiles<__nv_bfloat16, 32>();
+    check_rope_tiles<__nv_bfloat16, 128>();
     check_type<__half>();
     check_type<__nv_bfloat16>();
     /* many short sequences (slot search over 200 sequences, spare slots), and zero-length ones */
@@ -421,6 +415,9 @@ int main(void) {
     const int longish[] = {5, 1000, 70};
     check_case<__half, 64, false>("long", longish, 3, 1);
     check_case<__nv_bfloat16, 128, true>("long", longish, 3, 1);
+    check_case<__half, 64, false, true>("long", longish, 3, 2);
+    check_case<__nv_bfloat16, 128, false, true>("long", longish, 3, 1);
+    check_case<__nv_bfloat16, 24, false, true>("200 short", many.data(), 200, 2);
     if (getenv("RIBO_EMU_EXTENDED")) { /* opt-in (minutes): 64 key tiles, random batches */
         const int long4096[] = {4096, 7};
         check_case<__half, 16, true>("4096", long4096, 2, 1);
@@ -430,6 +427,8 @@ int main(void) {
         check_case<__half, 128, true>("40 mixed", mixed.data(), 40, 1);
         check_case<__nv_bfloat16, 24, true>("40 mixed", mixed.data(), 40, 2);
         check_case<__nv_bfloat16, 32, false>("40 mixed", mixed.data(), 40, 2);
+        check_case<__half, 16, false, true>("4096", long4096, 2, 1);
+        check_case<__nv_bfloat16, 64, false, true>("40 mixed", mixed.data(), 40, 2);
     }
     return ribo_test_finish("test_attention_mma_emu");
 }

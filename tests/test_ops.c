@@ -96,11 +96,16 @@ static void test_glu(int rows, int width, bool gelu) {
     free(want);
 }
 
-static void test_layer_norm(int rows, int width) {
+/* LayerNorm on the default (fp32) device; shift > 0 places x one element past an aligned address (no
+ * vector loads: the CUDA backend's fallback kernel). */
+static void test_layer_norm_at(int rows, int width, int shift) {
     float *x = rand_vec((size_t)rows * width, -3, 5), *g = rand_vec((size_t)width, 0.5f, 1.5f);
     float *b = rand_vec((size_t)width, -0.5f, 0.5f);
     float *got = malloc((size_t)rows * width * 4), *want = malloc((size_t)rows * width * 4);
-    ribo_layer_norm_args a = {ribo_test_upload(dev, st, x, (size_t)rows * width * 4), ribo_test_upload(dev, st, g, (size_t)width * 4),
+    float *xs = calloc((size_t)rows * width + 1, 4);
+    memcpy(xs + shift, x, (size_t)rows * width * 4);
+    ribo_dptr xd = ribo_dptr_at(ribo_test_upload(dev, st, xs, ((size_t)rows * width + 1) * 4), (size_t)shift * 4);
+    ribo_layer_norm_args a = {xd, ribo_test_upload(dev, st, g, (size_t)width * 4),
                               ribo_test_upload(dev, st, b, (size_t)width * 4), ribo_test_upload(dev, st, NULL, (size_t)rows * width * 4),
                               rows, width, 1e-5f};
     ribo_error err = {0};
@@ -108,9 +113,11 @@ static void test_layer_norm(int rows, int width) {
     ribo_test_download(st, got, a.out, (size_t)rows * width * 4);
     ref_layer_norm(x, g, b, want, rows, width, 1e-5f);
     double e = ribo_test_max_row_rel_err(got, want, (size_t)rows, (size_t)width);
-    CHECK(e < 1e-5, "layer_norm rows=%d width=%d rel err %g", rows, width, e);
-    free(x); free(g); free(b); free(got); free(want);
+    CHECK(e < 1e-5, "layer_norm rows=%d width=%d shift=%d rel err %g", rows, width, shift, e);
+    free(x); free(xs); free(g); free(b); free(got); free(want);
 }
+
+static void test_layer_norm(int rows, int width) { test_layer_norm_at(rows, width, 0); }
 
 static void test_linear(int m, int n, int k, bool bias, bool residual, int act) {
     float *x = rand_vec((size_t)m * k, -1, 1), *w = rand_vec((size_t)n * k, -0.3f, 0.3f);
@@ -163,13 +170,42 @@ static void test_attention(const int *lens, int n_seqs, int n_heads, int head_di
                              ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
                              ribo_test_upload(dev, st, sot, (size_t)T * 4),
                              alibi ? ribo_test_upload(dev, st, slopes, sizeof slopes) : none,
-                             ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4), T, n_seqs, max_len, n_heads, head_dim, scale};
+                             ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4), T, n_seqs, max_len, n_heads, head_dim, scale,
+                             none, 0.0f, 0.0f, 0};
     ribo_error err = {0};
     check_kernel(dev->kernels->attention(st, &a, &err), &err, "attention");
     ribo_test_download(st, got, a.out, (size_t)T * hd * 4);
     ref_attention(qkv, cu, n_seqs, alibi ? slopes : NULL, want, n_heads, head_dim, scale);
     double e = ribo_test_max_row_rel_err(got, want, (size_t)T, (size_t)hd);
     CHECK(e < 1e-5, "attention seqs=%d heads=%d dim=%d alibi=%d rel err %g", n_seqs, n_heads, head_dim, alibi, e);
+    free(cu); free(sot); free(pos); free(qkv); free(got); free(want);
+    ribo_test_free_all(dev);
+}
+
+/* Attention with rotary on the default (fp32) device: q *= d^-0.5 and the rotation (positions
+ * restarting per sequence) then attention with scale 1, as ESM-2 runs it; the reference rotates and
+ * attends in double. Backends without a fused kernel run their rotary pass first. */
+static void test_attention_rotary(const int *lens, int n_seqs, int n_heads, int head_dim) {
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, n_seqs, &cu, &sot, &pos);
+    int hd = n_heads * head_dim, max_len = 0;
+    for (int i = 0; i < n_seqs; ++i) max_len = lens[i] > max_len ? lens[i] : max_len;
+    float *qkv = rand_vec((size_t)T * 3 * hd, -2, 2), *got = malloc((size_t)T * hd * 4), *want = malloc((size_t)T * hd * 4);
+    const float q_scale = 1.0f / sqrtf((float)head_dim);
+    ribo_dptr none = {NULL, 0};
+    ribo_attention_args a = {ribo_test_upload(dev, st, qkv, (size_t)T * 3 * hd * 4),
+                             ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
+                             ribo_test_upload(dev, st, sot, (size_t)T * 4), none,
+                             ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4), T, n_seqs, max_len, n_heads, head_dim, 1.0f,
+                             ribo_test_upload(dev, st, pos, (size_t)T * 4), 10000.0f, q_scale, 1};
+    ribo_error err = {0};
+    check_kernel(dev->kernels->attention(st, &a, &err), &err, "attention (rotary)");
+    ribo_test_download(st, got, a.out, (size_t)T * hd * 4);
+    ref_rotary(qkv, pos, T, n_heads, head_dim, 10000.0f, q_scale);
+    ref_attention(qkv, cu, n_seqs, NULL, want, n_heads, head_dim, 1.0f);
+    double e = ribo_test_max_row_rel_err(got, want, (size_t)T, (size_t)hd);
+    /* fp32 rotary angles (as transformers) at positions up to 999: ~1e-5 in q and k */
+    CHECK(e < 5e-5, "attention with rotary seqs=%d heads=%d dim=%d rel err %g", n_seqs, n_heads, head_dim, e);
     free(cu); free(sot); free(pos); free(qkv); free(got); free(want);
     ribo_test_free_all(dev);
 }
@@ -446,7 +482,7 @@ static void test_attention_reduced(attn_dev *devs, int n_devs, ribo_storage stor
         CHECK(s->iface->fill_u32(s, o16, 0x7fc07fc0u, (size_t)T * hd / 2, &err) == RIBO_OK, "poison: %s", err.message);
         CHECK(d->kernels->convert_from_f32(s, q16, f32, nq, &err) == RIBO_OK, "convert: %s", err.message);
         ribo_attention_args a = {q16, dcu, dsot, alibi ? ribo_test_upload(d, s, slopes, sizeof slopes) : none, o16, T, n_seqs,
-                                 max_len, n_heads, head_dim, scale};
+                                 max_len, n_heads, head_dim, scale, none, 0.0f, 0.0f, 0};
         CHECK(d->kernels->attention(s, &a, &err) == RIBO_OK, "attention: %s", err.message);
         ribo_pool_args p = {o16, dcu, dsot, o32, n_seqs, T, hd, 0, 0, RIBO_POOL_MODE_COPY};
         CHECK(d->kernels->pool(s, &p, &err) == RIBO_OK, "pool copy: %s", err.message);
@@ -486,6 +522,265 @@ static void test_attention_reduced_all(ribo_storage storage) {
     close_attn_devs(devs, n);
 }
 
+/* ---------------------------------------------------------------- 16-bit LayerNorm, GELU, fused rotary
+ * Same scheme: inputs rounded to 16 bits on the host and converted on the device (exact), 16-bit
+ * outputs NaN-poisoned first and widened to fp32 by the per-residue pool copy. Each device is opened
+ * with the environment that selects a kernel (read at open) and the test checks the kernel that ran. */
+
+/* Opens device 0 of the test backend with storage and names[i]=values[i] set; restores them. */
+static bool open_dev_env(ribo_storage storage, int n, const char *const *names, const char *const *values, attn_dev *d) {
+    char *saved[4] = {NULL};
+    for (int i = 0; i < n; ++i) {
+        const char *v = getenv(names[i]);
+        saved[i] = v ? strdup(v) : NULL;
+        setenv(names[i], values[i], 1);
+    }
+    bool ok = open_attn_dev(storage, NULL, d);
+    for (int i = 0; i < n; ++i) {
+        if (saved[i]) setenv(names[i], saved[i], 1);
+        else unsetenv(names[i]);
+        free(saved[i]);
+    }
+    if (ok && !d->cuda) { /* 16-bit storage is a CUDA matter today; other backends keep their own tests */
+        close_attn_devs(d, 1);
+        return false;
+    }
+    return ok;
+}
+
+static float round16(float x, bool bf) { return bf ? round_bf16(x) : round_f16(x); }
+
+/* Device copy (storage type) of n floats already rounded to it, placed `shift` elements past an
+ * aligned address. */
+static ribo_dptr up16(attn_dev *d, const float *v, size_t n, int shift) {
+    ribo_error err = {0};
+    ribo_dptr f32 = ribo_test_upload(d->dev, d->st, v, n * 4), q16 = ribo_test_upload(d->dev, d->st, NULL, (n + 8) * 2);
+    q16 = ribo_dptr_at(q16, (size_t)shift * 2);
+    CHECK(d->dev->kernels->convert_from_f32(d->st, q16, f32, n, &err) == RIBO_OK, "convert: %s", err.message);
+    return q16;
+}
+
+/* A NaN-poisoned 16-bit [rows, width] buffer. */
+static ribo_dptr poisoned16(attn_dev *d, size_t n) {
+    ribo_error err = {0};
+    ribo_dptr o = ribo_test_upload(d->dev, d->st, NULL, (n + 2) * 2);
+    CHECK(d->st->iface->fill_u32(d->st, o, 0x7fc07fc0u, (n + 2) / 2, &err) == RIBO_OK, "poison: %s", err.message);
+    return o;
+}
+
+/* [rows, width] of the storage type back as fp32 through the per-residue pool copy. */
+static void down16(attn_dev *d, float *host, ribo_dptr p16, int rows, int width) {
+    int32_t cu[2] = {0, rows}, *sot = calloc((size_t)rows, 4);
+    ribo_dptr o32 = ribo_test_upload(d->dev, d->st, NULL, (size_t)rows * width * 4);
+    ribo_pool_args p = {p16, ribo_test_upload(d->dev, d->st, cu, sizeof cu), ribo_test_upload(d->dev, d->st, sot, (size_t)rows * 4),
+                        o32, 1, rows, width, 0, 0, RIBO_POOL_MODE_COPY};
+    ribo_error err = {0};
+    CHECK(d->dev->kernels->pool(d->st, &p, &err) == RIBO_OK, "pool copy: %s", err.message);
+    ribo_test_download(d->st, host, o32, (size_t)rows * width * 4);
+    free(sot);
+}
+
+/* Largest distance between a and b in units of the 16-bit spacing at the larger magnitude. */
+static double max_ulp16(const float *a, const float *b, size_t n, bool bf) {
+    double worst = 0;
+    for (size_t i = 0; i < n; ++i) {
+        float m = fmaxf(fabsf(a[i]), fabsf(b[i]));
+        if (m != m || a[i] != a[i] || b[i] != b[i]) return INFINITY;
+        int e;
+        frexpf(m, &e);
+        double ulp = bf ? ldexp(1.0, e - 8) : ldexp(1.0, (e - 1 < -14 ? -14 : e - 1) - 10);
+        double u = m == 0.0f ? 0.0 : fabs((double)a[i] - b[i]) / ulp;
+        if (u > worst) worst = u;
+    }
+    return worst;
+}
+
+/* The LayerNorm kernel the device should run for a width (see ribo_cuda_layer_norm_path). */
+static void check_ln_path(attn_dev *d, int width, bool block_forced, ribo_storage storage) {
+#ifdef RIBO_WITH_CUDA
+    const char *path = ribo_cuda_layer_norm_path(d->dev, width);
+    const int epv = storage == RIBO_STORAGE_F32 ? 4 : 8, nv = width / epv;
+    const char *want = block_forced || width % epv || nv > 1024 ? "block" : nv <= 256 ? "warp" : "4warps";
+    CHECK(!strcmp(path, want), "layer_norm width %d runs '%s', expected '%s'", width, path, want);
+#else
+    (void)d, (void)width, (void)block_forced, (void)storage;
+#endif
+}
+
+/* 16-bit LayerNorm, registers-per-row kernels and the one-block-per-row kernel (RIBO_LAYER_NORM=block),
+ * against the double reference on the rounded inputs and against each other (1 ulp: only the fp32
+ * summation order differs). */
+static void test_layer_norm16_all(ribo_storage storage) {
+    const bool bf = storage == RIBO_STORAGE_BF16;
+    const char *names[] = {"RIBO_LAYER_NORM"}, *rows_v[] = {"rows"}, *block_v[] = {"block"};
+    attn_dev dr, db;
+    if (!open_dev_env(storage, 1, names, rows_v, &dr)) return;
+    if (!open_dev_env(storage, 1, names, block_v, &db)) {
+        CHECK(false, "device did not open with RIBO_LAYER_NORM=block");
+        close_attn_devs(&dr, 1);
+        return;
+    }
+    const int widths[] = {37, 64, 96, 144, 160, 192, 320, 480, 640, 768, 1280, 2560, 5120, 8192, 8200};
+    const int n_widths = (int)(sizeof widths / sizeof *widths);
+    for (int wi = 0; wi < n_widths; ++wi)
+        for (int variant = 0; variant < 3; ++variant) {
+            const int width = widths[wi], shift = variant == 2 ? 1 : 0; /* variant 2: x off the 16-byte grid */
+            const int rows = variant == 1 ? (width <= 1280 ? 1001 : 37) : 1 + wi % 4;
+            const size_t n = (size_t)rows * width;
+            float *x = rand_vec(n, -3, 5), *g = rand_vec((size_t)width, 0.5f, 1.5f), *b = rand_vec((size_t)width, -0.5f, 0.5f);
+            for (size_t i = 0; i < n; ++i) x[i] = round16(x[i] + (i / width % 3 == 0 ? 40.0f : 0.0f), bf);
+            for (int c = 0; c < width; ++c) {
+                g[c] = round16(g[c], bf);
+                b[c] = round16(b[c], bf);
+            }
+            float *want = malloc(n * 4), *got[2] = {malloc(n * 4), malloc(n * 4)};
+            ref_layer_norm(x, g, b, want, rows, width, 1e-5f);
+            attn_dev *ds[2] = {&dr, &db};
+            for (int k = 0; k < 2; ++k) {
+                attn_dev *d = ds[k];
+                ribo_layer_norm_args a = {up16(d, x, n, shift), up16(d, g, (size_t)width, 0), up16(d, b, (size_t)width, 0),
+                                          poisoned16(d, n), rows, width, 1e-5f};
+                ribo_error err = {0};
+                CHECK(d->dev->kernels->layer_norm(d->st, &a, &err) == RIBO_OK, "layer_norm: %s", err.message);
+                down16(d, got[k], a.out, rows, width);
+                double e = ribo_test_max_row_rel_err(got[k], want, (size_t)rows, (size_t)width);
+                const double bound = bf ? 3e-3 : 8e-4; /* output rounding: ~2^-9 / 2^-11 per element */
+                CHECK(e < bound, "layer_norm %s %s width=%d rows=%d shift=%d rel err %g (bound %g)", bf ? "bf16" : "fp16",
+                      k ? "block" : "rows", width, rows, shift, e, bound);
+                check_ln_path(d, width, k == 1, storage);
+                ribo_test_free_all(d->dev);
+            }
+            double u = max_ulp16(got[0], got[1], n, bf);
+            CHECK(u <= 1.0, "layer_norm %s width=%d rows=%d: kernels %g ulp apart", bf ? "bf16" : "fp16", width, rows, u);
+            free(x); free(g); free(b); free(want); free(got[0]); free(got[1]);
+        }
+    close_attn_devs(&dr, 1);
+    close_attn_devs(&db, 1);
+}
+
+/* 16-bit linear + exact GELU (the separate vectorized pass after cuBLASLt), incl. a 3-element tail. */
+static void test_linear_gelu16(ribo_storage storage) {
+    const bool bf = storage == RIBO_STORAGE_BF16;
+    attn_dev d;
+    if (!open_dev_env(storage, 0, NULL, NULL, &d)) return;
+    const int shapes[][3] = {{5, 7, 16}, {33, 200, 64}, {64, 1280, 320}};
+    for (int i = 0; i < 3; ++i) {
+        const int m = shapes[i][0], n = shapes[i][1], k = shapes[i][2];
+        float *x = rand_vec((size_t)m * k, -1, 1), *w = rand_vec((size_t)n * k, -0.3f, 0.3f), *bv = rand_vec((size_t)n, -0.5f, 0.5f);
+        for (int j = 0; j < m * k; ++j) x[j] = round16(x[j], bf);
+        for (int j = 0; j < n * k; ++j) w[j] = round16(w[j], bf);
+        for (int j = 0; j < n; ++j) bv[j] = round16(bv[j], bf);
+        float *got = malloc((size_t)m * n * 4), *want = malloc((size_t)m * n * 4);
+        ribo_dptr none = {NULL, 0};
+        ribo_linear_args a = {up16(&d, x, (size_t)m * k, 0), up16(&d, w, (size_t)n * k, 0), up16(&d, bv, (size_t)n, 0), none,
+                              poisoned16(&d, (size_t)m * n), m, n, k, RIBO_ACT_GELU_ERF};
+        ribo_error err = {0};
+        CHECK(d.dev->kernels->linear(d.st, &a, &err) == RIBO_OK, "linear: %s", err.message);
+        down16(&d, got, a.out, m, n);
+        ref_linear(x, w, bv, NULL, want, m, n, k, 1);
+        double e = ribo_test_max_row_rel_err(got, want, (size_t)m, (size_t)n);
+        /* the GEMM output is rounded before GELU and after: two 16-bit roundings */
+        CHECK(e < (bf ? 1e-2 : 1.5e-3), "linear+gelu %s %dx%dx%d rel err %g", bf ? "bf16" : "fp16", m, n, k, e);
+        free(x); free(w); free(bv); free(got); free(want);
+        ribo_test_free_all(d.dev);
+    }
+    close_attn_devs(&d, 1);
+}
+
+/* 16-bit attention with rotary on every CUDA path: the mma kernel rotating Q and K itself
+ * (RIBO_FUSE_ROTARY=1), the same kernel after the separate rotary pass (=0), and the wmma / simt
+ * kernels (always the separate pass). Reference: Q (scaled) and K rotated in double and rounded to
+ * 16 bits, as the separate pass stores them, then attention in double; the fused and the separate
+ * mma runs are also compared with each other (they differ where a rotated element rounds to the
+ * neighbouring 16-bit value). */
+enum { N_ROPE_DEVS = 4 };
+static const char *const rope_kernel[N_ROPE_DEVS] = {"mma", "mma", "wmma", "simt"};
+static const char *const rope_fuse[N_ROPE_DEVS] = {"1", "0", "1", "1"};
+
+static void test_attention_rotary16(attn_dev *devs, int n_devs, ribo_storage storage, const char *name, const int *lens,
+                                    int n_seqs, int n_heads, int head_dim, bool alibi) {
+    int32_t *cu, *sot, *pos;
+    int T = make_packing(lens, n_seqs, &cu, &sot, &pos), hd = n_heads * head_dim, max_len = 0;
+    for (int i = 0; i < n_seqs; ++i) max_len = lens[i] > max_len ? lens[i] : max_len;
+    const bool bf = storage == RIBO_STORAGE_BF16;
+    const size_t nq = (size_t)T * 3 * hd, no = (size_t)T * hd;
+    float *qkv = rand_vec(nq, -2, 2), *rot = malloc(nq * 4), *want = malloc(no * 4);
+    float *got[N_ROPE_DEVS];
+    for (size_t i = 0; i < nq; ++i) qkv[i] = round16(qkv[i], bf);
+    memcpy(rot, qkv, nq * 4);
+    const float q_scale = 1.0f / sqrtf((float)head_dim);
+    ref_rotary(rot, pos, T, n_heads, head_dim, 10000.0f, q_scale);
+    for (int t = 0; t < T; ++t)
+        for (int e = 0; e < 2 * hd; ++e) rot[(size_t)t * 3 * hd + e] = round16(rot[(size_t)t * 3 * hd + e], bf);
+    float slopes[16];
+    for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
+    ref_attention(rot, cu, n_seqs, alibi ? slopes : NULL, want, n_heads, head_dim, 1.0f);
+    const double bound = bf ? 1.5e-2 : 2e-3;
+    for (int k = 0; k < n_devs; ++k) {
+        attn_dev *d = &devs[k];
+        ribo_dptr none = {NULL, 0};
+        ribo_dptr q16 = up16(d, qkv, nq, 0), o16 = poisoned16(d, no);
+        ribo_attention_args a = {q16, ribo_test_upload(d->dev, d->st, cu, (size_t)(n_seqs + 1) * 4),
+                                 ribo_test_upload(d->dev, d->st, sot, (size_t)T * 4),
+                                 alibi ? ribo_test_upload(d->dev, d->st, slopes, sizeof slopes) : none, o16, T, n_seqs, max_len,
+                                 n_heads, head_dim, 1.0f, ribo_test_upload(d->dev, d->st, pos, (size_t)T * 4), 10000.0f, q_scale, 1};
+        ribo_error err = {0};
+        CHECK(d->dev->kernels->attention(d->st, &a, &err) == RIBO_OK, "attention (rotary): %s", err.message);
+        got[k] = malloc(no * 4);
+        down16(d, got[k], o16, T, hd);
+        double e = ribo_test_max_row_rel_err(got[k], want, (size_t)T, (size_t)hd);
+        CHECK(e < bound, "attention+rotary %s kernel=%s fuse=%s %s seqs=%d tokens=%d heads=%d dim=%d alibi=%d rel err %g (bound %g)",
+              bf ? "bf16" : "fp16", rope_kernel[k], rope_fuse[k], name, n_seqs, T, n_heads, head_dim, alibi, e, bound);
+        if (getenv("RIBO_TEST_VERBOSE"))
+            fprintf(stderr, "attention+rotary %s kernel=%s fuse=%s %s dim=%d alibi=%d: rel err %.3g\n", bf ? "bf16" : "fp16",
+                    rope_kernel[k], rope_fuse[k], name, head_dim, alibi, e);
+        ribo_test_free_all(d->dev);
+    }
+    if (n_devs >= 2) { /* fused vs separate pass, same mma kernel otherwise */
+        double e = ribo_test_max_row_rel_err(got[0], got[1], (size_t)T, (size_t)hd);
+        CHECK(e < (bf ? 4e-3 : 5e-4), "attention+rotary %s %s dim=%d: fused and separate rotary rel diff %g",
+              bf ? "bf16" : "fp16", name, head_dim, e);
+        if (getenv("RIBO_TEST_VERBOSE"))
+            fprintf(stderr, "attention+rotary %s %s dim=%d: fused vs separate rel diff %.3g\n", bf ? "bf16" : "fp16", name,
+                    head_dim, e);
+    }
+    for (int k = 0; k < n_devs; ++k) free(got[k]);
+    free(cu); free(sot); free(pos); free(qkv); free(rot); free(want);
+}
+
+static void test_attention_rotary16_all(ribo_storage storage) {
+    attn_dev devs[N_ROPE_DEVS];
+    const char *names[] = {"RIBO_ATTENTION", "RIBO_FUSE_ROTARY"};
+    int n = 0;
+    for (int k = 0; k < N_ROPE_DEVS; ++k) {
+        const char *values[] = {rope_kernel[k], rope_fuse[k]};
+        if (!open_dev_env(storage, 2, names, values, &devs[n])) {
+            CHECK(k == 0, "CUDA device did not open with RIBO_ATTENTION=%s RIBO_FUSE_ROTARY=%s", values[0], values[1]);
+            break;
+        }
+        devs[n].kernel = rope_kernel[k];
+        ++n;
+    }
+    if (n == 0) return;
+    const int dims[] = {16, 24, 32, 64, 128};
+    for (int k = 0; k < n; ++k) /* the capability the graph builder asks for */
+        for (int d = 0; d < 5; ++d) {
+            const ribo_kernel_i *ki = devs[k].dev->kernels;
+            bool fuses = ki->attention_fuses_rotary && ki->attention_fuses_rotary(devs[k].dev, dims[d]);
+            bool want = k == 0 && devs[k].sm >= 80;
+            CHECK(fuses == want, "kernel=%s fuse=%s sm_%d dim %d: attention_fuses_rotary %d, expected %d", rope_kernel[k],
+                  rope_fuse[k], devs[k].sm, dims[d], fuses, want);
+        }
+    const int lens_r[] = {1, 2, 63, 64, 65, 127, 128, 129, 1000, 3}; /* positions restart in each */
+    for (int d = 0; d < 5; ++d) test_attention_rotary16(devs, n, storage, "edges", lens_r, 10, d < 3 ? 4 : 2, dims[d], false);
+    int many[512];
+    for (int i = 0; i < 512; ++i) many[i] = 1 + (int)ribo_test_randf(&rng, 0.0f, 40.0f);
+    test_attention_rotary16(devs, n, storage, "512 short", many, 512, 20, 64, false);
+    /* rotary with ALiBi (no model has both): every path runs the separate pass */
+    test_attention_rotary16(devs, n, storage, "alibi", lens_r, 10, 2, 32, true);
+    close_attn_devs(devs, n);
+}
+
 /* RIBO_ATTENTION with an unknown value: the CUDA device refuses to open, naming the variable. */
 static void test_attention_env_refused(void) {
 #ifdef RIBO_WITH_CUDA
@@ -518,11 +813,21 @@ int main(void) {
     test_layer_norm(33, 144);
     test_layer_norm(5, 1280);
     test_layer_norm(3, 37);
+    /* every width of the model families (ESM-2 320..5120, DNABERT 768, fixtures), row counts that
+     * leave a block partly empty, and x off the 16-byte grid */
+    const int ln_widths[] = {320, 480, 640, 1280, 2560, 5120, 768, 96, 160, 192};
+    for (int i = 0; i < 10; ++i) test_layer_norm(i % 2 ? 5 : 6, ln_widths[i]);
+    test_layer_norm(1001, 64);
+    test_layer_norm(1, 1280);
+    test_layer_norm_at(7, 1280, 1);
+    test_layer_norm_at(5, 144, 1);
+    ribo_test_free_all(dev);
     test_linear(37, 50, 70, true, false, 0);
     test_linear(64, 192, 64, true, false, 0);
     test_linear(19, 200, 144, true, false, 1);
     test_linear(23, 144, 200, true, true, 0);
     test_linear(5, 7, 3, false, false, 0);
+    test_linear(5, 7, 3, true, false, 1); /* 35 outputs: GELU's vector loop and its 3-element tail */
     const int rot_lens[] = {1, 5, 130, 700};
     const int rot_lens_long[] = {3, 1100}; /* positions up to 1099: past fair-esm's 1024 */
     test_rotary(4, 16, rot_lens, 4);
@@ -538,6 +843,8 @@ int main(void) {
         for (int alibi = 0; alibi < 2; ++alibi) test_attention(lens_a, 8, d < 3 ? 4 : 2, dims[d], alibi);
     test_attention(lens_b, 1, 2, 24, false);
     test_attention(lens_c, 6, 12, 16, true);
+    const int lens_rot[] = {1, 63, 64, 65, 1000, 2};
+    for (int d = 0; d < 5; ++d) test_attention_rotary(lens_rot, 6, d < 3 ? 3 : 2, dims[d]);
     test_pool(0);
     test_pool(1);
     test_pool(2);
@@ -548,6 +855,12 @@ int main(void) {
     /* 16-bit storage, every attention kernel (skipped where the backend cannot store it, e.g. OpenCL) */
     test_attention_reduced_all(RIBO_STORAGE_F16);
     test_attention_reduced_all(RIBO_STORAGE_BF16);
+    test_attention_rotary16_all(RIBO_STORAGE_F16);
+    test_attention_rotary16_all(RIBO_STORAGE_BF16);
+    test_layer_norm16_all(RIBO_STORAGE_F16);
+    test_layer_norm16_all(RIBO_STORAGE_BF16);
+    test_linear_gelu16(RIBO_STORAGE_F16);
+    test_linear_gelu16(RIBO_STORAGE_BF16);
     ribo_test_close_device(dev, st);
 #ifdef RIBO_WITH_OPENCL
     test_opencl_context_released();

@@ -2,8 +2,11 @@
  * accumulation, sm_80+), FlashAttention-2 style with S, P and O in registers. The kernel body, its
  * tiling and the register layouts it relies on are in cuda_attention_mma.cuh (shared with the CPU
  * emulator test); this file has the inline-PTX primitives, the one-time per-device set-up and the
- * launcher. Selected by RIBO_ATTENTION (see cuda_kernels.cu); the WMMA kernel is the fallback. */
+ * launcher. Selected by RIBO_ATTENTION (see cuda_kernels.cu); the WMMA kernel is the fallback. A third
+ * variant per head size applies ESM-2's rotary embedding to the Q and K tiles as they arrive in shared
+ * memory (attention with `rotary` set; RIBO_FUSE_ROTARY=0 runs the separate rotary pass instead). */
 #include <stdio.h>
+#include <string.h>
 
 #include <type_traits>
 
@@ -93,19 +96,29 @@ struct ribo_mma_device_ops {
         return exp2f(x);
 #endif
     }
+    /* sin and cos on [-pi, pi] (the fused rotary reduces its angles first): MUFU.SIN/COS, absolute
+     * error ~2^-21.4 there */
+    static __device__ __forceinline__ void sincos(float r, float *s, float *c) { __sincosf(r, s, c); }
 };
 
 /* Packed varlen attention for storage T and head size D (16, 24, 32, 64, 128), ALiBi when ALIBI:
- * out[t, h*D:(h+1)*D] = softmax_j(q_t . k_j * scale - slope_h |i - j|) V over t's own sequence.
- * 1-D grid of (T/64 + n_seqs) * n_heads CTAs of 128 threads; cfg::SMEM_BYTES dynamic shared memory.
- * What each CTA does: ribo_mma_attention_cta in cuda_attention_mma.cuh. */
-template <typename T, int D, bool ALIBI>
+ * out[t, h*D:(h+1)*D] = softmax_j(q_t . k_j * scale - slope_h |i - j|) V over t's own sequence;
+ * when ROPE, q and k are first rotated as the rotary op does (q scaled by q_scale; inv_freq from
+ * freqs, positions = index within the sequence). 1-D grid of (T/64 + n_seqs) * n_heads CTAs of 128
+ * threads; cfg::SMEM_BYTES dynamic shared memory. What each CTA does: ribo_mma_attention_cta in
+ * cuda_attention_mma.cuh. */
+template <typename T, int D, bool ALIBI, bool ROPE>
 __global__ void __launch_bounds__(128) attention_mma_kernel(const T *qkv, const int *cu_seqlens, int n_seqs,
-                                                            const float *alibi, T *out, int n_heads, float scale_log2) {
+                                                            const float *alibi, T *out, int n_heads, float scale_log2,
+                                                            ribo_cuda_rope_freqs freqs, float q_scale) {
 #if RIBO_MMA_PTX
     extern __shared__ __align__(128) unsigned char ribo_mma_smem[];
-    ribo_mma_attention_cta<ribo_mma_device_ops, T, D, ALIBI>(qkv, cu_seqlens, n_seqs, alibi, out, n_heads, scale_log2,
-                                                            blockIdx.x, (T *)ribo_mma_smem, (int)threadIdx.x);
+    __shared__ float inv_freq[ROPE ? D / 2 : 1]; /* read after the body's first barrier */
+    if constexpr (ROPE)
+        for (int i = (int)threadIdx.x; i < D / 2; i += (int)blockDim.x) inv_freq[i] = freqs.inv[i];
+    ribo_mma_attention_cta<ribo_mma_device_ops, T, D, ALIBI, ROPE>(qkv, cu_seqlens, n_seqs, alibi, out, n_heads,
+                                                                  scale_log2, blockIdx.x, (T *)ribo_mma_smem,
+                                                                  (int)threadIdx.x, inv_freq, q_scale);
 #elif defined(__CUDA_ARCH__)
     __trap(); /* never launched: ribo_cuda_attention_mma_init only enables devices with an sm_80+ binary */
 #endif
@@ -151,8 +164,11 @@ template <typename T, int D>
 static ribo_status prepare_mma(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
     constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
     bool ok = true;
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false>, smem, max_optin, &ok, "mma", err));
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, true>, smem, max_optin, &ok, "mma (ALiBi)", err));
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, false>, smem, max_optin, &ok, "mma", err));
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, true, false>, smem, max_optin, &ok, "mma (ALiBi)",
+                            err));
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, true>, smem, max_optin, &ok,
+                            "mma (rotary)", err));
     if (ok) cd->attn_mma_dims |= (unsigned)mma_dim_bit(D);
     return RIBO_OK;
 }
@@ -189,10 +205,18 @@ static void launch_mma(const ribo_attention_args *a, unsigned blocks, cudaStream
     const int *cu = (const int *)ribo_cuda_ptr(a->cu_seqlens);
     const float *alibi = (const float *)ribo_cuda_ptr(a->alibi_slopes);
     T *out = (T *)ribo_cuda_ptr(a->out);
-    if (alibi)
-        attention_mma_kernel<T, D, true><<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2);
+    ribo_cuda_rope_freqs freqs;
+    memset(&freqs, 0, sizeof freqs);
+    if (a->rotary) {
+        ribo_cuda_rope_freqs_fill(&freqs, a->rope_theta, D);
+        attention_mma_kernel<T, D, false, true>
+            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
+    } else if (alibi)
+        attention_mma_kernel<T, D, true, false>
+            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
     else
-        attention_mma_kernel<T, D, false><<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2);
+        attention_mma_kernel<T, D, false, false>
+            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
 }
 
 template <typename T>
@@ -209,6 +233,7 @@ static void launch_mma_dim(const ribo_attention_args *a, unsigned blocks, cudaSt
 bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, cudaStream_t st) {
     if (!ribo_cuda_attention_mma_supports(cd, a->head_dim) || a->n_seqs < 1 || a->n_heads < 1 || a->n_tokens < 0)
         return false;
+    if (a->rotary && a->alibi_slopes.buf) return false; /* no rotary + ALiBi variant */
     /* slots: sequence s owns cu[s]/64 + s .. cu[s+1]/64 + s (see cuda_attention_mma.cuh) */
     const unsigned long long blocks =
         ((unsigned long long)a->n_tokens / 64 + (unsigned long long)a->n_seqs) * (unsigned long long)a->n_heads;

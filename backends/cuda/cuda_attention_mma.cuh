@@ -13,6 +13,7 @@
  *   mma<T>(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1)   d += A B (m16n8k16 row.col,
  *                                                            f32 accumulate, T = __half / bf16)
  *   shfl_xor(float v, int mask), exp2(float x)
+ *   sincos(float r, float *s, float *c)                      sin and cos of r, |r| <= ~3.2 (fused rotary only)
  *
  * ---------------------------------------------------------------- what one CTA computes
  * CTA = (query tile of BQ = 64 rows of one sequence, head h); 4 warps, warp w owns query rows
@@ -60,7 +61,19 @@
  *
  * Shared memory: four [64][DP + 8] tiles of T (K0 V0 K1 V1); rows padded by 16 bytes so the eight
  * 16-byte row reads of each ldmatrix phase fall in distinct bank groups. Head size 24 is padded to
- * DP = 32 with zero columns (written once; cp.async never touches them). */
+ * DP = 32 with zero columns (written once; cp.async never touches them).
+ *
+ * ---------------------------------------------------------------- fused rotary (ROPE)
+ * ESM-2's rotary embedding, otherwise a separate pass over qkv (cuda_kernels.cu rotary_kernel), is
+ * applied to the tiles in shared memory: the Q tile once per CTA (q *= q_scale first), each K tile
+ * after its cp.async has landed, before any ldmatrix reads it (one extra CTA barrier per tile). Each
+ * thread takes 32-bit words of two adjacent dimensions (i, i+1) of one row and their partners
+ * (i + D/2, i + D/2 + 1); in fp32: x1' = x1 c - x2 s, x2' = x2 c + x1 s with (s, c) = sin/cos of the
+ * angle pos * inv_freq[i] rounded to float (as the separate kernel and transformers), then rounded to
+ * T - the value the separate pass would have stored, up to the sin/cos evaluation: the angle is
+ * reduced to [-pi, pi] by two fma steps and Ops::sincos evaluates it (device: __sincosf, absolute
+ * error ~4e-7 against the correctly rounded sincosf the separate pass uses). pos is the row's index
+ * within its sequence (positions restart per sequence). Rows past the sequence end stay zero. */
 #ifndef RIBO_CUDA_ATTENTION_MMA_CUH
 #define RIBO_CUDA_ATTENTION_MMA_CUH
 
@@ -129,7 +142,25 @@ template <> RIBO_MMA_FN float ribo_mma_sum2<__nv_bfloat16>(uint32_t u) {
     return f.x + f.y;
 }
 
+/* The two T of a packed .b32 as floats (lo = low half). */
+template <typename T> RIBO_MMA_FN void ribo_mma_unpack2(uint32_t u, float *lo, float *hi);
+template <> RIBO_MMA_FN void ribo_mma_unpack2<__half>(uint32_t u, float *lo, float *hi) {
+    __half2 v;
+    memcpy((void *)&v, &u, 4);
+    const float2 f = __half22float2(v);
+    *lo = f.x;
+    *hi = f.y;
+}
+template <> RIBO_MMA_FN void ribo_mma_unpack2<__nv_bfloat16>(uint32_t u, float *lo, float *hi) {
+    __nv_bfloat162 v;
+    memcpy((void *)&v, &u, 4);
+    const float2 f = __bfloat1622float2(v);
+    *lo = f.x;
+    *hi = f.y;
+}
+
 /* Aligned 4-byte / 16-byte moves (the addresses are multiples of 4 / 16 bytes by construction). */
+RIBO_MMA_FN uint32_t ribo_mma_ld32(const void *src) { return *reinterpret_cast<const uint32_t *>(src); }
 RIBO_MMA_FN void ribo_mma_st32(void *dst, uint32_t v) { *reinterpret_cast<uint32_t *>(dst) = v; }
 RIBO_MMA_FN void ribo_mma_copy16(void *dst, const void *src) {
     *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
@@ -147,13 +178,57 @@ RIBO_MMA_FN void ribo_mma_load_tile(T *dst, const T *src, size_t rs, int row0, i
     }
 }
 
+/* sin and cos of a rotary angle a (>= 0, below ~1e5): a - k 2pi with k = rint(a / 2pi) in two fma
+ * steps (2pi as float plus its remainder; error ~2.5e-7), then Ops::sincos on [-pi, pi]. */
+template <class Ops>
+RIBO_MMA_FN void ribo_mma_rope_sincos(float a, float *s, float *c) {
+    const float k = rintf(a * 0.159154943091895336f);
+    float r = fmaf(-k, 6.28318548202514648f, a);
+    r = fmaf(-k, -1.74845553146951715e-7f, r);
+    Ops::sincos(r, s, c);
+}
+
+/* Rotary on the rows [0, BK) of a shared tile whose row r is position pos0 + r of a sequence of len
+ * tokens (rows at or past len are left alone): for every i < D/2 the pair (x_i, x_{i+D/2}), scaled
+ * by q_scale when SCALE, rotated by pos * inv_freq[i]. Plain shared loads and stores; the caller
+ * puts a CTA barrier between this and any other thread's reads of the tile. */
+template <class Ops, typename T, int D, bool SCALE>
+RIBO_MMA_FN void ribo_mma_rope_tile(T *tile, int pos0, int len, const float *inv_freq, float q_scale, int tid) {
+    using C = ribo_mma_attn_cfg<T, D>;
+    constexpr int HALF = D / 2, UNITS = HALF / 2; /* 32-bit words (two dimensions) per half row */
+    static_assert(HALF % 2 == 0, "the rotary pairs are handled two at a time");
+    for (int e = tid; e < C::BK * UNITS; e += C::THREADS) {
+        const int r = e / UNITS, i = (e % UNITS) * 2, pos = pos0 + r;
+        if (pos >= len) continue;
+        T *const p1 = tile + r * C::LDS + i, *const p2 = p1 + HALF;
+        float a1, b1, a2, b2; /* a: dimension i (and i + D/2), b: dimension i + 1 (and i + 1 + D/2) */
+        ribo_mma_unpack2<T>(ribo_mma_ld32(p1), &a1, &b1);
+        ribo_mma_unpack2<T>(ribo_mma_ld32(p2), &a2, &b2);
+        if constexpr (SCALE) {
+            a1 *= q_scale;
+            b1 *= q_scale;
+            a2 *= q_scale;
+            b2 *= q_scale;
+        }
+        const float fpos = (float)pos;
+        float sa, ca, sb, cb;
+        ribo_mma_rope_sincos<Ops>(fpos * inv_freq[i], &sa, &ca);
+        ribo_mma_rope_sincos<Ops>(fpos * inv_freq[i + 1], &sb, &cb);
+        ribo_mma_st32(p1, ribo_mma_pack2<T>(a1 * ca - a2 * sa, b1 * cb - b2 * sb));
+        ribo_mma_st32(p2, ribo_mma_pack2<T>(a2 * ca + a1 * sa, b2 * cb + b1 * sb));
+    }
+}
+
 /* The whole CTA: block = blockIdx.x (slot * n_heads + head), tid = threadIdx.x (0..127), smem =
  * cfg::SMEM_BYTES of dynamic shared memory (16-byte aligned). scale_log2 = scale * log2(e); alibi
  * (slopes, per head) is read only when ALIBI. qkv and out must be 16-byte aligned (rows and head
- * offsets are then too: D is a multiple of 8); the grid must cover cu[n_seqs] / 64 + n_seqs slots. */
-template <class Ops, typename T, int D, bool ALIBI>
+ * offsets are then too: D is a multiple of 8); the grid must cover cu[n_seqs] / 64 + n_seqs slots.
+ * ROPE: the rotary embedding is applied to Q (after q *= q_scale) and K first, inv_freq[i] for
+ * i < D/2 (see "fused rotary" above); inv_freq and q_scale are not read otherwise. */
+template <class Ops, typename T, int D, bool ALIBI, bool ROPE>
 RIBO_MMA_FN void ribo_mma_attention_cta(const T *qkv, const int *cu, int n_seqs, const float *alibi, T *out,
-                                        int n_heads, float scale_log2, unsigned block, T *smem, int tid) {
+                                        int n_heads, float scale_log2, unsigned block, T *smem, int tid,
+                                        const float *inv_freq, float q_scale) {
     using C = ribo_mma_attn_cfg<T, D>;
     const int h = (int)(block % (unsigned)n_heads);
     const long long slot = (long long)(block / (unsigned)n_heads);
@@ -190,6 +265,10 @@ RIBO_MMA_FN void ribo_mma_attention_cta(const T *qkv, const int *cu, int n_seqs,
     Ops::cp_async_commit();
     Ops::cp_async_wait_all();
     Ops::sync_cta();
+    if constexpr (ROPE) { /* scale and rotate the Q tile in place before any warp reads its fragments */
+        ribo_mma_rope_tile<Ops, T, D, true>(qs, q0, len, inv_freq, q_scale, tid);
+        Ops::sync_cta();
+    }
 
     uint32_t qf[C::KSTEPS][4]; /* A fragments of this warp's 16 query rows, all k-steps */
 RIBO_MMA_UNROLL
@@ -214,6 +293,10 @@ RIBO_MMA_UNROLL
             ribo_mma_load_tile<Ops, T, D>(kn + C::TILE, vbase, rs, k0 + C::BK, len, tid);
         }
         Ops::cp_async_commit();
+        if constexpr (ROPE) { /* this tile landed at the end of the last iteration (or before the loop) */
+            ribo_mma_rope_tile<Ops, T, D, false>(kt, k0, len, inv_freq, 1.0f, tid);
+            Ops::sync_cta();
+        }
 
         /* S = Q K^T: sc[n] is the 16x8 C fragment of keys k0 + 8n .. k0 + 8n + 7 */
         float sc[C::NT_S][4];

@@ -29,6 +29,8 @@ typedef struct ribo_cuda_device {
     /* head sizes whose tensor-core attention kernels can run on this device (bit per size, see
      * cuda_kernels.cu / cuda_attention_mma.cu), set once with their shared-memory limits at open */
     unsigned attn_wmma_dims, attn_mma_dims;
+    bool fuse_rotary;             /* RIBO_FUSE_ROTARY (default on): the mma kernel applies rotary itself */
+    bool ln_block;                /* RIBO_LAYER_NORM=block: always the one-block-per-row LayerNorm */
     cublasLtHandle_t lt;
     void *workspace;              /* cuBLASLt workspace, one per device */
     size_t workspace_bytes;
@@ -58,12 +60,22 @@ ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err);
 void ribo_cuda_gemm_release(ribo_cuda_device *cd);
 
+/* Rotary inverse frequencies inv_freq_i = 1 / theta^(2i/D), i < D/2, as transformers rounds them;
+ * computed on the host per launch and passed by value (head sizes up to 128). */
+#define RIBO_CUDA_ROPE_MAX_HALF 64
+typedef struct ribo_cuda_rope_freqs {
+    float inv[RIBO_CUDA_ROPE_MAX_HALF];
+} ribo_cuda_rope_freqs;
+/* Fills f for theta and head_dim (<= 2 * RIBO_CUDA_ROPE_MAX_HALF). */
+void ribo_cuda_rope_freqs_fill(ribo_cuda_rope_freqs *f, float theta, int head_dim);
+
 /* Attention set-up at device open: reads RIBO_ATTENTION, checks which tensor-core kernels the device
  * can run and sets their dynamic shared-memory limits (once, not per launch). */
 ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err);
 ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin_smem, ribo_error *err);
 bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim);
-/* Launches the mma.sync attention; false (nothing launched) where it does not apply. */
+/* Launches the mma.sync attention (with the rotary fused when a->rotary); false (nothing launched)
+ * where it does not apply. */
 bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, cudaStream_t st);
 
 extern const ribo_kernel_i ribo_cuda_kernel_table;

@@ -12,6 +12,9 @@
 #include "cuda_debug.h"
 #include "cuda_internal.h"
 
+#define RIBO_EW_FN __device__ __forceinline__
+#include "cuda_elementwise.cuh"
+
 /* ---------------------------------------------------------------- storage helpers */
 
 __device__ __forceinline__ float to_f(float v) { return v; }
@@ -33,6 +36,8 @@ __device__ float block_sum(float v, float *scratch) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
+
+static bool aligned_to(const void *p, size_t bytes) { return ((uintptr_t)p % bytes) == 0; }
 
 static unsigned grid_for(size_t n, unsigned block) { return (unsigned)((n + block - 1) / block); }
 
@@ -75,6 +80,24 @@ __global__ void layer_norm_kernel(const T *x, const T *gamma, const T *beta, T *
         orow[c] = from_f<T>((to_f(xr[c]) - mean) * rstd * to_f(gamma[c]) + to_f(beta[c]));
 }
 
+/* The warp-level operations of the element-wise bodies (cuda_elementwise.cuh). */
+struct ribo_ew_device_ops {
+    static __device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
+    static __device__ __forceinline__ void sync_cta() { __syncthreads(); }
+};
+
+/* The same LayerNorm with the row held in registers: WPR warps per row (1: four rows per 128-thread
+ * block, 4: one), up to VPL 16-byte vectors per lane, mean then centred variance in fp32, 16-byte
+ * loads and stores (ribo_ln_rows_cta in cuda_elementwise.cuh). Needs width % (16 / sizeof(T)) == 0
+ * and 16-byte aligned tensors. */
+template <typename T, int VPL, int WPR>
+__global__ void __launch_bounds__(128) layer_norm_rows_kernel(const T *x, const T *gamma, const T *beta, T *out,
+                                                              int rows, int width, float eps) {
+    __shared__ float partial[2][4];
+    ribo_ln_rows_cta<ribo_ew_device_ops, T, VPL, WPR>(x, gamma, beta, out, rows, width, eps, blockIdx.x, (int)threadIdx.x,
+                                                      partial);
+}
+
 /* ---------------------------------------------------------------- gelu */
 
 /* p[i] = 0.5 * p[i] * (1 + erf(p[i] / sqrt(2)))  (exact GELU), in place. */
@@ -86,11 +109,31 @@ __global__ void gelu_kernel(T *p, size_t n) {
     }
 }
 
+/* The same in place GELU, one 16-byte vector per thread and grid step, the n % (16 / sizeof(T)) tail
+ * by the first threads (ribo_ew_gelu_thread); p 16-byte aligned. */
+template <typename T>
+__global__ void gelu_vec_kernel(T *p, size_t n) {
+    ribo_ew_gelu_thread<T>(p, n, blockIdx.x * (size_t)blockDim.x + threadIdx.x, (size_t)gridDim.x * blockDim.x);
+}
+
+template <typename T>
+static void run_gelu(cudaStream_t stream, T *p, size_t count) {
+    constexpr size_t EPV = 16 / sizeof(T);
+    if (aligned_to(p, 16)) {
+        const size_t n_vec = count / EPV;
+        const unsigned blocks = grid_for(n_vec ? n_vec : 1, 256) < 65535u ? grid_for(n_vec ? n_vec : 1, 256) : 65535u;
+        gelu_vec_kernel<T><<<blocks, 256, 0, stream>>>(p, count);
+    } else {
+        const unsigned blocks = grid_for(count, 256) < 65535u ? grid_for(count, 256) : 65535u;
+        gelu_kernel<T><<<blocks, 256, 0, stream>>>(p, count);
+    }
+}
+
 void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage) {
-    unsigned blocks = grid_for(count, 256) < 65535u ? grid_for(count, 256) : 65535u;
-    if (storage == RIBO_STORAGE_F16) gelu_kernel<<<blocks, 256, 0, stream>>>((__half *)ptr, count);
-    else if (storage == RIBO_STORAGE_BF16) gelu_kernel<<<blocks, 256, 0, stream>>>((__nv_bfloat16 *)ptr, count);
-    else gelu_kernel<<<blocks, 256, 0, stream>>>((float *)ptr, count);
+    if (!count) return;
+    if (storage == RIBO_STORAGE_F16) run_gelu(stream, (__half *)ptr, count);
+    else if (storage == RIBO_STORAGE_BF16) run_gelu(stream, (__nv_bfloat16 *)ptr, count);
+    else run_gelu(stream, (float *)ptr, count);
 }
 
 /* ---------------------------------------------------------------- gated linear unit */
@@ -116,11 +159,10 @@ __host__ __device__ static float rotary_inv_freq(float theta, int i, int head_di
     return (float)(1.0 / (double)p);
 }
 
-/* inv_freq for every i < D/2, computed on the host once per launch (head sizes up to 128). */
-#define RIBO_ROTARY_MAX_HALF 64
-struct rotary_freqs {
-    float inv[RIBO_ROTARY_MAX_HALF];
-};
+void ribo_cuda_rope_freqs_fill(ribo_cuda_rope_freqs *f, float theta, int head_dim) {
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < head_dim / 2 && i < RIBO_CUDA_ROPE_MAX_HALF; ++i) f->inv[i] = rotary_inv_freq(theta, i, head_dim);
+}
 
 /* In place on qkv [T, 3*H*D]: q *= q_scale, then the split-half (NeoX) rotary rotation of q and k by
  * angle pos * inv_freq_i (the angle rounded to float as transformers does). inv_freq comes from the
@@ -128,7 +170,7 @@ struct rotary_freqs {
  * One thread per (token, head, i < D/2). */
 template <typename T, bool PRE>
 __global__ void rotary_kernel(T *qkv, const int *positions, int n_tokens, int n_heads, int head_dim, float theta,
-                              float q_scale, rotary_freqs freqs) {
+                              float q_scale, ribo_cuda_rope_freqs freqs) {
     int half = head_dim / 2;
     size_t idx = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
     if (idx >= (size_t)n_tokens * n_heads * half) return;
@@ -147,6 +189,20 @@ __global__ void rotary_kernel(T *qkv, const int *positions, int n_tokens, int n_
     float k1 = to_f(k[i]), k2 = to_f(k[i + half]);
     k[i] = from_f<T>(k1 * c - k2 * s);
     k[i + half] = from_f<T>(k2 * c + k1 * s);
+}
+
+/* The same rotation (inv_freq from the table, head sizes up to 128) with C consecutive pairs per thread,
+ * q and k halves moved as C-element vectors (ribo_ew_rotary_thread; C * sizeof(T) = 16 or 8 bytes,
+ * (D/2) % C == 0, qkv aligned to C * sizeof(T)). One thread per (token, head, C pairs); inv_freq staged
+ * in shared memory (a kernel parameter whose address is taken would be copied per thread). */
+template <typename T, int C>
+__global__ void rotary_vec_kernel(T *qkv, const int *positions, int n_tokens, int n_heads, int head_dim, float q_scale,
+                                  ribo_cuda_rope_freqs freqs) {
+    __shared__ float inv_freq[RIBO_CUDA_ROPE_MAX_HALF];
+    for (int i = (int)threadIdx.x; i < head_dim / 2; i += (int)blockDim.x) inv_freq[i] = freqs.inv[i];
+    __syncthreads();
+    ribo_ew_rotary_thread<T, C>(qkv, positions, n_tokens, n_heads, head_dim, q_scale, inv_freq,
+                                blockIdx.x * (size_t)blockDim.x + threadIdx.x);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -495,6 +551,14 @@ static ribo_status prepare_wmma_all(ribo_cuda_device *cd, int max_optin, ribo_er
 }
 
 ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err) {
+    const char *fuse = getenv("RIBO_FUSE_ROTARY");
+    if (!fuse || !*fuse || !strcmp(fuse, "1")) cd->fuse_rotary = true;
+    else if (!strcmp(fuse, "0")) cd->fuse_rotary = false;
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_FUSE_ROTARY='%s' is not 0 or 1", fuse);
+    const char *ln = getenv("RIBO_LAYER_NORM");
+    if (!ln || !*ln || !strcmp(ln, "rows")) cd->ln_block = false;
+    else if (!strcmp(ln, "block")) cd->ln_block = true;
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_LAYER_NORM='%s' is not rows or block", ln);
     const char *env = getenv("RIBO_ATTENTION");
     if (!env || !*env || !strcmp(env, "mma")) cd->attn_choice = RIBO_CUDA_ATTN_MMA;
     else if (!strcmp(env, "wmma")) cd->attn_choice = RIBO_CUDA_ATTN_WMMA;
@@ -517,10 +581,24 @@ extern "C" const char *ribo_cuda_attention_path(ribo_device *dev, int head_dim) 
     return names[choose_attention(ribo_cuda_dev(dev), head_dim, true)];
 }
 
+static bool attention_aligned16(const ribo_attention_args *a) {
+    return aligned_to(ribo_cuda_ptr(a->qkv), 16) && aligned_to(ribo_cuda_ptr(a->out), 16);
+}
+
+/* Whether this launch can rotate inside the mma kernel: RIBO_FUSE_ROTARY on, no ALiBi, the mma path. */
+static bool rotary_fuses(const ribo_cuda_device *cd, const ribo_attention_args *a) {
+    return cd->fuse_rotary && !a->alibi_slopes.buf && choose_attention(cd, a->head_dim, attention_aligned16(a)) == ATTN_PATH_MMA;
+}
+
+/* ribo_kernel_i.attention_fuses_rotary (buffers from the executor are 256-byte aligned). */
+static bool cuda_attention_fuses_rotary(ribo_device *dev, int head_dim) {
+    const ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    return cd->fuse_rotary && choose_attention(cd, head_dim, true) == ATTN_PATH_MMA;
+}
+
 template <typename T>
 static void dispatch_attention(const ribo_attention_args *a, const ribo_cuda_device *cd, cudaStream_t st) {
-    const bool aligned16 = ((uintptr_t)ribo_cuda_ptr(a->qkv) % 16) == 0 && ((uintptr_t)ribo_cuda_ptr(a->out) % 16) == 0;
-    switch (choose_attention(cd, a->head_dim, aligned16)) {
+    switch (choose_attention(cd, a->head_dim, attention_aligned16(a))) {
     case ATTN_PATH_MMA: {
         if (ribo_cuda_attention_mma_launch(cd, a, st)) return;
         /* not launched (a grid beyond 2^31 - 1 CTAs): the next kernel down */
@@ -610,28 +688,70 @@ static ribo_status cuda_embed(ribo_stream *s, const ribo_embed_args *a, ribo_err
     return launched(s, "embed", err);
 }
 
+/* The registers-per-row kernel where it applies (widths that are whole 16-byte vectors, 16-byte
+ * aligned tensors, RIBO_LAYER_NORM not "block"), else the one-block-per-row kernel. */
 template <typename T>
-static void run_layer_norm(const ribo_layer_norm_args *a, cudaStream_t st) {
+static void run_layer_norm(const ribo_layer_norm_args *a, const ribo_cuda_device *cd, cudaStream_t st) {
+    int wpr = 0, vpl = 0;
+    const bool aligned = aligned_to(ribo_cuda_ptr(a->x), 16) && aligned_to(ribo_cuda_ptr(a->gamma), 16) &&
+                         aligned_to(ribo_cuda_ptr(a->beta), 16) && aligned_to(ribo_cuda_ptr(a->out), 16);
+    if (!cd->ln_block && aligned && ribo_ln_rows_shape(a->width, (int)sizeof(T), &wpr, &vpl)) {
+        const unsigned blocks = grid_for((size_t)a->rows, (unsigned)(4 / wpr));
+        ribo_ln_rows_dispatch(wpr, vpl, [&]<int VPL, int WPR>() {
+            layer_norm_rows_kernel<T, VPL, WPR><<<blocks, 128, 0, st>>>(
+                (const T *)ribo_cuda_ptr(a->x), (const T *)ribo_cuda_ptr(a->gamma), (const T *)ribo_cuda_ptr(a->beta),
+                (T *)ribo_cuda_ptr(a->out), a->rows, a->width, a->eps);
+        });
+        return;
+    }
     layer_norm_kernel<T><<<a->rows, threads_for(a->width), 0, st>>>(
         (const T *)ribo_cuda_ptr(a->x), (const T *)ribo_cuda_ptr(a->gamma), (const T *)ribo_cuda_ptr(a->beta),
         (T *)ribo_cuda_ptr(a->out), a->width, a->eps);
 }
 
+extern "C" const char *ribo_cuda_layer_norm_path(ribo_device *dev, int width) {
+    const ribo_cuda_device *cd = ribo_cuda_dev(dev);
+    int wpr = 0, vpl = 0;
+    const int elem = cd->storage == RIBO_STORAGE_F32 ? 4 : 2;
+    if (cd->ln_block || !ribo_ln_rows_shape(width, elem, &wpr, &vpl)) return "block";
+    return wpr == 1 ? "warp" : "4warps";
+}
+
 static ribo_status cuda_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a, ribo_error *err) {
     RIBO_TRY(ribo_cuda_use(s->dev, err));
-    DISPATCH(ribo_cuda_dev(s->dev)->storage, run_layer_norm, a, ribo_cuda_stream(s));
+    if (a->rows < 1) return RIBO_OK;
+    const ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
+    DISPATCH(cd->storage, run_layer_norm, a, cd, ribo_cuda_stream(s));
     return launched(s, "layer_norm", err);
 }
 
+template <typename T, int C>
+static void launch_rotary_vec(const ribo_rotary_args *a, const ribo_cuda_rope_freqs &f, cudaStream_t st) {
+    const size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2 / C);
+    rotary_vec_kernel<T, C><<<grid_for(n, 256), 256, 0, st>>>((T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->positions),
+                                                           a->n_tokens, a->n_heads, a->head_dim, a->q_scale, f);
+}
+
+/* Vector widths: 16 bytes where (D/2) is a multiple of 16 / sizeof(T) and qkv is 16-byte aligned, else 8
+ * bytes, else one element per thread (and head sizes above 128: inv_freq computed per element). */
 template <typename T>
 static void run_rotary(const ribo_rotary_args *a, cudaStream_t st) {
     size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2);
-    rotary_freqs f = {};
-    const bool pre = a->head_dim / 2 <= RIBO_ROTARY_MAX_HALF;
-    if (pre)
-        for (int i = 0; i < a->head_dim / 2; ++i) f.inv[i] = rotary_inv_freq(a->theta, i, a->head_dim);
+    ribo_cuda_rope_freqs f;
+    const int half = a->head_dim / 2;
+    const bool pre = half <= RIBO_CUDA_ROPE_MAX_HALF;
+    ribo_cuda_rope_freqs_fill(&f, a->theta, pre ? a->head_dim : 0);
     T *qkv = (T *)ribo_cuda_ptr(a->qkv);
     const int *pos = (const int *)ribo_cuda_ptr(a->positions);
+    constexpr int C16 = (int)(16 / sizeof(T)), C8 = (int)(8 / sizeof(T));
+    if (pre && half % C16 == 0 && aligned_to(qkv, 16)) {
+        launch_rotary_vec<T, C16>(a, f, st);
+        return;
+    }
+    if (pre && half % C8 == 0 && aligned_to(qkv, 8)) {
+        launch_rotary_vec<T, C8>(a, f, st);
+        return;
+    }
     if (pre)
         rotary_kernel<T, true><<<grid_for(n, 256), 256, 0, st>>>(qkv, pos, a->n_tokens, a->n_heads, a->head_dim, a->theta,
                                                                 a->q_scale, f);
@@ -647,13 +767,25 @@ static ribo_status cuda_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_e
     return launched(s, "rotary", err);
 }
 
+/* Attention, with the rotary of a->rotary inside the mma kernel where it fuses, else as the separate
+ * in-place pass over qkv first. */
 static ribo_status cuda_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
     if (a->head_dim > 128 || a->head_dim < 1)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: attention head_dim %d is not in 1..128", a->head_dim);
+    if (a->rotary && !a->positions.buf)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: attention with rotary but no positions");
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     if (a->n_tokens == 0 || a->n_seqs == 0) return RIBO_OK; /* nothing to attend */
     const ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
-    DISPATCH(cd->storage, dispatch_attention, a, cd, ribo_cuda_stream(s));
+    ribo_attention_args plain = *a;
+    if (a->rotary) {
+        if (rotary_fuses(cd, a) && ribo_cuda_attention_mma_launch(cd, a, ribo_cuda_stream(s)))
+            return launched(s, "attention (rotary fused)", err);
+        ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
+        RIBO_TRY(cuda_rotary(s, &r, err));
+        plain.rotary = 0;
+    }
+    DISPATCH(cd->storage, dispatch_attention, &plain, cd, ribo_cuda_stream(s));
     return launched(s, "attention", err);
 }
 
@@ -713,4 +845,5 @@ const ribo_kernel_i ribo_cuda_kernel_table = {
     .pool = cuda_pool,
     .glu = cuda_glu,
     .convert_from_f32 = cuda_convert_from_f32,
+    .attention_fuses_rotary = cuda_attention_fuses_rotary,
 };

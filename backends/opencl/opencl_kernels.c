@@ -169,10 +169,17 @@ static ribo_status cl_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_err
     return launch(s, RIBO_CL_ROTARY, args, N_ARGS(args), 3, global, NULL, err);
 }
 
+/* Attention; with a->rotary, the rotary pass runs on qkv in place first (no fused kernel here:
+ * attention_fuses_rotary is NULL, so graphs keep their separate rotary op on OpenCL). */
 static ribo_status cl_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
     if (a->head_dim > RIBO_CL_MAX_HEAD_DIM)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: attention head_dim %d exceeds %d", a->head_dim,
                               RIBO_CL_MAX_HEAD_DIM);
+    if (a->rotary) {
+        if (!a->positions.buf) return ribo_error_set(err, RIBO_ERR_INTERNAL, "opencl: attention with rotary but no positions");
+        ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
+        RIBO_TRY(cl_rotary(s, &r, err));
+    }
     mem_arg qkv = mem_of(a->qkv, a->out), cu = mem_of(a->cu_seqlens, a->out), sot = mem_of(a->seq_of_token, a->out);
     mem_arg alibi = mem_of(a->alibi_slopes, a->out), out = mem_of(a->out, a->out);
     cl_int heads = a->n_heads, hd = a->head_dim, has_alibi = a->alibi_slopes.buf != NULL, n_tokens = a->n_tokens;
