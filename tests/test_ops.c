@@ -160,7 +160,7 @@ static void test_attention(const int *lens, int n_seqs, int n_heads, int head_di
     int T = make_packing(lens, n_seqs, &cu, &sot, &pos);
     int hd = n_heads * head_dim;
     float *qkv = rand_vec((size_t)T * 3 * hd, -2, 2), *got = malloc((size_t)T * hd * 4), *want = malloc((size_t)T * hd * 4);
-    float slopes[16];
+    float slopes[64]; /* room for every head count these tests use (up to 20) */
     for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
     ribo_dptr none = {NULL, 0};
     int max_len = 0;
@@ -465,7 +465,7 @@ static void test_attention_reduced(attn_dev *devs, int n_devs, ribo_storage stor
     size_t nq = (size_t)T * 3 * hd;
     float *qkv = rand_vec(nq, -2, 2), *got = malloc((size_t)T * hd * 4), *want = malloc((size_t)T * hd * 4);
     for (size_t i = 0; i < nq; ++i) qkv[i] = bf ? round_bf16(qkv[i]) : round_f16(qkv[i]);
-    float slopes[16];
+    float slopes[64]; /* room for every head count these tests use (up to 20) */
     for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
     float scale = 1.0f / sqrtf((float)head_dim);
     ref_attention(qkv, cu, n_seqs, alibi ? slopes : NULL, want, n_heads, head_dim, scale);
@@ -712,7 +712,7 @@ static void test_attention_rotary16(attn_dev *devs, int n_devs, ribo_storage sto
     ref_rotary(rot, pos, T, n_heads, head_dim, 10000.0f, q_scale);
     for (int t = 0; t < T; ++t)
         for (int e = 0; e < 2 * hd; ++e) rot[(size_t)t * 3 * hd + e] = round16(rot[(size_t)t * 3 * hd + e], bf);
-    float slopes[16];
+    float slopes[64]; /* room for every head count these tests use (up to 20) */
     for (int h = 0; h < n_heads; ++h) slopes[h] = powf(2.0f, -8.0f * (float)(h + 1) / (float)n_heads);
     ref_attention(rot, cu, n_seqs, alibi ? slopes : NULL, want, n_heads, head_dim, 1.0f);
     const double bound = bf ? 1.5e-2 : 2e-3;
