@@ -783,24 +783,27 @@ static void test_attention_rotary16_all(ribo_storage storage) {
     close_attn_devs(devs, n);
 }
 
-/* RIBO_ATTENTION with an unknown value: the CUDA device refuses to open, naming the variable. */
-static void test_attention_env_refused(void) {
+/* RIBO_ATTENTION, RIBO_FUSE_ROTARY, RIBO_LAYER_NORM with an unknown value: the CUDA device refuses to
+ * open, naming the variable. */
+static void test_env_refused(const char *name, const char *value) {
 #ifdef RIBO_WITH_CUDA
     ribo_device_props props;
     dev->iface->get_props(dev, &props);
     if (strcmp(props.backend, "cuda") != 0) return;
-    const char *env = getenv("RIBO_ATTENTION");
+    const char *env = getenv(name);
     char *saved = env ? strdup(env) : NULL;
-    setenv("RIBO_ATTENTION", "tensorcore", 1);
+    setenv(name, value, 1);
     ribo_device *d = NULL;
     ribo_error err = {0};
     ribo_status s = ribo_backend_open("cuda", 0, RIBO_STORAGE_F32, &d, NULL, &err);
     CHECK_STATUS(s, RIBO_ERR_INVALID_ARGUMENT, &err);
-    CHECK_MESSAGE(&err, "RIBO_ATTENTION");
+    CHECK_MESSAGE(&err, name);
     if (d) d->iface->destroy(d);
-    if (saved) setenv("RIBO_ATTENTION", saved, 1);
-    else unsetenv("RIBO_ATTENTION");
+    if (saved) setenv(name, saved, 1);
+    else unsetenv(name);
     free(saved);
+#else
+    (void)name, (void)value;
 #endif
 }
 
@@ -853,7 +856,9 @@ int main(void) {
     test_pool_mean_long();
     test_streams_and_events();
     ribo_test_free_all(dev);
-    test_attention_env_refused();
+    test_env_refused("RIBO_ATTENTION", "tensorcore");
+    test_env_refused("RIBO_FUSE_ROTARY", "yes");
+    test_env_refused("RIBO_LAYER_NORM", "fast");
     /* 16-bit storage, every attention kernel (skipped where the backend cannot store it, e.g. OpenCL) */
     test_attention_reduced_all(RIBO_STORAGE_F16);
     test_attention_reduced_all(RIBO_STORAGE_BF16);
