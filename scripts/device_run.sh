@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the GPU machine. Builds the CUDA backend (no OpenCL/HDF5 there) into build-gpu, then
 #   tests: the whole test suite on the GPU, the precision figures (ESM-2 and DNABERT-2, fp32/fp16/bf16),
-#          and an attention-kernel A/B on the 650M shape (RIBO_PROFILE_OPS, ribo only)
+#          an attention-kernel A/B and an element-wise A/B (RIBO_LAYER_NORM, RIBO_FUSE_ROTARY) on the
+#          650M shape (RIBO_PROFILE_OPS, ribo only)
 #   bench: the benchmark against HuggingFace in the same session (bench/run_gpu_bench.sh cases...)
 # Needs .deps from scripts/prepare_device_deps.sh (carried along). Results go to ${OUT:-./device-out}.
 # Usage: bash scripts/device_run.sh tests|bench|all [bench cases, e.g. 650M:uniprot:4000 ...]
@@ -36,6 +37,20 @@ if [ "$mode" = tests ] || [ "$mode" = all ]; then
       --output "$work/ab_$k.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
   done 2>&1 | tee "$out/attention_ab.txt"
   python3 tools/compare_embeddings.py "$work/ab_mma.npy" --ref "$work/ab_wmma.npy" --max-rel 0.02 --min-cos 0.9999 2>&1 | tail -1 | tee -a "$out/attention_ab.txt"
+  # element-wise A/B on the same shape: old LayerNorm + separate rotary, new LayerNorm + separate
+  # rotary, new LayerNorm + rotary fused into the mma attention (the default)
+  for cfg in block_0 rows_0 rows_1; do
+    ln=${cfg%_*} fuse=${cfg#*_}
+    echo "== RIBO_LAYER_NORM=$ln RIBO_FUSE_ROTARY=$fuse (650M, uniprot 4000, bf16, 65536 tokens)"
+    RIBO_LAYER_NORM=$ln RIBO_FUSE_ROTARY=$fuse RIBO_PROFILE_OPS=1 build-gpu/ribo embed --model "$work/esm2_650M" \
+      --input "$work/uniprot-4000.fasta" --output "$work/ew_$cfg.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -2
+    RIBO_LAYER_NORM=$ln RIBO_FUSE_ROTARY=$fuse build-gpu/ribo embed --model "$work/esm2_650M" \
+      --input "$work/uniprot-4000.fasta" --output "$work/ew_$cfg.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
+  done 2>&1 | tee "$out/elementwise_ab.txt"
+  for cfg in rows_0 rows_1; do
+    python3 tools/compare_embeddings.py "$work/ew_$cfg.npy" --ref "$work/ew_block_0.npy" --max-rel 0.02 --min-cos 0.9999 2>&1 \
+      | tail -1 | sed "s/^/$cfg vs block_0: /" | tee -a "$out/elementwise_ab.txt"
+  done
 fi
 if [ "$mode" = bench ] || [ "$mode" = all ]; then
   bash bench/run_gpu_bench.sh "$PWD/build-gpu/ribo" "$out" "$@" 2>&1 | grep -v "^budget\|sha256" | tee "$out/bench.txt"

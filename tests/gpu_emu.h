@@ -1,7 +1,7 @@
-/* CPU emulation of a 128-thread CUDA thread block for kernel bodies written against an Ops type
- * (the .cuh headers in backends/cuda/): every thread is a fiber (ucontext), the fibers run in lock-step at every
- * collective operation, and each collective checks that all lanes of the warp (all 128 threads for a
- * barrier) reach the same operation. EmuBasicOps has the collectives every body uses (barriers,
+/* CPU emulation of a 128-thread CUDA thread block for kernel bodies written against an Ops type (the
+ * .cuh headers in backends/cuda/): every thread is a fiber (ucontext), the fibers run in lock-step at
+ * every collective operation, and each collective checks that all lanes of the warp (all 128 threads
+ * for a barrier) reach the same operation. EmuBasicOps has the collectives every body uses (barriers,
  * shuffles); tests add the instructions their kernel needs. One header per test translation unit
  * (its state lives in an anonymous namespace). */
 #ifndef RIBO_TEST_GPU_EMU_H

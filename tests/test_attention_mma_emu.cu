@@ -163,10 +163,15 @@ struct EmuOps : EmuBasicOps {
         memcpy(d, w.c[l], 16);
     }
     static float exp2(float x) { return exp2f(x); }
+    /* sinf / cosf, off by +-sincos_error (the sign from the bits of r): the device's __sincosf is
+     * within 2^-21.4 of the true values on [-pi, pi] */
+    static inline float sincos_error = 0.0f;
     static void sincos(float r, float *s, float *c) {
         if (r < -3.2f || r > 3.2f) fail("rotary angle not reduced to [-pi, pi]");
-        *s = sinf(r);
-        *c = cosf(r);
+        uint32_t bits;
+        memcpy(&bits, &r, 4);
+        *s = sinf(r) + (bits & 1 ? sincos_error : -sincos_error);
+        *c = cosf(r) + (bits & 2 ? sincos_error : -sincos_error);
     }
 };
 
@@ -328,10 +333,11 @@ int ulps_apart(T a, T b) {
 }
 
 /* ribo_mma_rope_tile on a shared-memory-shaped tile (padded rows) against the separate rotary
- * kernel's formula (float angle, sincosf, q scaled first, fp32 rotation, rounded to T): every element
- * of the rows inside the sequence within one 16-bit ulp, rows past its end not touched. */
+ * kernel's formula (float angle, sincosf, q scaled first, fp32 rotation, rounded to T): both elements
+ * of every rotated pair within one 16-bit ulp at the pair's magnitude (sin/cos err: the emulated
+ * sin/cos error, up to the device's), rows past the sequence end not touched. */
 template <typename T, int D, bool SCALE>
-void check_rope_tile(int pos0, int len) {
+void check_rope_tile(int pos0, int len, float sincos_err = 0.0f) {
     using C = ribo_mma_attn_cfg<T, D>;
     std::vector<T> tile(C::TILE), want(C::TILE);
     for (T &v : tile) v = from_float<T>(ribo_test_randf(&rng, -2.0f, 2.0f));
@@ -349,10 +355,14 @@ void check_rope_tile(int pos0, int len) {
             x[i + D / 2] = from_float<T>(x2 * c + x1 * s);
         }
     emu.failed = false;
+    EmuOps::sincos_error = sincos_err;
     for (int tid = 0; tid < C::THREADS; ++tid) /* no collectives inside: the threads one after another */
         ribo_mma_rope_tile<EmuOps, T, D, SCALE>(tile.data(), pos0, len, inv_freq, q_scale, tid);
-    int worst = 0, n_diff = 0, n = 0;
+    EmuOps::sincos_error = 0.0f;
+    double worst = 0;
+    int n_diff = 0, n = 0;
     bool untouched = true;
+    const bool bf = std::is_same_v<T, __nv_bfloat16>;
     for (int r = 0; r < C::BK; ++r)
         for (int e = 0; e < C::LDS; ++e) {
             const T a = tile[r * C::LDS + e], b = want[r * C::LDS + e];
@@ -360,18 +370,25 @@ void check_rope_tile(int pos0, int len) {
                 untouched = untouched && !memcmp((const void *)&a, (const void *)&b, sizeof a);
                 continue;
             }
-            const int u = ulps_apart(a, b);
-            worst = std::max(worst, u);
-            n_diff += u != 0;
+            /* the pair's magnitude and the 16-bit spacing there */
+            const int i = e % (D / 2);
+            const T *w = want.data() + r * C::LDS;
+            float mag = std::max(fabsf(back<T>(w[i])), fabsf(back<T>(w[i + D / 2])));
+            int ex;
+            frexpf(std::max(mag, 1e-4f), &ex);
+            const double spacing = bf ? ldexp(1.0, ex - 8) : ldexp(1.0, (ex - 1 < -14 ? -14 : ex - 1) - 10);
+            const double d = fabs((double)back<T>(a) - back<T>(b)) / spacing;
+            worst = std::max(worst, d != d ? INFINITY : d);
+            n_diff += ulps_apart(a, b) != 0;
             ++n;
         }
-    const bool bf = std::is_same_v<T, __nv_bfloat16>;
-    CHECK(!emu.failed && worst <= 1 && untouched,
-          "rotary tile %s D=%d scale=%d rows from %d (len %d): worst %d ulp, %d of %d differ, untouched=%d %s",
-          bf ? "bf16" : "fp16", D, SCALE, pos0, len, worst, n_diff, n, untouched, emu.failed ? emu.why : "");
+    CHECK(!emu.failed && worst <= 1.0 && untouched,
+          "rotary tile %s D=%d scale=%d rows from %d (len %d), sin/cos err %g: worst %g ulp of the pair, %d of %d "
+          "differ, untouched=%d %s",
+          bf ? "bf16" : "fp16", D, SCALE, pos0, len, sincos_err, worst, n_diff, n, untouched, emu.failed ? emu.why : "");
     if (getenv("RIBO_EMU_VERBOSE"))
-        fprintf(stderr, "rope tile %s D=%d pos0=%d: %d of %d elements 1 ulp apart\n", bf ? "bf16" : "fp16", D, pos0,
-                n_diff, n);
+        fprintf(stderr, "rope tile %s D=%d pos0=%d sin/cos err %g: %d of %d elements differ (worst %.2f ulp of the pair)\n",
+                bf ? "bf16" : "fp16", D, pos0, sincos_err, n_diff, n, worst);
 }
 
 template <typename T, int D>
@@ -381,6 +398,8 @@ void check_rope_tiles() {
     check_rope_tile<T, D, true>(960, 1000);    /* the last tile of a 1000-token sequence */
     check_rope_tile<T, D, false>(4032, 4096);
     check_rope_tile<T, D, true>(65472, 65536); /* one 65,536-token sequence */
+    check_rope_tile<T, D, true>(960, 1000, 6e-7f); /* __sincosf's error (3.6e-7) and some */
+    check_rope_tile<T, D, false>(4032, 4096, 6e-7f);
 }
 
 template <typename T>

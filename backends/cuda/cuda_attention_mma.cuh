@@ -71,8 +71,8 @@
  * (i + D/2, i + D/2 + 1); in fp32: x1' = x1 c - x2 s, x2' = x2 c + x1 s with (s, c) = sin/cos of the
  * angle pos * inv_freq[i] rounded to float (as the separate kernel and transformers), then rounded to
  * T - the value the separate pass would have stored, up to the sin/cos evaluation: the angle is
- * reduced to [-pi, pi] by two fma steps and Ops::sincos evaluates it (device: __sincosf, absolute
- * error ~4e-7 against the correctly rounded sincosf the separate pass uses). pos is the row's index
+ * reduced to [-pi, pi] by two fma steps and Ops::sincos evaluates it (device: __sincosf; absolute
+ * error below 1e-6 against the correctly rounded sincosf the separate pass uses). pos is the row's index
  * within its sequence (positions restart per sequence). Rows past the sequence end stay zero. */
 #ifndef RIBO_CUDA_ATTENTION_MMA_CUH
 #define RIBO_CUDA_ATTENTION_MMA_CUH
