@@ -357,6 +357,12 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
 
 const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex) { return &ex->plan; }
 
+int ribo_executor_op_count(const ribo_executor *ex, ribo_op_kind kind) {
+    int n = 0;
+    for (int o = 0; o < ex->g->n_ops; ++o) n += ex->g->ops[o].kind == kind;
+    return n;
+}
+
 /* Address of tensor id; batch inputs and the output are those of I/O slot `slot`. */
 static ribo_dptr tensor_at(const ribo_executor *ex, int id, int slot) {
     ribo_dptr p = ex->g->tensors[id].dev;

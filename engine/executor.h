@@ -48,6 +48,8 @@ ribo_dptr ribo_executor_output_at(const ribo_executor *ex, int slot);
 
 /* Device bytes this executor holds (per I/O slot for io_bytes). */
 const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex);
+/* Ops of this kind the executor runs per batch (after device-specific fusion, e.g. rotary into attention). */
+int ribo_executor_op_count(const ribo_executor *ex, ribo_op_kind kind);
 
 /* Enqueues every op of the graph on stream for a batch of n_tokens tokens in n_seqs sequences whose
  * inputs are in I/O slot 0 (or `slot`); the output goes to the same slot. The activation arena is

@@ -186,10 +186,11 @@ static float *run_model(ribo_device *dev, ribo_stream *st, int *rotary_left, int
     }
     ribo_executor *ex = NULL;
     ribo_status s = ribo_model_build_graph(&model, RIBO_POOL_DEFAULT, &g, &err);
-    ribo_executor_config cfg = {T, B, RIBO_STORAGE_F32};
+    ribo_executor_config cfg = {T, B, RIBO_STORAGE_F32, 1};
     if (s == RIBO_OK) s = ribo_executor_create(dev, st, &g, model.weights, &cfg, &ex, &err);
     if (s == RIBO_OK) {
-        *rotary_left = count_ops(&g, RIBO_OP_ROTARY);
+        *rotary_left = ribo_executor_op_count(ex, RIBO_OP_ROTARY); /* the executor fuses on its own op list */
+        CHECK(count_ops(&g, RIBO_OP_ROTARY) == 2, "the shared graph was changed by an executor's fusion");
         *hidden = model.dims.hidden;
         const void *host[RIBO_INPUT_COUNT] = {tokens, pos, sot, cu, scale};
         const size_t bytes[RIBO_INPUT_COUNT] = {(size_t)T * 4, (size_t)T * 4, (size_t)T * 4, sizeof cu, sizeof scale};
