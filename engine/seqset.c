@@ -161,9 +161,10 @@ static ribo_status encode_entry(seq_loader *L, int file, const ribo_fasta_record
     size_t max = L->opts.max_residues;
     if (L->opts.error_if_longer && max && st.n_residues_in > max)
         return ribo_error_set(err, RIBO_ERR_INPUT,
-                              "%s: record %zu ('%s'): sequence has %zu residues, more than the limit of %zu "
-                              "(pass --truncate N to keep only the first N residues)",
-                              L->paths[file], rec->record_number, e->id, st.n_residues_in, max);
+                              "%s: record %zu ('%s'): sequence has %zu %s, more than the limit of %zu "
+                              "(pass --truncate N to keep only the first N %s)",
+                              L->paths[file], rec->record_number, e->id, st.n_residues_in,
+                              L->opts.dna_input ? "tokens" : "residues", max, L->opts.dna_input ? "tokens" : "residues");
     s->n_unknown += st.n_unknown;
     s->n_truncated += st.truncated;
     s->offsets[s->n + 1] = (int64_t)(used + n_out);

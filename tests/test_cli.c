@@ -544,6 +544,15 @@ static void test_tokenize(void) {
     expect_failure("tokenize bad DNA", args, 1, "invalid DNA character 'X' at position 3", NULL);
     snprintf(args, sizeof args, "tokenize -m '%s'", ribo_test_fixture("esm2_a"));
     expect_failure("tokenize without input", args, 2, "tokenize needs --model and --input", NULL);
+    /* a DNA model's limit counts BPE tokens: 6000 random bases are far more than 510 tokens */
+    static char long_read[6100];
+    uint64_t r = 7;
+    int at = snprintf(long_read, sizeof long_read, ">long\n");
+    for (int i = 0; i < 6000; ++i) at += snprintf(long_read + at, sizeof long_read - (size_t)at, "%c", "ACGT"[(int)ribo_test_randf(&r, 0, 4)]);
+    ribo_test_write_file(ribo_test_tmp("long_dna.fasta"), long_read, strlen(long_read));
+    snprintf(args, sizeof args, "tokenize -m '%s' -i '%s' --truncate 0", ribo_test_fixture("dnabert2_a"),
+             ribo_test_tmp("long_dna.fasta"));
+    expect_failure("DNA read over the token limit", args, 1, "tokens, more than the limit of 510", NULL);
 }
 
 int main(void) {
