@@ -358,7 +358,11 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     rs->output = r->o->output;
     rs->backend = r->backend;
     rs->sync = r->o->sync;
-    rs->reduced_precision = r->dtype == RIBO_DTYPE_FP16 || r->dtype == RIBO_DTYPE_BF16;
+    ribo_device_props props;
+    r->devs[0]->iface->get_props(r->devs[0], &props);
+    /* nothing to suggest when the run already stores 16-bit, or the device cannot (OpenCL is fp32-only) */
+    rs->reduced_precision = r->dtype == RIBO_DTYPE_FP16 || r->dtype == RIBO_DTYPE_BF16 ||
+                            !(props.storage_f16 || props.storage_bf16);
     rs->all_devices = r->o->devices && strcmp(r->o->devices, "all") == 0;
     rs->seconds = ribo_now_seconds() - r->t0;
     rs->setup_s = r->t_pipeline;
