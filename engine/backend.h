@@ -230,6 +230,9 @@ size_t ribo_backend_count(void);
 const ribo_backend_reg *ribo_backend_at(size_t i);
 const ribo_backend_reg *ribo_backend_find(const char *name);
 
+/* The backend of a name ("auto" = the first with a device), without opening anything. */
+ribo_status ribo_backend_resolve(const char *name, const ribo_backend_reg **reg, ribo_error *err);
+
 /* Chooses a backend by name ("auto" = first with a device) and opens device `index`. */
 ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage, ribo_device **out,
                               const ribo_backend_reg **reg_out, ribo_error *err);

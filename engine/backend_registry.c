@@ -40,28 +40,35 @@ static void backend_names(char *out, size_t cap) {
     if (!ribo_backend_count()) snprintf(out, cap, "none");
 }
 
-ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage, ribo_device **out,
-                              const ribo_backend_reg **reg_out, ribo_error *err) {
+ribo_status ribo_backend_resolve(const char *name, const ribo_backend_reg **reg_out, ribo_error *err) {
     char names[128];
     backend_names(names, sizeof names);
-    *out = NULL;
+    *reg_out = NULL;
     if (!name || strcmp(name, "auto") == 0) {
         char notes[512] = "";
         size_t k = 0;
         for (size_t i = 0; i < ribo_backend_count(); ++i) {
             char note[200] = "";
             if (registry[i]->device_count(note, sizeof note) > 0) {
-                if (reg_out) *reg_out = registry[i];
-                return registry[i]->device_open(index, storage, out, err);
+                *reg_out = registry[i];
+                return RIBO_OK;
             }
             if (k < sizeof notes) k += (size_t)snprintf(notes + k, sizeof notes - k, "; %s: %s", registry[i]->name, note);
         }
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "no device found by any backend (compiled in: %s)%s", names, notes);
     }
-    const ribo_backend_reg *reg = ribo_backend_find(name);
-    if (!reg)
+    *reg_out = ribo_backend_find(name);
+    if (!*reg_out)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "backend '%s' is not compiled in (available: %s, auto)", name,
                               names);
+    return RIBO_OK;
+}
+
+ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage, ribo_device **out,
+                              const ribo_backend_reg **reg_out, ribo_error *err) {
+    *out = NULL;
+    const ribo_backend_reg *reg = NULL;
+    RIBO_TRY(ribo_backend_resolve(name, &reg, err));
     if (reg_out) *reg_out = reg;
     return reg->device_open(index, storage, out, err);
 }

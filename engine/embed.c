@@ -106,18 +106,14 @@ static ribo_status open_devices(embed_run *r, ribo_error *err) {
     bool all = o->devices && strcmp(o->devices, "all") == 0;
     if (o->devices && !all) RIBO_TRY(parse_devices(o->devices, 0, idx, &n, err));
     if (all) idx[0] = 0;
-    RIBO_TRY(ribo_backend_open(o->backend, idx[0], storage, &r->devs[0], &reg, err));
+    RIBO_TRY(ribo_backend_resolve(o->backend, &reg, err));
     if (o->dtype == RIBO_DTYPE_AUTO) { /* the default: bf16 where the device stores it (docs/benchmarks.md) */
         ribo_device_props props;
-        r->devs[0]->iface->get_props(r->devs[0], &props);
+        RIBO_TRY(reg->device_describe(idx[0], &props, err));
         r->dtype = props.storage_bf16 ? RIBO_DTYPE_BF16 : RIBO_DTYPE_FP32;
-        if (r->dtype == RIBO_DTYPE_BF16) {
-            storage = RIBO_STORAGE_BF16;
-            r->devs[0]->iface->destroy(r->devs[0]);
-            r->devs[0] = NULL;
-            RIBO_TRY(reg->device_open(idx[0], storage, &r->devs[0], err));
-        }
+        storage = storage_of(r->dtype);
     }
+    RIBO_TRY(reg->device_open(idx[0], storage, &r->devs[0], err));
     r->n_pipes = 1;
     r->backend = reg->name;
     if (all) RIBO_TRY(parse_devices("all", reg->device_count(NULL, 0), idx, &n, err));
