@@ -134,6 +134,7 @@ ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo
     *out = NULL;
     if (cfg->n_paths < 1 || !cfg->paths || !cfg->tok || !cfg->opts || !cfg->window_tokens || !cfg->window_seqs)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_input_open: bad arguments");
+    RIBO_TRY(ribo_seqset_check_options(cfg->opts, err));
     ribo_input *in = calloc(1, sizeof *in);
     if (in) in->sizes = calloc((size_t)cfg->n_paths, sizeof *in->sizes);
     if (!in || !in->sizes) {

@@ -213,8 +213,7 @@ static ribo_status add_record(seq_loader *L, int file, const ribo_fasta_record *
     return RIBO_OK;
 }
 
-/* Refuses option combinations the per-record step cannot do. */
-static ribo_status check_options(const ribo_seqset_options *opts, ribo_error *err) {
+ribo_status ribo_seqset_check_options(const ribo_seqset_options *opts, ribo_error *err) {
     if (opts->translate_frames != 0 && opts->translate_frames != RIBO_N_FRAMES)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "translate_frames must be 0 or 6, not %d",
                               opts->translate_frames);
@@ -226,7 +225,6 @@ static ribo_status check_options(const ribo_seqset_options *opts, ribo_error *er
 ribo_status ribo_seqset_add_record(ribo_seqset *set, const ribo_record_context *ctx, int file,
                                    const ribo_fasta_record *rec, ribo_error *err) {
     seq_loader L = {.set = set, .paths = ctx->paths, .tok = ctx->tok, .opts = *ctx->opts, .ctx = ctx};
-    RIBO_TRY(check_options(ctx->opts, err));
     RIBO_TRY(reserve_seq(set, err));
     return add_record(&L, file, rec, err);
 }
@@ -254,7 +252,7 @@ ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_t
     memset(out, 0, sizeof *out);
     if (!tok || !opts || n_paths < 0 || (n_paths > 0 && !paths))
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_seqset_load: bad arguments");
-    RIBO_TRY(check_options(opts, err));
+    RIBO_TRY(ribo_seqset_check_options(opts, err));
     id_index ids = {.set = out, .paths = paths};
     ribo_record_context ctx = {.tok = tok, .opts = opts, .paths = paths, .check_id = check_duplicate, .check_user = &ids};
     ribo_status s = reserve_seq(out, err);

@@ -52,6 +52,10 @@ typedef struct ribo_record_context {
     void *check_user;
 } ribo_record_context;
 
+/* Refuses option combinations the per-record step cannot do (translate_frames other than 0/6, or
+ * with dna_input). ribo_seqset_load and ribo_input_open check once; ribo_seqset_add_record trusts them. */
+ribo_status ribo_seqset_check_options(const ribo_seqset_options *opts, ribo_error *err);
+
 /* The per-record step shared by ribo_seqset_load and the streaming reader (input_stream.c):
  * validates one FASTA record of file `file` and appends its sequence(s), tokenized, to set
  * (counting skipped / truncated / unknown). Errors name the file and record. */
