@@ -84,37 +84,43 @@ static long parse_int(const char *opt, const char *s, long min) {
     return v;
 }
 
+/* One accepted word of an option and the value it stands for. */
+typedef struct choice {
+    const char *word;
+    int value;
+} choice;
+
+/* Looks s up among n choices of option opt; on no match prints "opt expects <expected>" and returns -1. */
+static int parse_choice(const char *opt, const char *s, const choice *choices, int n, const char *expected, int *out) {
+    for (int i = 0; i < n; ++i)
+        if (!strcmp(s, choices[i].word)) {
+            *out = choices[i].value;
+            return 0;
+        }
+    fprintf(stderr, "ribo: error: %s expects %s, got '%s'\n", opt, expected, s);
+    return -1;
+}
+
 static int parse_pool(const char *s, ribo_pool *out) {
-    if (!strcmp(s, "mean")) *out = RIBO_POOL_MEAN;
-    else if (!strcmp(s, "cls")) *out = RIBO_POOL_CLS;
-    else if (!strcmp(s, "none")) *out = RIBO_POOL_NONE;
-    else {
-        fprintf(stderr, "ribo: error: --pool expects mean, cls or none, got '%s'\n", s);
-        return -1;
-    }
+    static const choice c[] = {{"mean", RIBO_POOL_MEAN}, {"cls", RIBO_POOL_CLS}, {"none", RIBO_POOL_NONE}};
+    int v = 0;
+    if (parse_choice("--pool", s, c, 3, "mean, cls or none", &v)) return -1;
+    *out = (ribo_pool)v;
     return 0;
 }
 
 static int parse_dtype(const char *s, ribo_dtype *out) {
-    if (!strcmp(s, "fp32")) *out = RIBO_DTYPE_FP32;
-    else if (!strcmp(s, "fp16")) *out = RIBO_DTYPE_FP16;
-    else if (!strcmp(s, "bf16")) *out = RIBO_DTYPE_BF16;
-    else {
-        fprintf(stderr, "ribo: error: --dtype expects fp32, fp16 or bf16, got '%s'\n", s);
-        return -1;
-    }
+    static const choice c[] = {{"fp32", RIBO_DTYPE_FP32}, {"fp16", RIBO_DTYPE_FP16}, {"bf16", RIBO_DTYPE_BF16}};
+    int v = 0;
+    if (parse_choice("--dtype", s, c, 3, "fp32, fp16 or bf16", &v)) return -1;
+    *out = (ribo_dtype)v;
     return 0;
 }
 
-/* Parses --translate: 6, or 0 / off; returns -1 (with a message) on anything else. */
+/* Parses --translate: 6, or 0 / off. */
 static int parse_translate(const char *s, int *out) {
-    if (!strcmp(s, "6")) *out = 6;
-    else if (!strcmp(s, "0") || !strcmp(s, "off")) *out = 0;
-    else {
-        fprintf(stderr, "ribo: error: --translate expects 6 (six-frame translation) or 0/off, got '%s'\n", s);
-        return -1;
-    }
-    return 0;
+    static const choice c[] = {{"6", 6}, {"0", 0}, {"off", 0}};
+    return parse_choice("--translate", s, c, 3, "6 (six-frame translation) or 0/off", out);
 }
 
 /* Progress: a line rewritten in place on a terminal, a plain line every 10 s otherwise. */
