@@ -306,10 +306,18 @@ static void finish(ribo_pipeline *p, slot *s) {
     b->out = s->host_out;
 }
 
+/* submit(), with the host time it takes added to the stats. */
+static ribo_status submit_timed(ribo_pipeline *p, slot *s, ribo_batch *b, ribo_error *err) {
+    double t0 = ribo_now_seconds();
+    ribo_status st = submit(p, s, b, err);
+    p->st.enqueue_s += ribo_now_seconds() - t0;
+    return st;
+}
+
 ribo_status ribo_pipeline_run_one(ribo_pipeline *p, ribo_batch *b, ribo_error *err) {
     slot *s = &p->slots[0];
     if (s->state != SLOT_FREE) return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: slot still in use", p->label);
-    ribo_status st = submit(p, s, b, err);
+    ribo_status st = submit_timed(p, s, b, err);
     /* --sync: every stage waited for before the next (no overlap), in order */
     for (int k = 0; st == RIBO_OK && k < EV_COUNT; ++k) st = s->ev[k]->iface->synchronize(s->ev[k], err);
     if (st != RIBO_OK) return batch_error(p, b, err);
@@ -374,7 +382,7 @@ ribo_status ribo_pipeline_run(ribo_pipeline *p, ribo_queue *in, ribo_queue *out,
                 pthread_mutex_lock(&p->lock);
                 s->state = SLOT_BUSY;
                 pthread_mutex_unlock(&p->lock);
-                if (submit(p, s, b, err) != RIBO_OK) return batch_error(p, b, err);
+                if (submit_timed(p, s, b, err) != RIBO_OK) return batch_error(p, b, err);
                 p->inflight[(p->inflight_head + p->inflight_len) % p->n_slots] = k;
                 ++p->inflight_len;
                 p->next_slot = (p->next_slot + 1) % p->n_slots;

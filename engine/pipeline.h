@@ -43,6 +43,8 @@ typedef struct ribo_pipeline_stats {
     double first_start, last_end;   /* first H2D start, last D2H end (seconds since run start) */
     double wait_input_s;            /* host: waited for the producer */
     double wait_writer_s;           /* host: waited for the writer to release a slot */
+    double enqueue_s;               /* host: time spent enqueueing batches (copies, kernels, GEMM set-up);
+                                       near compute_s, the device waits on the host (launch-bound) */
     int max_tokens;                 /* executor budget actually used */
     ribo_device_memory mem;         /* at the end of the run (peak_allocated: ribo's buffers) */
     uint64_t device_used_bytes;     /* total - free after setup, as the device reports it (context,

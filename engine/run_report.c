@@ -21,6 +21,7 @@ static double get_h2d(const ribo_pipeline_stats *p) { return p->h2d_s; }
 static double get_d2h(const ribo_pipeline_stats *p) { return p->d2h_s; }
 static double get_idle(const ribo_pipeline_stats *p) { return p->compute_idle_s; }
 static double get_wait_writer(const ribo_pipeline_stats *p) { return p->wait_writer_s; }
+static double get_enqueue(const ribo_pipeline_stats *p) { return p->enqueue_s; }
 
 static double frac(double t, double total) { return total > 0 ? (t / total > 1 ? 1 : t / total) : 0; }
 
@@ -35,6 +36,11 @@ void ribo_run_verdict(const ribo_run_stats *s, char *out, size_t cap) {
                  "synchronous mode: stages run one after another (compute busy %.0f%%); drop --sync to overlap "
                  "transfers, compute and output",
                  100 * compute);
+    } else if (compute >= 0.8 && mean_fraction(s, get_enqueue) >= 0.8 * compute) {
+        snprintf(out, cap,
+                 "launch-bound: the host took %.0f%% of the run to enqueue work the device ran in %.0f%%; a larger "
+                 "--max-tokens puts more work behind each launch",
+                 100 * mean_fraction(s, get_enqueue), 100 * compute);
     } else if (compute >= 0.8) {
         snprintf(out, cap, "compute-bound: the compute stream is busy %.0f%% of the time; for more speed use %s%s%sa larger "
                  "--max-tokens if memory allows",
@@ -86,6 +92,7 @@ static cJSON *pipe_json(const ribo_run_pipe_stats *p, double run_s) {
     add_num(d, "compute_waited_for_input_s", st->compute_idle_s);
     add_num(d, "host_waited_for_batches_s", st->wait_input_s);
     add_num(d, "host_waited_for_writer_s", st->wait_writer_s);
+    add_num(d, "host_enqueue_s", st->enqueue_s);
     cJSON *mem = cJSON_AddObjectToObject(d, "memory");
     add_num(mem, "peak_allocated_bytes", (double)st->mem.peak_allocated_bytes);
     add_num(mem, "device_used_bytes_after_setup", (double)st->device_used_bytes);

@@ -16,8 +16,9 @@
  * (plus a guard tail) before every run. The result is compared with the double-precision reference
  * (tests/ref_ops.c) on the same 16-bit-rounded inputs.
  *
- * Fused rotary (the ROPE variant, ESM-2): the reference rotates Q (scaled) and K in double and rounds
- * them to 16 bits, as the separate rotary pass stores them, then attends. The rotation helper is also
+ * Fused rotary (the ROPE variants, ESM-2): the reference rotates Q (scaled) and K in double and rounds
+ * them to 16 bits, as the separate rotary pass stores them, then attends. ROPE 2 rotates both inside
+ * the kernel; ROPE 1 only Q, after the k-only separate pass (cuda_elementwise.cuh) has rotated K. The rotation helper is also
  * checked on its own against the separate kernel's float formula (at most one 16-bit ulp apart, rows
  * past the sequence end untouched), and the angle reduction against double sin/cos.
  *
@@ -37,6 +38,8 @@
 
 #define RIBO_MMA_FN inline
 #include "backends/cuda/cuda_attention_mma.cuh"
+#define RIBO_EW_FN inline
+#include "backends/cuda/cuda_elementwise.cuh" /* the k-only rotary pass of the ROPE 1 cases */
 
 extern "C" {
 #include "ref_ops.h"
@@ -213,7 +216,7 @@ void rope_reference(std::vector<float> &qkv_f, const std::vector<int32_t> &cu, i
 /* Emulates the whole grid on random 16-bit inputs and compares with the reference; returns the worst
  * per-row relative error (NaN when an element was not written). ROPE: ESM-2's convention, q scaled by
  * D^-0.5 before the rotation and attention scale 1. */
-template <typename T, int D, bool ALIBI, bool ROPE>
+template <typename T, int D, bool ALIBI, int ROPE>
 double run_case(const int *lens, int n_seqs, int n_heads) {
     using C = ribo_mma_attn_cfg<T, D>;
     std::vector<int32_t> cu(n_seqs + 1, 0);
@@ -235,6 +238,15 @@ double run_case(const int *lens, int n_seqs, int n_heads) {
     float inv_freq[64] = {0};
     for (int i = 0; i < D / 2; ++i) inv_freq[i] = rope_inv_freq(kTheta, i, D);
 
+    if (ROPE == 1) { /* k rotated first by the separate k-only pass (8-byte vectors: every head size) */
+        std::vector<int32_t> pos(n_tokens);
+        for (int s = 0; s < n_seqs; ++s)
+            for (int t = cu[s]; t < cu[s + 1]; ++t) pos[t] = t - cu[s];
+        constexpr int CV = 8 / (int)sizeof(T);
+        const size_t threads = (size_t)n_tokens * n_heads * (D / 2 / CV);
+        for (size_t i = 0; i < threads; ++i)
+            ribo_ew_rotary_thread<T, CV, false>(qkv, pos.data(), n_tokens, n_heads, D, q_scale, inv_freq, i);
+    }
     std::vector<unsigned char> smem_buf(C::SMEM_BYTES + 128);
     unsigned char *smem = (unsigned char *)(((uintptr_t)smem_buf.data() + 127) & ~(uintptr_t)127);
     emu.smem_lo = (const char *)smem;
@@ -278,7 +290,7 @@ double run_case(const int *lens, int n_seqs, int n_heads) {
     return e;
 }
 
-template <typename T, int D, bool ALIBI, bool ROPE = false>
+template <typename T, int D, bool ALIBI, int ROPE = 0>
 void check_case(const char *name, const int *lens, int n_seqs, int n_heads) {
     const bool bf = std::is_same_v<T, __nv_bfloat16>;
     const double e = run_case<T, D, ALIBI, ROPE>(lens, n_seqs, n_heads);
@@ -296,7 +308,8 @@ void check_dim(const int *lens, int n_seqs) {
     const int heads = D >= 64 ? 2 : 3;
     check_case<T, D, false>("edge lengths", lens, n_seqs, heads);
     check_case<T, D, true>("edge lengths", lens, n_seqs, heads);
-    check_case<T, D, false, true>("edge lengths", lens, n_seqs, heads);
+    check_case<T, D, false, 2>("edge lengths", lens, n_seqs, heads);
+    check_case<T, D, false, 1>("edge lengths", lens, n_seqs, heads);
 }
 
 /* ---------------------------------------------------------------- rotary helpers on their own */
@@ -434,9 +447,9 @@ int main(void) {
     const int longish[] = {5, 1000, 70};
     check_case<__half, 64, false>("long", longish, 3, 1);
     check_case<__nv_bfloat16, 128, true>("long", longish, 3, 1);
-    check_case<__half, 64, false, true>("long", longish, 3, 2);
-    check_case<__nv_bfloat16, 128, false, true>("long", longish, 3, 1);
-    check_case<__nv_bfloat16, 24, false, true>("200 short", many.data(), 200, 2);
+    check_case<__half, 64, false, 2>("long", longish, 3, 2);
+    check_case<__nv_bfloat16, 128, false, 1>("long", longish, 3, 1);
+    check_case<__nv_bfloat16, 24, false, 2>("200 short", many.data(), 200, 2);
     if (getenv("RIBO_EMU_EXTENDED")) { /* opt-in (minutes): 64 key tiles, random batches */
         const int long4096[] = {4096, 7};
         check_case<__half, 16, true>("4096", long4096, 2, 1);
@@ -446,8 +459,8 @@ int main(void) {
         check_case<__half, 128, true>("40 mixed", mixed.data(), 40, 1);
         check_case<__nv_bfloat16, 24, true>("40 mixed", mixed.data(), 40, 2);
         check_case<__nv_bfloat16, 32, false>("40 mixed", mixed.data(), 40, 2);
-        check_case<__half, 16, false, true>("4096", long4096, 2, 1);
-        check_case<__nv_bfloat16, 64, false, true>("40 mixed", mixed.data(), 40, 2);
+        check_case<__half, 16, false, 2>("4096", long4096, 2, 1);
+        check_case<__nv_bfloat16, 64, false, 1>("40 mixed", mixed.data(), 40, 2);
     }
     return ribo_test_finish("test_attention_mma_emu");
 }

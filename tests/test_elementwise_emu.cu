@@ -4,7 +4,7 @@
  * vectorized GELU and the vectorized rotary pass (per-thread bodies over the whole grid, in shuffled
  * order). Outputs are NaN-poisoned with a guard tail; results are compared with double references on
  * the same 16-bit-rounded inputs (LayerNorm, GELU) and with the scalar rotary kernel's formula (rotary,
- * bit for bit on the host). */
+ * bit for bit on the host), and the segment pooling (whole grid of 128-fiber CTAs, against double means). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +271,68 @@ void check_rotary_type() {
     }
 }
 
+/* ---------------------------------------------------------------- pooling */
+
+/* The whole grid of the pooling (CTAs in shuffled order) over sequences of the given lengths, width
+ * columns, against double means of the same 16-bit-rounded inputs (mode 0) or a bit-exact copy of
+ * the first row (mode 1); out is NaN-poisoned with a guard tail. */
+template <typename T>
+void check_pool(const int *lens, int n_seqs, int width, int skip_begin, int skip_end, int mode) {
+    std::vector<int> cu(n_seqs + 1, 0);
+    for (int s = 0; s < n_seqs; ++s) cu[s + 1] = cu[s] + lens[s];
+    const size_t n = (size_t)cu[n_seqs] * width, n_out = (size_t)n_seqs * width, guard = 16;
+    T *x = alloc_poisoned<T>(n, 0);
+    float *out = alloc_poisoned<float>(n_out, guard);
+    for (size_t i = 0; i < n; ++i) x[i] = ribo_ew_from_f<T>(ribo_test_randf(&rng, -2.0f, 2.0f) + (i % width == 3 ? 300.0f : 0.0f));
+    const unsigned chunks = (unsigned)((width + RIBO_POOL_COLS - 1) / RIBO_POOL_COLS);
+    std::vector<unsigned> order((size_t)n_seqs * chunks);
+    for (size_t i = 0; i < order.size(); ++i) order[i] = (unsigned)i;
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[(size_t)ribo_test_randf(&rng, 0.0f, (float)i) % i]);
+    emu.failed = false;
+    for (unsigned blk : order) {
+        if (emu.failed) break;
+        float partial[RIBO_POOL_WARPS][RIBO_POOL_COLS];
+        for (auto &r : partial)
+            for (float &v : r) v = NAN; /* shared memory starts undefined */
+        run_cta([&](int tid) {
+            ribo_pool_cta<EmuBasicOps, T>(x, cu.data(), out, width, skip_begin, skip_end, mode, blk / chunks, blk % chunks,
+                                          tid, partial);
+        });
+    }
+    double worst = 0;
+    for (int s = 0; s < n_seqs && !emu.failed; ++s)
+        for (int c = 0; c < width; ++c) {
+            const int b = cu[s] + skip_begin, e = cu[s + 1] - skip_end;
+            double want = 0, scale = 1e-3; /* scale: mean |x| of the range, the size of the float roundings */
+            if (mode == 1) want = ribo_ew_to_f(x[(size_t)cu[s] * width + c]);
+            else if (e > b) {
+                for (int t = b; t < e; ++t) {
+                    want += ribo_ew_to_f(x[(size_t)t * width + c]);
+                    scale += fabs(ribo_ew_to_f(x[(size_t)t * width + c]));
+                }
+                want /= e - b;
+                scale /= e - b;
+            }
+            if (mode == 1) scale = fabs(want) + 1e-3;
+            const double got = out[(size_t)s * width + c], err = mode == 1 ? (got == want ? 0.0 : INFINITY) : fabs(got - want) / scale;
+            worst = got == got ? std::max(worst, err) : INFINITY;
+        }
+    /* fp32 compensated sums: a few float roundings of values of the size of mean |x|; mode 1 exact */
+    CHECK(!emu.failed && worst <= 1e-6 && guard_intact(out, n_out, guard),
+          "emulated pool %s mode %d width %d skip %d/%d: worst rel err %g%s%s", type_name<T>(), mode, width, skip_begin,
+          skip_end, worst, guard_intact(out, n_out, guard) ? "" : ", wrote past the end", emu.failed ? emu.why : "");
+    free(x);
+    free(out);
+}
+
+template <typename T>
+void check_pool_type() {
+    const int lens[] = {3, 1, 2, 130, 64, 65, 1030, 7};
+    for (int width : {320, 64, 37, 130})
+        for (int mode : {0, 1}) check_pool<T>(lens, 8, width, mode == 0 ? 1 : 0, mode == 0 ? 1 : 0, mode);
+    check_pool<T>(lens, 8, 96, 0, 0, 0); /* no specials skipped */
+}
+
 } // namespace
 
 int main(void) {
@@ -285,5 +347,8 @@ int main(void) {
     check_rotary_type<float>();
     check_rotary_type<__half>();
     check_rotary_type<__nv_bfloat16>();
+    check_pool_type<float>();
+    check_pool_type<__half>();
+    check_pool_type<__nv_bfloat16>();
     return ribo_test_finish("test_elementwise_emu");
 }

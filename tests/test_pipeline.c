@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "embed_check.h"
+#include "engine/run_report.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -507,13 +508,15 @@ static void test_report_and_trace(void) {
                   cJSON_IsNumber(path_of(d0, "stream_busy_fraction", "h2d")) &&
                   cJSON_IsNumber(path_of(d0, "stream_busy_fraction", "d2h")) &&
                   cJSON_IsNumber(path_of(d0, "compute_waited_for_input_s", NULL)) &&
+                  cJSON_GetNumberValue(path_of(d0, "host_enqueue_s", NULL)) > 0 &&
                   cJSON_GetNumberValue(path_of(d0, "memory", "peak_allocated_bytes")) > 0,
               "report: device fields");
         CHECK(cJSON_IsNumber(path_of(r, "packing", "padding_waste")), "report: padding_waste");
         CHECK(cJSON_GetNumberValue(path_of(r, "host_threads", "peak_rss_bytes")) > 0, "report: peak_rss_bytes");
         const char *v = cJSON_GetStringValue(path_of(r, "bottleneck", NULL));
         CHECK(v && (strstr(v, "compute-bound") == v || strstr(v, "input-bound") == v || strstr(v, "output-bound") == v ||
-                    strstr(v, "transfer-bound") == v || strstr(v, "no stage saturated") == v) && strstr(v, "--"),
+                    strstr(v, "transfer-bound") == v || strstr(v, "launch-bound") == v ||
+                    strstr(v, "no stage saturated") == v) && strstr(v, "--"),
               "report: the verdict names no stage and setting: %s", v ? v : "(none)");
         cJSON_Delete(r);
     }
@@ -551,6 +554,28 @@ static void test_report_and_trace(void) {
 /* A budget the device cannot hold is lowered once, with a warning saying what was chosen. On PoCL a
  * 1e9-token budget exceeds the largest allocation (4 GiB) and is lowered to what fits it; the other
  * backends' memory is too large (and pinned host memory too dear) to exercise this here. */
+/* The verdict on made-up figures: each stage named when it is the one that limits. */
+static void test_verdicts(void) {
+    static ribo_run_stats s; /* large: static, zeroed */
+    char v[512];
+    s.run_s = 10;
+    s.batches = 100;
+    s.n_pipes = 1;
+    s.reduced_precision = true;
+    s.pipes[0].st.compute_s = 9.5;
+    s.pipes[0].st.enqueue_s = 1.0;
+    ribo_run_verdict(&s, v, sizeof v);
+    CHECK(strstr(v, "compute-bound") == v, "device busy, host quick: %s", v);
+    s.pipes[0].st.enqueue_s = 9.0; /* the host needs as long to enqueue as the device to run */
+    ribo_run_verdict(&s, v, sizeof v);
+    CHECK(strstr(v, "launch-bound") == v && strstr(v, "--max-tokens"), "host as slow as the device: %s", v);
+    s.pipes[0].st.compute_s = 3;
+    s.pipes[0].st.enqueue_s = 3;
+    s.pipes[0].st.compute_idle_s = 6;
+    ribo_run_verdict(&s, v, sizeof v);
+    CHECK(strstr(v, "input-bound") == v, "device waiting for input: %s", v);
+}
+
 static void test_out_of_memory_budget(void) {
     if (strcmp(backend, "opencl") != 0) {
         fprintf(stderr, "out-of-memory budget: skipped on %s\n", backend);
@@ -591,6 +616,7 @@ int main(void) {
     test_damaged_part();
     test_resume_refused();
     test_report_and_trace();
+    test_verdicts();
     test_out_of_memory_budget();
     test_bounded_memory();
     return ribo_test_finish("test_pipeline");

@@ -103,11 +103,11 @@ struct ribo_mma_device_ops {
 
 /* Packed varlen attention for storage T and head size D (16, 24, 32, 64, 128), ALiBi when ALIBI:
  * out[t, h*D:(h+1)*D] = softmax_j(q_t . k_j * scale - slope_h |i - j|) V over t's own sequence;
- * when ROPE, q and k are first rotated as the rotary op does (q scaled by q_scale; inv_freq from
+ * when ROPE (2: q and k, 1: q only, k rotated before) they are first rotated as the rotary op does (q scaled by q_scale; inv_freq from
  * freqs, positions = index within the sequence). 1-D grid of (T/64 + n_seqs) * n_heads CTAs of 128
  * threads; cfg::SMEM_BYTES dynamic shared memory. What each CTA does: ribo_mma_attention_cta in
  * cuda_attention_mma.cuh. */
-template <typename T, int D, bool ALIBI, bool ROPE>
+template <typename T, int D, bool ALIBI, int ROPE>
 __global__ void __launch_bounds__(128) attention_mma_kernel(const T *qkv, const int *cu_seqlens, int n_seqs,
                                                             const float *alibi, T *out, int n_heads, float scale_log2,
                                                             ribo_cuda_rope_freqs freqs, float q_scale) {
@@ -164,10 +164,12 @@ template <typename T, int D>
 static ribo_status prepare_mma(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
     constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
     bool ok = true;
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, false>, smem, max_optin, &ok, "mma", err));
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, true, false>, smem, max_optin, &ok, "mma (ALiBi)",
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, 0>, smem, max_optin, &ok, "mma", err));
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, true, 0>, smem, max_optin, &ok, "mma (ALiBi)",
                             err));
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, true>, smem, max_optin, &ok,
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, 1>, smem, max_optin, &ok,
+                            "mma (rotary on q)", err));
+    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, 2>, smem, max_optin, &ok,
                             "mma (rotary)", err));
     if (ok) cd->attn_mma_dims |= (unsigned)mma_dim_bit(D);
     return RIBO_OK;
@@ -198,7 +200,7 @@ bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim) 
 /* ---------------------------------------------------------------- launch */
 
 template <typename T, int D>
-static void launch_mma(const ribo_attention_args *a, unsigned blocks, cudaStream_t st) {
+static void launch_mma(const ribo_attention_args *a, int rope, unsigned blocks, cudaStream_t st) {
     constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
     const float scale_log2 = a->scale * 1.4426950408889634f;
     const T *qkv = (const T *)ribo_cuda_ptr(a->qkv);
@@ -207,38 +209,47 @@ static void launch_mma(const ribo_attention_args *a, unsigned blocks, cudaStream
     T *out = (T *)ribo_cuda_ptr(a->out);
     ribo_cuda_rope_freqs freqs;
     memset(&freqs, 0, sizeof freqs);
-    if (a->rotary) {
-        ribo_cuda_rope_freqs_fill(&freqs, a->rope_theta, D);
-        attention_mma_kernel<T, D, false, true>
+    if (rope) ribo_cuda_rope_freqs_fill(&freqs, a->rope_theta, D);
+    if (rope == 2)
+        attention_mma_kernel<T, D, false, 2>
             <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
-    } else if (alibi)
-        attention_mma_kernel<T, D, true, false>
+    else if (rope == 1)
+        attention_mma_kernel<T, D, false, 1>
+            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
+    else if (alibi)
+        attention_mma_kernel<T, D, true, 0>
             <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
     else
-        attention_mma_kernel<T, D, false, false>
+        attention_mma_kernel<T, D, false, 0>
             <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
 }
 
 template <typename T>
-static void launch_mma_dim(const ribo_attention_args *a, unsigned blocks, cudaStream_t st) {
+static void launch_mma_dim(const ribo_attention_args *a, int rope, unsigned blocks, cudaStream_t st) {
     switch (a->head_dim) {
-    case 16: launch_mma<T, 16>(a, blocks, st); break;
-    case 24: launch_mma<T, 24>(a, blocks, st); break;
-    case 32: launch_mma<T, 32>(a, blocks, st); break;
-    case 64: launch_mma<T, 64>(a, blocks, st); break;
-    default: launch_mma<T, 128>(a, blocks, st); break;
+    case 16: launch_mma<T, 16>(a, rope, blocks, st); break;
+    case 24: launch_mma<T, 24>(a, rope, blocks, st); break;
+    case 32: launch_mma<T, 32>(a, rope, blocks, st); break;
+    case 64: launch_mma<T, 64>(a, rope, blocks, st); break;
+    default: launch_mma<T, 128>(a, rope, blocks, st); break;
     }
 }
 
-bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, cudaStream_t st) {
-    if (!ribo_cuda_attention_mma_supports(cd, a->head_dim) || a->n_seqs < 1 || a->n_heads < 1 || a->n_tokens < 0)
-        return false;
-    if (a->rotary && a->alibi_slopes.buf) return false; /* no rotary + ALiBi variant */
-    /* slots: sequence s owns cu[s]/64 + s .. cu[s+1]/64 + s (see cuda_attention_mma.cuh) */
-    const unsigned long long blocks =
-        ((unsigned long long)a->n_tokens / 64 + (unsigned long long)a->n_seqs) * (unsigned long long)a->n_heads;
-    if (blocks > 0x7fffffffull) return false;
-    if (cd->storage == RIBO_STORAGE_F16) launch_mma_dim<__half>(a, (unsigned)blocks, st);
-    else launch_mma_dim<__nv_bfloat16>(a, (unsigned)blocks, st);
+/* CTAs of one launch: sequence s owns the slots cu[s]/64 + s .. cu[s+1]/64 + s (see cuda_attention_mma.cuh) */
+static unsigned long long mma_blocks(const ribo_attention_args *a) {
+    return ((unsigned long long)a->n_tokens / 64 + (unsigned long long)a->n_seqs) * (unsigned long long)a->n_heads;
+}
+
+bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a) {
+    return ribo_cuda_attention_mma_supports(cd, a->head_dim) && a->n_seqs >= 1 && a->n_heads >= 1 && a->n_tokens >= 0 &&
+           mma_blocks(a) <= 0x7fffffffull;
+}
+
+bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, int rope, cudaStream_t st) {
+    if (!ribo_cuda_attention_mma_fits(cd, a)) return false;
+    if (rope < 0 || rope > 2 || (rope && a->alibi_slopes.buf)) return false; /* no rotary + ALiBi variant */
+    const unsigned long long blocks = mma_blocks(a);
+    if (cd->storage == RIBO_STORAGE_F16) launch_mma_dim<__half>(a, rope, (unsigned)blocks, st);
+    else launch_mma_dim<__nv_bfloat16>(a, rope, (unsigned)blocks, st);
     return true;
 }

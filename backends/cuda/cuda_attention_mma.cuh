@@ -31,8 +31,10 @@
  * Per key tile of BK = 64 keys (K and V double-buffered in shared memory by 16-byte cp.async, rows
  * past the sequence end zero-filled; the Q tile is staged once through the second K buffer):
  *   S = Q K^T        16 x 64 per warp, mma.m16n8k16, Q fragments held in registers throughout
- *   online softmax   fp32 in registers, base 2 (scale * log2 e folded into one multiply; the running
- *                    row max / sum are per thread for 2 rows, reduced over the 4 lanes of a quad)
+ *   online softmax   fp32 in registers, base 2 (scale * log2 e enters the exponent through one fma,
+ *                    exp2(s k - max k); the running row max / sum are per thread for 2 rows, the max
+ *                    reduced over the 4 lanes of a quad; head sizes up to 32 sum the rows of P
+ *                    with one more mma, P times a column of ones)
  *   P                rounded to T in registers and used directly as the A operand of P V
  *   O += P V         16 x DP per warp, fp32 accumulators in registers; O /= l at the end, staged
  *                    through shared memory for 16-byte global stores of the valid rows only.
@@ -223,9 +225,10 @@ RIBO_MMA_FN void ribo_mma_rope_tile(T *tile, int pos0, int len, const float *inv
  * cfg::SMEM_BYTES of dynamic shared memory (16-byte aligned). scale_log2 = scale * log2(e); alibi
  * (slopes, per head) is read only when ALIBI. qkv and out must be 16-byte aligned (rows and head
  * offsets are then too: D is a multiple of 8); the grid must cover cu[n_seqs] / 64 + n_seqs slots.
- * ROPE: the rotary embedding is applied to Q (after q *= q_scale) and K first, inv_freq[i] for
- * i < D/2 (see "fused rotary" above); inv_freq and q_scale are not read otherwise. */
-template <class Ops, typename T, int D, bool ALIBI, bool ROPE>
+ * ROPE 2: the rotary embedding is applied to Q (after q *= q_scale) and K first, inv_freq[i] for
+ * i < D/2 (see "fused rotary" above); ROPE 1: to Q only (K was rotated by the separate pass, once
+ * per element instead of once per query tile); ROPE 0: inv_freq and q_scale are not read. */
+template <class Ops, typename T, int D, bool ALIBI, int ROPE>
 RIBO_MMA_FN void ribo_mma_attention_cta(const T *qkv, const int *cu, int n_seqs, const float *alibi, T *out,
                                         int n_heads, float scale_log2, unsigned block, T *smem, int tid,
                                         const float *inv_freq, float q_scale) {
@@ -279,9 +282,19 @@ RIBO_MMA_UNROLL
     float o[C::NT_O][4];
 RIBO_MMA_UNROLL
     for (int n = 0; n < C::NT_O; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}; /* rows g and g+8: running max (log2 units), partial sum */
+    /* rows g and g+8: running max (in the units of the scores) and partial sum */
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+    /* small heads: the row sums of P on the tensor cores, as P times a column of ones (complete sums
+     * over the quad, in fp32), instead of unpacking and adding every weight on the FP32 pipe */
+    constexpr bool ROWSUM_MMA = C::DP <= 32;
+    float lacc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const uint32_t ones = ribo_mma_pack2<T>(1.0f, 1.0f);
     const int row_pos[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
     const float slope_log2 = ALIBI ? alibi[h] * 1.4426950408889634f : 0.0f;
+    /* Without ALiBi the scores stay raw (q.k) and scale * log2(e) enters the exponent in one fma:
+     * exp2(s * k - m * k); with ALiBi they are scaled and biased first (k = 1). scale > 0, so the
+     * row maximum is the same element either way. */
+    const float mscale = ALIBI ? 1.0f : scale_log2;
     const int n_tiles = (len + C::BK - 1) / C::BK;
 
     for (int it = 0; it < n_tiles; ++it) {
@@ -293,7 +306,7 @@ RIBO_MMA_UNROLL
             ribo_mma_load_tile<Ops, T, D>(kn + C::TILE, vbase, rs, k0 + C::BK, len, tid);
         }
         Ops::cp_async_commit();
-        if constexpr (ROPE) { /* this tile landed at the end of the last iteration (or before the loop) */
+        if constexpr (ROPE == 2) { /* this tile landed at the end of the last iteration (or before the loop) */
             ribo_mma_rope_tile<Ops, T, D, false>(kt, k0, len, inv_freq, 1.0f, tid);
             Ops::sync_cta();
         }
@@ -313,15 +326,16 @@ RIBO_MMA_UNROLL
                 Ops::template mma<T>(sc[2 * np + 1], qf[kk], b[2], b[3]);
             }
 
-        /* scores in log2 units; element e of n-tile n: row row_pos[e >> 1], key k0 + 8n + 2*t4 + (e & 1) */
+        /* ALiBi: scores to log2 units with the bias; element e of n-tile n: row row_pos[e >> 1], key
+         * k0 + 8n + 2*t4 + (e & 1) */
+        if constexpr (ALIBI) {
 RIBO_MMA_UNROLL
-        for (int n = 0; n < C::NT_S; ++n)
+            for (int n = 0; n < C::NT_S; ++n)
 RIBO_MMA_UNROLL
-            for (int e = 0; e < 4; ++e) {
-                float v = sc[n][e] * scale_log2;
-                if constexpr (ALIBI) v -= slope_log2 * fabsf((float)(row_pos[e >> 1] - (k0 + n * 8 + 2 * t4 + (e & 1))));
-                sc[n][e] = v;
-            }
+                for (int e = 0; e < 4; ++e)
+                    sc[n][e] = sc[n][e] * scale_log2 -
+                               slope_log2 * fabsf((float)(row_pos[e >> 1] - (k0 + n * 8 + 2 * t4 + (e & 1))));
+        }
         if (k0 + C::BK > len) { /* last tile of the sequence: keys past its end get no weight */
 RIBO_MMA_UNROLL
             for (int n = 0; n < C::NT_S; ++n)
@@ -331,7 +345,7 @@ RIBO_MMA_UNROLL
         }
 
         /* online softmax: new row max over the tile (quad = the 4 lanes holding one row) */
-        float corr[2];
+        float corr[2], mk[2]; /* mk: the new row max times mscale, subtracted in the exponent */
 RIBO_MMA_UNROLL
         for (int r = 0; r < 2; ++r) {
             float mx = m[r];
@@ -339,9 +353,16 @@ RIBO_MMA_UNROLL
             for (int n = 0; n < C::NT_S; ++n) mx = fmaxf(mx, fmaxf(sc[n][2 * r], sc[n][2 * r + 1]));
             mx = fmaxf(mx, Ops::shfl_xor(mx, 1));
             mx = fmaxf(mx, Ops::shfl_xor(mx, 2));
-            corr[r] = Ops::exp2(m[r] - mx); /* 0 on the first tile (m = -inf); mx is finite: key k0 < len */
+            corr[r] = Ops::exp2((m[r] - mx) * mscale); /* 0 on the first tile (m = -inf); mx is finite: key k0 < len */
             m[r] = mx;
+            mk[r] = mx * mscale;
             l[r] *= corr[r];
+        }
+        if constexpr (ROWSUM_MMA) {
+            lacc[0] *= corr[0];
+            lacc[1] *= corr[0];
+            lacc[2] *= corr[1];
+            lacc[3] *= corr[1];
         }
 RIBO_MMA_UNROLL
         for (int n = 0; n < C::NT_O; ++n) {
@@ -356,13 +377,17 @@ RIBO_MMA_UNROLL
 RIBO_MMA_UNROLL
         for (int j = 0; j < C::NT_S / 2; ++j) {
             const float *s0 = sc[2 * j], *s1 = sc[2 * j + 1];
-            pf[j][0] = ribo_mma_pack2<T>(Ops::exp2(s0[0] - m[0]), Ops::exp2(s0[1] - m[0]));
-            pf[j][1] = ribo_mma_pack2<T>(Ops::exp2(s0[2] - m[1]), Ops::exp2(s0[3] - m[1]));
-            pf[j][2] = ribo_mma_pack2<T>(Ops::exp2(s1[0] - m[0]), Ops::exp2(s1[1] - m[0]));
-            pf[j][3] = ribo_mma_pack2<T>(Ops::exp2(s1[2] - m[1]), Ops::exp2(s1[3] - m[1]));
+            pf[j][0] = ribo_mma_pack2<T>(Ops::exp2(fmaf(s0[0], mscale, -mk[0])), Ops::exp2(fmaf(s0[1], mscale, -mk[0])));
+            pf[j][1] = ribo_mma_pack2<T>(Ops::exp2(fmaf(s0[2], mscale, -mk[1])), Ops::exp2(fmaf(s0[3], mscale, -mk[1])));
+            pf[j][2] = ribo_mma_pack2<T>(Ops::exp2(fmaf(s1[0], mscale, -mk[0])), Ops::exp2(fmaf(s1[1], mscale, -mk[0])));
+            pf[j][3] = ribo_mma_pack2<T>(Ops::exp2(fmaf(s1[2], mscale, -mk[1])), Ops::exp2(fmaf(s1[3], mscale, -mk[1])));
             /* the normaliser sums exactly the rounded weights that multiply V */
-            l[0] += ribo_mma_sum2<T>(pf[j][0]) + ribo_mma_sum2<T>(pf[j][2]);
-            l[1] += ribo_mma_sum2<T>(pf[j][1]) + ribo_mma_sum2<T>(pf[j][3]);
+            if constexpr (ROWSUM_MMA) {
+                Ops::template mma<T>(lacc, pf[j], ones, ones);
+            } else {
+                l[0] += ribo_mma_sum2<T>(pf[j][0]) + ribo_mma_sum2<T>(pf[j][2]);
+                l[1] += ribo_mma_sum2<T>(pf[j][1]) + ribo_mma_sum2<T>(pf[j][3]);
+            }
         }
 
         /* O += P V */
@@ -386,8 +411,12 @@ RIBO_MMA_UNROLL
 RIBO_MMA_UNROLL
     for (int r = 0; r < 2; ++r) {
         float sum = l[r];
-        sum += Ops::shfl_xor(sum, 1);
-        sum += Ops::shfl_xor(sum, 2);
+        if constexpr (ROWSUM_MMA) {
+            sum = lacc[2 * r]; /* every column of P x ones holds the whole row's sum */
+        } else {
+            sum += Ops::shfl_xor(sum, 1);
+            sum += Ops::shfl_xor(sum, 2);
+        }
         inv[r] = 1.0f / sum; /* >= 1: the row max contributes exp2(0) */
     }
     /* stage this warp's 16 rows in K0 (all buffers are free after the loop's last barrier) ... */

@@ -1,10 +1,11 @@
 /* Bodies of the vectorized element-wise kernels of the CUDA backend - LayerNorm with the row in
- * registers, the in-place exact GELU after a GEMM, the separate rotary pass - shared by the kernels
+ * registers, the in-place exact GELU after a GEMM, the separate rotary pass, the segment pooling -
+ * shared by the kernels
  * (backends/cuda/cuda_kernels.cu) and the CPU emulator test (tests/test_elementwise_emu.cu), so their
  * index math runs on every CI machine. Storage T is float, __half or __nv_bfloat16; arithmetic fp32.
  *
  * The includer defines RIBO_EW_FN (__device__ __forceinline__ for the kernels, inline for the
- * emulator) and, for the LayerNorm body, supplies an Ops type with
+ * emulator) and, for the LayerNorm and pooling bodies, supplies an Ops type with
  *   shfl_xor(float v, int mask)   __shfl_xor_sync over the full warp
  *   sync_cta()                    __syncthreads */
 #ifndef RIBO_CUDA_ELEMENTWISE_CUH
@@ -232,9 +233,10 @@ RIBO_EW_FN void ribo_ew_sincos(float a, float *s, float *c) {
 
 /* Thread idx of the rotary pass on qkv [T, 3*H*D] in place with C consecutive pairs per thread: token
  * t, head h, pairs i0 .. i0 + C - 1 (i0 = C * (idx % (D/2/C))); q *= q_scale, then (x_i, x_{i+D/2}) of
- * q and k rotated by the angle positions[t] * inv_freq[i] rounded to float (as transformers). The
- * halves move as C-element vectors: needs (D/2) % C == 0 and qkv aligned to C * sizeof(T). */
-template <typename T, int C>
+ * q and k rotated by the angle positions[t] * inv_freq[i] rounded to float (as transformers); with
+ * ROT_Q false, k only (q left as it is, for an attention kernel that rotates q itself). The halves
+ * move as C-element vectors: needs (D/2) % C == 0 and qkv aligned to C * sizeof(T). */
+template <typename T, int C, bool ROT_Q = true>
 RIBO_EW_FN void ribo_ew_rotary_thread(T *qkv, const int *positions, int n_tokens, int n_heads, int head_dim,
                                       float q_scale, const float *inv_freq, size_t idx) {
     const int half = head_dim / 2, groups = half / C;
@@ -242,9 +244,11 @@ RIBO_EW_FN void ribo_ew_rotary_thread(T *qkv, const int *positions, int n_tokens
     const int i0 = (int)(idx % groups) * C, h = (int)((idx / groups) % n_heads);
     const int t = (int)(idx / ((size_t)groups * n_heads)), hd = n_heads * head_dim;
     T *q = qkv + (size_t)t * 3 * hd + (size_t)h * head_dim + i0, *k = q + hd;
-    float q1[C], q2[C], k1[C], k2[C];
-    ribo_ew_load<T, C>(q, q1);
-    ribo_ew_load<T, C>(q + half, q2);
+    float q1[C] = {}, q2[C] = {}, k1[C], k2[C];
+    if constexpr (ROT_Q) {
+        ribo_ew_load<T, C>(q, q1);
+        ribo_ew_load<T, C>(q + half, q2);
+    }
     ribo_ew_load<T, C>(k, k1);
     ribo_ew_load<T, C>(k + half, k2);
     const float pos = (float)positions[t];
@@ -259,10 +263,63 @@ RIBO_EW_UNROLL
         ok1[c] = k1[c] * co - k2[c] * s;
         ok2[c] = k2[c] * co + k1[c] * s;
     }
-    ribo_ew_store<T, C>(q, oq1);
-    ribo_ew_store<T, C>(q + half, oq2);
+    if constexpr (ROT_Q) {
+        ribo_ew_store<T, C>(q, oq1);
+        ribo_ew_store<T, C>(q + half, oq2);
+    }
     ribo_ew_store<T, C>(k, ok1);
     ribo_ew_store<T, C>(k + half, ok2);
+}
+
+/* ---------------------------------------------------------------- segment pooling */
+
+/* CTA shape of the pooling: RIBO_POOL_WARPS warps share the rows of one sequence, each lane holds two
+ * adjacent columns of a chunk of RIBO_POOL_COLS columns. Grid: (n_seqs, ceil(width / RIBO_POOL_COLS)). */
+#define RIBO_POOL_WARPS 4
+#define RIBO_POOL_COLS 64
+
+/* One CTA of the pooling, sequence s = block_x, columns chunk * 64 .. + 63:
+ *   mode 0 (mean): out[s, c] = mean of x[t, c] over the rows t in [cu[s] + skip_begin, cu[s+1] - skip_end)
+ *                  (0 for an empty range); warp w sums rows first + w, first + w + 4, ... in fp32 with
+ *                  compensation (Kahan), then warp 0 adds the 4 partial sums in warp order (shared
+ *                  memory `partial`), so the result does not depend on scheduling;
+ *   mode 1 (first): out[s, c] = x[cu[s], c].
+ * Loads of one warp cover 64 consecutive columns of a row (coalesced); out is fp32. */
+template <class Ops, typename T>
+RIBO_EW_FN void ribo_pool_cta(const T *x, const int *cu, float *out, int width, int skip_begin, int skip_end, int mode,
+                              unsigned s, unsigned chunk, int tid, float (*partial)[RIBO_POOL_COLS]) {
+    const int warp = tid >> 5, lane = tid & 31;
+    const int c0 = (int)chunk * RIBO_POOL_COLS + 2 * lane;
+    const int begin = cu[s], first = begin + skip_begin, end = cu[s + 1] - skip_end;
+    if (mode == 1) {
+        if (warp == 0)
+            for (int k = 0; k < 2; ++k)
+                if (c0 + k < width) out[(size_t)s * width + c0 + k] = ribo_ew_to_f(x[(size_t)begin * width + c0 + k]);
+        return; /* uniform over the CTA: no barrier follows in this mode */
+    }
+    float acc[2] = {0.0f, 0.0f}, comp[2] = {0.0f, 0.0f};
+    for (int t = first + warp; t < end; t += RIBO_POOL_WARPS) {
+        const T *row = x + (size_t)t * width;
+RIBO_EW_UNROLL
+        for (int k = 0; k < 2; ++k) {
+            if (c0 + k >= width) continue;
+            const float y = ribo_ew_to_f(row[c0 + k]) - comp[k];
+            const float sum = acc[k] + y;
+            comp[k] = (sum - acc[k]) - y;
+            acc[k] = sum;
+        }
+    }
+    partial[warp][2 * lane] = acc[0];
+    partial[warp][2 * lane + 1] = acc[1];
+    Ops::sync_cta();
+    if (warp != 0) return;
+RIBO_EW_UNROLL
+    for (int k = 0; k < 2; ++k) {
+        if (c0 + k >= width) continue;
+        float total = 0.0f;
+        for (int w = 0; w < RIBO_POOL_WARPS; ++w) total += partial[w][2 * lane + k];
+        out[(size_t)s * width + c0 + k] = end > first ? total / (float)(end - first) : 0.0f;
+    }
 }
 
 #endif

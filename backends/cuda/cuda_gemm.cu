@@ -1,7 +1,8 @@
 /* CUDA backend: GEMMs through cuBLASLt. y = x @ w^T (+ bias via the BIAS epilogue) (+ residual via
  * C with beta = 1), then the exact erf GELU as a separate pass (cuBLASLt's GELU epilogue is the
  * tanh approximation, which ESM-2 does not use). fp32 runs in true fp32 (CUBLAS_COMPUTE_32F, no
- * TF32); fp16/bf16 operands accumulate in fp32. Algorithms are chosen once per shape and cached. */
+ * TF32); fp16/bf16 operands accumulate in fp32. Algorithms are chosen once per shape bucket (see
+ * m_bucket) and cached. */
 #include <stdio.h>
 #include <string.h>
 
@@ -81,18 +82,37 @@ static ribo_status descs_make(const ribo_linear_args *a, ribo_storage st, const 
     return lt_check(cublasLtMatrixLayoutCreate(&d->c, t, a->n, a->m, a->n), "layout C", err);
 }
 
-/* Finds (or asks the heuristic for, then caches) the algorithm of one shape. */
-static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, const gemm_descs *d, bool bias,
-                               bool beta_one, cublasLtMatmulAlgo_t *algo, ribo_error *err) {
-    int epi = bias ? 1 : 0;
-    pthread_mutex_lock(&cd->gemm_lock);
+/* Token counts that share one cached algorithm: m rounded up to 1/16 of its power of two (at least
+ * 64), so a run whose every batch has a different token count asks cuBLASLt's heuristic a few dozen
+ * times instead of once per batch (a heuristic query costs far more host time than a launch). */
+static int m_bucket(int m) {
+    int p = 64;
+    while (p < m && p < (1 << 30)) p <<= 1;
+    int step = p >= 1024 ? p / 16 : 64;
+    return (m + step - 1) / step * step;
+}
+
+/* The cached plan of (bucket of m, n, k, epilogue, beta) or NULL; with the cache lock held. */
+static ribo_cuda_gemm_plan *plan_find(ribo_cuda_device *cd, int mb, const ribo_linear_args *a, int epi, bool beta_one) {
     for (int i = 0; i < cd->n_plans; ++i) {
-        const ribo_cuda_gemm_plan *p = &cd->plans[i];
-        if (p->valid && p->m == a->m && p->n == a->n && p->k == a->k && p->epilogue == epi && p->beta_one == beta_one) {
-            *algo = p->algo;
-            pthread_mutex_unlock(&cd->gemm_lock);
-            return RIBO_OK;
-        }
+        ribo_cuda_gemm_plan *p = &cd->plans[i];
+        if (p->valid && p->m == mb && p->n == a->n && p->k == a->k && p->epilogue == epi && p->beta_one == beta_one)
+            return p;
+    }
+    return NULL;
+}
+
+/* The algorithm for this call: the cached one of its shape bucket, or (exact, or when the cached one
+ * was refused for this m) asks the heuristic for this very shape and caches its answer. */
+static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, const gemm_descs *d, bool bias,
+                               bool beta_one, bool exact, cublasLtMatmulAlgo_t *algo, ribo_error *err) {
+    const int epi = bias ? 1 : 0, mb = m_bucket(a->m);
+    pthread_mutex_lock(&cd->gemm_lock);
+    const ribo_cuda_gemm_plan *hit = exact ? NULL : plan_find(cd, mb, a, epi, beta_one);
+    if (hit) {
+        *algo = hit->algo;
+        pthread_mutex_unlock(&cd->gemm_lock);
+        return RIBO_OK;
     }
     cublasLtMatmulPreference_t pref = NULL;
     cublasLtMatmulHeuristicResult_t result;
@@ -106,9 +126,9 @@ static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, 
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (s == CUBLAS_STATUS_SUCCESS && found == 0) s = CUBLAS_STATUS_NOT_SUPPORTED;
     if (s == CUBLAS_STATUS_SUCCESS) {
-        int slot = cd->n_plans < RIBO_CUDA_GEMM_CACHE ? cd->n_plans++ : (cd->next_evict++ % RIBO_CUDA_GEMM_CACHE);
-        ribo_cuda_gemm_plan *p = &cd->plans[slot];
-        p->m = a->m;
+        ribo_cuda_gemm_plan *p = plan_find(cd, mb, a, epi, beta_one);
+        if (!p) p = &cd->plans[cd->n_plans < RIBO_CUDA_GEMM_CACHE ? cd->n_plans++ : (cd->next_evict++ % RIBO_CUDA_GEMM_CACHE)];
+        p->m = mb;
         p->n = a->n;
         p->k = a->k;
         p->epilogue = epi;
@@ -139,11 +159,19 @@ ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     memset(&d, 0, sizeof d);
     cublasLtMatmulAlgo_t algo;
     ribo_status st = descs_make(a, cd->storage, bias, &d, err);
-    if (st == RIBO_OK) st = choose_algo(cd, a, &d, bias != NULL, beta != 0.0f, &algo, err);
+    if (st == RIBO_OK) st = choose_algo(cd, a, &d, bias != NULL, beta != 0.0f, false, &algo, err);
+    cublasStatus_t rc = CUBLAS_STATUS_SUCCESS;
     if (st == RIBO_OK)
-        st = lt_check(cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c,
-                                     d.c, out, d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s)),
-                      "matmul", err);
+        rc = cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c, out,
+                            d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s));
+    /* the bucket's algorithm may not take this very m: ask for one that does (checked before launch) */
+    if (st == RIBO_OK && (rc == CUBLAS_STATUS_NOT_SUPPORTED || rc == CUBLAS_STATUS_INVALID_VALUE)) {
+        st = choose_algo(cd, a, &d, bias != NULL, beta != 0.0f, true, &algo, err);
+        if (st == RIBO_OK)
+            rc = cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c,
+                                out, d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s));
+    }
+    if (st == RIBO_OK) st = lt_check(rc, "matmul", err);
     descs_destroy(&d);
     if (st != RIBO_OK) return st;
     if (a->act == RIBO_ACT_GELU_ERF) {

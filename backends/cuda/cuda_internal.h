@@ -10,7 +10,7 @@
 
 /* cuBLASLt algorithm chosen for one GEMM shape (cached per device). */
 typedef struct ribo_cuda_gemm_plan {
-    int m, n, k, epilogue, beta_one;
+    int m, n, k, epilogue, beta_one; /* m: the bucket of token counts (cuda_gemm.cu m_bucket) */
     cublasLtMatmulAlgo_t algo;
     bool valid;
 } ribo_cuda_gemm_plan;
@@ -19,6 +19,12 @@ typedef struct ribo_cuda_gemm_plan {
 
 /* Attention kernel family asked for with RIBO_ATTENTION=mma|wmma|simt (read once, at device open). */
 typedef enum ribo_cuda_attn_choice { RIBO_CUDA_ATTN_MMA = 0, RIBO_CUDA_ATTN_WMMA, RIBO_CUDA_ATTN_SIMT } ribo_cuda_attn_choice;
+
+typedef enum ribo_cuda_rotary_fusion {
+    RIBO_CUDA_ROTARY_SEPARATE = 0,
+    RIBO_CUDA_ROTARY_FUSED_QK = 1,
+    RIBO_CUDA_ROTARY_FUSED_Q = 2
+} ribo_cuda_rotary_fusion;
 
 typedef struct ribo_cuda_device {
     int ordinal;
@@ -29,7 +35,10 @@ typedef struct ribo_cuda_device {
     /* head sizes whose tensor-core attention kernels can run on this device (bit per size, see
      * cuda_kernels.cu / cuda_attention_mma.cu), set once with their shared-memory limits at open */
     unsigned attn_wmma_dims, attn_mma_dims;
-    bool fuse_rotary;             /* RIBO_FUSE_ROTARY (default on): the mma kernel applies rotary itself */
+    /* RIBO_FUSE_ROTARY: where the mma attention kernel applies the rotary embedding; 0: nowhere (the
+     * separate pass rotates q and k), 1: q and k (every query tile re-rotates the key tiles it reads),
+     * q: q only, k by the separate pass (once per element) */
+    ribo_cuda_rotary_fusion rotary_fusion;
     bool ln_block;                /* RIBO_LAYER_NORM=block: always the one-block-per-row LayerNorm */
     cublasLtHandle_t lt;
     void *workspace;              /* cuBLASLt workspace, one per device */
@@ -74,9 +83,11 @@ void ribo_cuda_rope_freqs_fill(ribo_cuda_rope_freqs *f, float theta, int head_di
 ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err);
 ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin_smem, ribo_error *err);
 bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim);
-/* Launches the mma.sync attention (with the rotary fused when a->rotary); false (nothing launched)
- * where it does not apply. */
-bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, cudaStream_t st);
+/* Launches the mma.sync attention, rope 0: q and k used as they are, 1: q scaled and rotated inside
+ * (k rotated before), 2: q and k rotated inside; false (nothing launched) where it does not apply. */
+bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, int rope, cudaStream_t st);
+/* Whether the mma kernel takes this launch (head size, device, grid size). */
+bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a);
 
 extern const ribo_kernel_i ribo_cuda_kernel_table;
 extern "C" const ribo_backend_reg ribo_cuda_backend;

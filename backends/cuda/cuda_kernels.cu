@@ -195,14 +195,14 @@ __global__ void rotary_kernel(T *qkv, const int *positions, int n_tokens, int n_
  * q and k halves moved as C-element vectors (ribo_ew_rotary_thread; C * sizeof(T) = 16 or 8 bytes,
  * (D/2) % C == 0, qkv aligned to C * sizeof(T)). One thread per (token, head, C pairs); inv_freq staged
  * in shared memory (a kernel parameter whose address is taken would be copied per thread). */
-template <typename T, int C>
+template <typename T, int C, bool ROT_Q>
 __global__ void rotary_vec_kernel(T *qkv, const int *positions, int n_tokens, int n_heads, int head_dim, float q_scale,
                                   ribo_cuda_rope_freqs freqs) {
     __shared__ float inv_freq[RIBO_CUDA_ROPE_MAX_HALF];
     for (int i = (int)threadIdx.x; i < head_dim / 2; i += (int)blockDim.x) inv_freq[i] = freqs.inv[i];
     __syncthreads();
-    ribo_ew_rotary_thread<T, C>(qkv, positions, n_tokens, n_heads, head_dim, q_scale, inv_freq,
-                                blockIdx.x * (size_t)blockDim.x + threadIdx.x);
+    ribo_ew_rotary_thread<T, C, ROT_Q>(qkv, positions, n_tokens, n_heads, head_dim, q_scale, inv_freq,
+                                       blockIdx.x * (size_t)blockDim.x + threadIdx.x);
 }
 
 /* ---------------------------------------------------------------- attention */
@@ -552,9 +552,10 @@ static ribo_status prepare_wmma_all(ribo_cuda_device *cd, int max_optin, ribo_er
 
 ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err) {
     const char *fuse = getenv("RIBO_FUSE_ROTARY");
-    if (!fuse || !*fuse || !strcmp(fuse, "1")) cd->fuse_rotary = true;
-    else if (!strcmp(fuse, "0")) cd->fuse_rotary = false;
-    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_FUSE_ROTARY='%s' is not 0 or 1", fuse);
+    if (!fuse || !*fuse || !strcmp(fuse, "1")) cd->rotary_fusion = RIBO_CUDA_ROTARY_FUSED_QK;
+    else if (!strcmp(fuse, "q")) cd->rotary_fusion = RIBO_CUDA_ROTARY_FUSED_Q;
+    else if (!strcmp(fuse, "0")) cd->rotary_fusion = RIBO_CUDA_ROTARY_SEPARATE;
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_FUSE_ROTARY='%s' is not 0, 1 or q", fuse);
     const char *ln = getenv("RIBO_LAYER_NORM");
     if (!ln || !*ln || !strcmp(ln, "rows")) cd->ln_block = false;
     else if (!strcmp(ln, "block")) cd->ln_block = true;
@@ -587,20 +588,21 @@ static bool attention_aligned16(const ribo_attention_args *a) {
 
 /* Whether this launch can rotate inside the mma kernel: RIBO_FUSE_ROTARY on, no ALiBi, the mma path. */
 static bool rotary_fuses(const ribo_cuda_device *cd, const ribo_attention_args *a) {
-    return cd->fuse_rotary && !a->alibi_slopes.buf && choose_attention(cd, a->head_dim, attention_aligned16(a)) == ATTN_PATH_MMA;
+    return cd->rotary_fusion != RIBO_CUDA_ROTARY_SEPARATE && !a->alibi_slopes.buf &&
+           choose_attention(cd, a->head_dim, attention_aligned16(a)) == ATTN_PATH_MMA;
 }
 
 /* ribo_kernel_i.attention_fuses_rotary (buffers from the executor are 256-byte aligned). */
 static bool cuda_attention_fuses_rotary(ribo_device *dev, int head_dim) {
     const ribo_cuda_device *cd = ribo_cuda_dev(dev);
-    return cd->fuse_rotary && choose_attention(cd, head_dim, true) == ATTN_PATH_MMA;
+    return cd->rotary_fusion != RIBO_CUDA_ROTARY_SEPARATE && choose_attention(cd, head_dim, true) == ATTN_PATH_MMA;
 }
 
 template <typename T>
 static void dispatch_attention(const ribo_attention_args *a, const ribo_cuda_device *cd, cudaStream_t st) {
     switch (choose_attention(cd, a->head_dim, attention_aligned16(a))) {
     case ATTN_PATH_MMA: {
-        if (ribo_cuda_attention_mma_launch(cd, a, st)) return;
+        if (ribo_cuda_attention_mma_launch(cd, a, 0, st)) return;
         /* not launched (a grid beyond 2^31 - 1 CTAs): the next kernel down */
         const int wbit = wmma_dim_bit(a->head_dim);
         if (wbit && (cd->attn_wmma_dims & (unsigned)wbit)) launch_attention_wmma_dim<T>(a, st);
@@ -614,27 +616,13 @@ static void dispatch_attention(const ribo_attention_args *a, const ribo_cuda_dev
 
 /* ---------------------------------------------------------------- pooling */
 
-/* Per sequence s over rows [cu[s] + skip_begin, cu[s+1] - skip_end): mean (mode 0, compensated sum) or the first
- * row cu[s] (mode 1), written as fp32 out[s, :]. One block per sequence, threads over width. */
+/* Segment pooling, fp32 out[s, :]: mean over the kept rows of sequence s or its first row (the
+ * CTA body ribo_pool_cta in cuda_elementwise.cuh). Grid (n_seqs, column chunks of 64), 4 warps. */
 template <typename T>
-__global__ void pool_kernel(const T *x, const int *cu, float *out, int width, int skip_begin, int skip_end, int mode) {
-    int s = blockIdx.x;
-    int b = cu[s] + skip_begin, e = cu[s + 1] - skip_end;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) {
-        float v;
-        if (mode == 1) v = to_f(x[(size_t)cu[s] * width + c]);
-        else {
-            float acc = 0.0f, comp = 0.0f; /* Kahan: long sequences keep fp32-rounding accuracy */
-            for (int t = b; t < e; ++t) {
-                float y = to_f(x[(size_t)t * width + c]) - comp;
-                float sum = acc + y;
-                comp = (sum - acc) - y;
-                acc = sum;
-            }
-            v = e > b ? acc / (float)(e - b) : 0.0f;
-        }
-        out[(size_t)s * width + c] = v;
-    }
+__global__ void __launch_bounds__(RIBO_POOL_WARPS * 32)
+    pool_kernel(const T *x, const int *cu, float *out, int width, int skip_begin, int skip_end, int mode) {
+    __shared__ float partial[RIBO_POOL_WARPS][RIBO_POOL_COLS];
+    ribo_pool_cta<ribo_ew_device_ops, T>(x, cu, out, width, skip_begin, skip_end, mode, blockIdx.x, blockIdx.y, threadIdx.x, partial);
 }
 
 /* Per-residue copy-out: row t of sequence s (kept rows only) goes to fp32
@@ -725,11 +713,28 @@ static ribo_status cuda_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a
     return launched(s, "layer_norm", err);
 }
 
-template <typename T, int C>
+template <typename T, int C, bool ROT_Q = true>
 static void launch_rotary_vec(const ribo_rotary_args *a, const ribo_cuda_rope_freqs &f, cudaStream_t st) {
     const size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2 / C);
-    rotary_vec_kernel<T, C><<<grid_for(n, 256), 256, 0, st>>>((T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->positions),
-                                                           a->n_tokens, a->n_heads, a->head_dim, a->q_scale, f);
+    rotary_vec_kernel<T, C, ROT_Q><<<grid_for(n, 256), 256, 0, st>>>(
+        (T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->positions), a->n_tokens, a->n_heads, a->head_dim,
+        a->q_scale, f);
+}
+
+/* The separate pass on k only (q is left for the attention kernel), vectorized; false (nothing
+ * launched) where no vector width fits. */
+template <typename T>
+static bool run_rotary_k_only(const ribo_rotary_args *a, cudaStream_t st) {
+    const int half = a->head_dim / 2;
+    if (half > RIBO_CUDA_ROPE_MAX_HALF) return false;
+    ribo_cuda_rope_freqs f;
+    ribo_cuda_rope_freqs_fill(&f, a->theta, a->head_dim);
+    constexpr int C16 = (int)(16 / sizeof(T)), C8 = (int)(8 / sizeof(T));
+    T *qkv = (T *)ribo_cuda_ptr(a->qkv);
+    if (half % C16 == 0 && aligned_to(qkv, 16)) launch_rotary_vec<T, C16, false>(a, f, st);
+    else if (half % C8 == 0 && aligned_to(qkv, 8)) launch_rotary_vec<T, C8, false>(a, f, st);
+    else return false;
+    return true;
 }
 
 /* Vector widths: 16 bytes where (D/2) is a multiple of 16 / sizeof(T) and qkv is 16-byte aligned, else 8
@@ -778,9 +783,19 @@ static ribo_status cuda_attention(ribo_stream *s, const ribo_attention_args *a, 
     if (a->n_tokens == 0 || a->n_seqs == 0) return RIBO_OK; /* nothing to attend */
     const ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
     ribo_attention_args plain = *a;
-    if (a->rotary) {
-        if (rotary_fuses(cd, a) && ribo_cuda_attention_mma_launch(cd, a, ribo_cuda_stream(s)))
+    if (a->rotary && rotary_fuses(cd, a) && ribo_cuda_attention_mma_fits(cd, a)) {
+        ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
+        bool k_done = false;
+        if (cd->rotary_fusion == RIBO_CUDA_ROTARY_FUSED_Q) {
+            if (cd->storage == RIBO_STORAGE_F16) k_done = run_rotary_k_only<__half>(&r, ribo_cuda_stream(s));
+            else k_done = run_rotary_k_only<__nv_bfloat16>(&r, ribo_cuda_stream(s));
+            if (k_done) RIBO_TRY(launched(s, "rotary (k)", err));
+        }
+        if (ribo_cuda_attention_mma_launch(cd, a, k_done ? 1 : 2, ribo_cuda_stream(s)))
             return launched(s, "attention (rotary fused)", err);
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: the fused attention did not launch");
+    }
+    if (a->rotary) {
         ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
         RIBO_TRY(cuda_rotary(s, &r, err));
         plain.rotary = 0;
@@ -797,7 +812,8 @@ static void run_pool(const ribo_pool_args *a, cudaStream_t st) {
             (const int *)ribo_cuda_ptr(a->seq_of_token), (float *)ribo_cuda_ptr(a->out), a->width, a->skip_begin,
             a->skip_end);
     else
-        pool_kernel<T><<<a->n_seqs, threads_for(a->width), 0, st>>>(
+        pool_kernel<T><<<dim3((unsigned)a->n_seqs, (unsigned)((a->width + RIBO_POOL_COLS - 1) / RIBO_POOL_COLS)),
+                         RIBO_POOL_WARPS * 32, 0, st>>>(
             (const T *)ribo_cuda_ptr(a->x), (const int *)ribo_cuda_ptr(a->cu_seqlens), (float *)ribo_cuda_ptr(a->out),
             a->width, a->skip_begin, a->skip_end, a->mode == RIBO_POOL_MODE_FIRST ? 1 : 0);
 }
