@@ -1,9 +1,12 @@
 /* CUDA backend: GEMMs through cuBLASLt. y = x @ w^T (+ bias via the BIAS epilogue) (+ residual via
  * C with beta = 1), then the exact erf GELU as a separate pass (cuBLASLt's GELU epilogue is the
- * tanh approximation, which ESM-2 does not use). fp32 runs in true fp32 (CUBLAS_COMPUTE_32F, no
+ * tanh approximation, which ESM-2 does not use; RIBO_GELU_EPILOGUE=tanh opts into it for 16-bit
+ * storage: |gelu_tanh - gelu_erf| <= ~5e-4, a small fraction of a bf16 ulp of the values it changes,
+ * and one pass over the FFN activations less). fp32 runs in true fp32 (CUBLAS_COMPUTE_32F, no
  * TF32); fp16/bf16 operands accumulate in fp32. Algorithms are chosen once per shape bucket (see
  * m_bucket) and cached. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_internal.h"
@@ -34,6 +37,10 @@ static ribo_status lt_check(cublasStatus_t s, const char *what, ribo_error *err)
 }
 
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err) {
+    const char *gelu = getenv("RIBO_GELU_EPILOGUE");
+    if (!gelu || !*gelu || !strcmp(gelu, "0")) cd->gelu_tanh_epilogue = false;
+    else if (!strcmp(gelu, "tanh")) cd->gelu_tanh_epilogue = true;
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_GELU_EPILOGUE='%s' is not 0 or tanh", gelu);
     RIBO_TRY(lt_check(cublasLtCreate(&cd->lt), "creating the handle", err));
     cd->workspace_bytes = RIBO_CUDA_WORKSPACE;
     return ribo_cuda_check(cudaMalloc(&cd->workspace, cd->workspace_bytes), "allocating the cuBLASLt workspace", err);
@@ -65,14 +72,14 @@ static void descs_destroy(gemm_descs *d) {
 
 /* Column-major view of the row-major problem: D^T [n, m] = W [n, k] (= W^T stored k x n, op T)
  * times X^T [k, m] (op N). The bias (length n) is per row of D^T, as cuBLASLt's BIAS epilogue adds. */
-static ribo_status descs_make(const ribo_linear_args *a, ribo_storage st, const void *bias, gemm_descs *d,
+static ribo_status descs_make(const ribo_linear_args *a, ribo_storage st, const void *bias, bool gelu, gemm_descs *d,
                               ribo_error *err) {
     cudaDataType_t t = data_type(st);
     cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     RIBO_TRY(lt_check(cublasLtMatmulDescCreate(&d->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "creating a matmul", err));
     RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "transa", err));
     RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "transb", err));
-    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    cublasLtEpilogue_t epi = gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
     RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue", err));
     if (bias)
         RIBO_TRY(lt_check(cublasLtMatmulDescSetAttribute(d->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
@@ -104,9 +111,9 @@ static ribo_cuda_gemm_plan *plan_find(ribo_cuda_device *cd, int mb, const ribo_l
 
 /* The algorithm for this call: the cached one of its shape bucket, or (exact, or when the cached one
  * was refused for this m) asks the heuristic for this very shape and caches its answer. */
-static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, const gemm_descs *d, bool bias,
+static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, const gemm_descs *d, int epi,
                                bool beta_one, bool exact, cublasLtMatmulAlgo_t *algo, ribo_error *err) {
-    const int epi = bias ? 1 : 0, mb = m_bucket(a->m);
+    const int mb = m_bucket(a->m);
     pthread_mutex_lock(&cd->gemm_lock);
     const ribo_cuda_gemm_plan *hit = exact ? NULL : plan_find(cd, mb, a, epi, beta_one);
     if (hit) {
@@ -158,15 +165,18 @@ ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     gemm_descs d;
     memset(&d, 0, sizeof d);
     cublasLtMatmulAlgo_t algo;
-    ribo_status st = descs_make(a, cd->storage, bias, &d, err);
-    if (st == RIBO_OK) st = choose_algo(cd, a, &d, bias != NULL, beta != 0.0f, false, &algo, err);
+    /* bias + GELU in the epilogue only where asked for (RIBO_GELU_EPILOGUE=tanh) and 16-bit */
+    const bool gelu_epi = a->act == RIBO_ACT_GELU_ERF && cd->gelu_tanh_epilogue && bias && cd->storage != RIBO_STORAGE_F32;
+    const int epi = gelu_epi ? 2 : bias ? 1 : 0;
+    ribo_status st = descs_make(a, cd->storage, bias, gelu_epi, &d, err);
+    if (st == RIBO_OK) st = choose_algo(cd, a, &d, epi, beta != 0.0f, false, &algo, err);
     cublasStatus_t rc = CUBLAS_STATUS_SUCCESS;
     if (st == RIBO_OK)
         rc = cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c, out,
                             d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s));
     /* the bucket's algorithm may not take this very m: ask for one that does (checked before launch) */
     if (st == RIBO_OK && (rc == CUBLAS_STATUS_NOT_SUPPORTED || rc == CUBLAS_STATUS_INVALID_VALUE)) {
-        st = choose_algo(cd, a, &d, bias != NULL, beta != 0.0f, true, &algo, err);
+        st = choose_algo(cd, a, &d, epi, beta != 0.0f, true, &algo, err);
         if (st == RIBO_OK)
             rc = cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c,
                                 out, d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s));
@@ -174,7 +184,7 @@ ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     if (st == RIBO_OK) st = lt_check(rc, "matmul", err);
     descs_destroy(&d);
     if (st != RIBO_OK) return st;
-    if (a->act == RIBO_ACT_GELU_ERF) {
+    if (a->act == RIBO_ACT_GELU_ERF && !gelu_epi) {
         ribo_cuda_gelu_inplace(ribo_cuda_stream(s), out, (size_t)a->m * a->n, cd->storage);
         return ribo_cuda_check(cudaGetLastError(), "launching gelu", err);
     }

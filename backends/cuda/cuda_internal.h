@@ -37,9 +37,10 @@ typedef struct ribo_cuda_device {
     unsigned attn_wmma_dims, attn_mma_dims;
     /* RIBO_FUSE_ROTARY: where the mma attention kernel applies the rotary embedding; 0: nowhere (the
      * separate pass rotates q and k), 1: q and k (every query tile re-rotates the key tiles it reads),
-     * q: q only, k by the separate pass (once per element) */
+     * q (the default): q only, k by the separate pass (once per element) */
     ribo_cuda_rotary_fusion rotary_fusion;
     bool ln_block;                /* RIBO_LAYER_NORM=block: always the one-block-per-row LayerNorm */
+    bool gelu_tanh_epilogue;      /* RIBO_GELU_EPILOGUE=tanh: bias + tanh-approximated GELU in the GEMM (16-bit) */
     cublasLtHandle_t lt;
     void *workspace;              /* cuBLASLt workspace, one per device */
     size_t workspace_bytes;
