@@ -22,8 +22,16 @@ for c in "${cases[@]}"; do
     --report "$out/ribo_$tag.report.json" --trace "$out/ribo_$tag.trace.json" \
     2>&1 | tee "$out/ribo_$tag.txt" | grep -E "embedded|bottleneck"
   python3 "$here/../tools/trace_overlap.py" "$out/ribo_$tag.trace.json" 2>&1 | tee "$out/ribo_$tag.overlap.txt"
+  python3 "$here/../tools/trace_batches.py" "$out/ribo_$tag.trace.json"
   python3 "$here/hf_esm2_bench.py" --model "$model" --fasta "$fasta" --budgets "${HF_BUDGETS:-32768,65536}" \
     --json "$out/hf_$tag.json" --save-npy "$work/hf_$tag.npy" 2>&1 | tail -3
   python3 "$here/../tools/compare_embeddings.py" "$work/ribo_$tag.npy" --ref "$work/hf_$tag.npy" \
     --ids "$work/ribo_$tag.ids.txt" --ref-ids "$work/hf_$tag.ids.txt" --max-rel 0.05 --min-cos 0.999 2>&1 | tail -1
+  for v in ${RIBO_VARIANTS:-}; do  # ribo-only runs with other settings, against the same HF embeddings
+    echo "-- $tag with $v"
+    env "$v" "$ribo" embed --model "$model" --input "$fasta" --output "$work/ribo_v_$tag.npy" --dtype bf16 \
+      --max-tokens 65536 2>&1 | grep -E "embedded"
+    python3 "$here/../tools/compare_embeddings.py" "$work/ribo_v_$tag.npy" --ref "$work/hf_$tag.npy" \
+      --ids "$work/ribo_v_$tag.ids.txt" --ref-ids "$work/hf_$tag.ids.txt" --max-rel 0.05 --min-cos 0.999 2>&1 | tail -1
+  done
 done

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One command for the GPU machine. Builds the CUDA backend (no OpenCL/HDF5 there) into build-gpu, then
-#   tests: the whole test suite on the GPU, the precision figures (ESM-2 and DNABERT-2, fp32/fp16/bf16),
-#          an attention-kernel A/B and an element-wise A/B (RIBO_LAYER_NORM, RIBO_FUSE_ROTARY) on the
-#          650M shape (RIBO_PROFILE_OPS, ribo only)
+#   tests: the whole test suite on the GPU, the precision figures (ESM-2 and DNABERT-2, fp32/fp16/bf16,
+#          and ESM-2 with the opt-in RIBO_GELU_EPILOGUE=tanh)
+#   ab:    kernel A/B on the 650M shape (RIBO_ATTENTION, RIBO_LAYER_NORM, RIBO_FUSE_ROTARY; ribo only)
 #   bench: the benchmark against HuggingFace in the same session (bench/run_gpu_bench.sh cases...)
 # Needs .deps from scripts/prepare_device_deps.sh (carried along). Results go to ${OUT:-./device-out}.
-# Usage: bash scripts/device_run.sh tests|bench|all [bench cases, e.g. 650M:uniprot:4000 ...]
+# Usage: bash scripts/device_run.sh tests|bench|all|ab|none [bench cases, e.g. 650M:uniprot:4000 ...]
+# (bench: RIBO_VARIANTS="ENV=VALUE ..." adds ribo-only runs per case with those settings)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-all}; shift || true
@@ -23,34 +24,24 @@ work=${BENCH_WORK:-/tmp/ribo-bench}
 if [ "$mode" = none ]; then exit 0; fi
 if [ "$mode" = tests ] || [ "$mode" = all ]; then
   TMPDIR=/tmp ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 400 2>&1 | tee "$out/ctest.log" | tail -8
-  (cd build-gpu/tests && for t in test_esm2_model test_esm2_reduced test_dnabert2_model; do TMPDIR=/tmp ./$t; done) 2>&1 \
-    | grep -v "CHECK\|^note" | tee "$out/precision.txt"
+  (cd build-gpu/tests && for t in test_esm2_model test_esm2_reduced test_dnabert2_model; do TMPDIR=/tmp ./$t; done
+   echo "== with RIBO_GELU_EPILOGUE=tanh (opt-in tanh GELU in the GEMM epilogue)"
+   TMPDIR=/tmp RIBO_GELU_EPILOGUE=tanh ./test_esm2_model) 2>&1 | grep -v "CHECK\|^note" | tee "$out/precision.txt" | tail -4
   (cd build-gpu/tests && RIBO_TEST_VERBOSE=1 TMPDIR=/tmp ./test_ops) >"$out/test_ops_verbose.txt" 2>&1
+fi
+if [ "$mode" = ab ]; then
+  # kernel A/B on the 650M shape (op profile and timed runs): attention kernels, LayerNorm kernels,
+  # where the rotary is applied
   mkdir -p "$work"
   python3 bench/workloads.py --kind uniprot --n 4000 --seed 1 --out "$work/uniprot-4000.fasta" >/dev/null
   python3 bench/make_esm2_shape.py --shape 650M --out "$work/esm2_650M" >/dev/null 2>&1
-  for k in wmma mma; do
-    echo "== attention kernel $k (650M, uniprot 4000, bf16, 65536 tokens)"
-    RIBO_ATTENTION=$k RIBO_PROFILE_OPS=1 build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
-      --output "$work/ab_$k.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -2
-    RIBO_ATTENTION=$k build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
-      --output "$work/ab_$k.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
-  done 2>&1 | tee "$out/attention_ab.txt"
-  python3 tools/compare_embeddings.py "$work/ab_mma.npy" --ref "$work/ab_wmma.npy" --max-rel 0.02 --min-cos 0.9999 2>&1 | tail -1 | tee -a "$out/attention_ab.txt"
-  # element-wise A/B on the same shape: old LayerNorm + separate rotary, new LayerNorm + separate
-  # rotary, new LayerNorm + rotary fused into the mma attention (the default)
-  for cfg in block_0 rows_0 rows_1; do
-    ln=${cfg%_*} fuse=${cfg#*_}
-    echo "== RIBO_LAYER_NORM=$ln RIBO_FUSE_ROTARY=$fuse (650M, uniprot 4000, bf16, 65536 tokens)"
-    RIBO_LAYER_NORM=$ln RIBO_FUSE_ROTARY=$fuse RIBO_PROFILE_OPS=1 build-gpu/ribo embed --model "$work/esm2_650M" \
-      --input "$work/uniprot-4000.fasta" --output "$work/ew_$cfg.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -2
-    RIBO_LAYER_NORM=$ln RIBO_FUSE_ROTARY=$fuse build-gpu/ribo embed --model "$work/esm2_650M" \
-      --input "$work/uniprot-4000.fasta" --output "$work/ew_$cfg.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
-  done 2>&1 | tee "$out/elementwise_ab.txt"
-  for cfg in rows_0 rows_1; do
-    python3 tools/compare_embeddings.py "$work/ew_$cfg.npy" --ref "$work/ew_block_0.npy" --max-rel 0.02 --min-cos 0.9999 2>&1 \
-      | tail -1 | sed "s/^/$cfg vs block_0: /" | tee -a "$out/elementwise_ab.txt"
-  done
+  for cfg in RIBO_ATTENTION=wmma RIBO_ATTENTION=mma RIBO_LAYER_NORM=block RIBO_FUSE_ROTARY=0 RIBO_FUSE_ROTARY=1 RIBO_FUSE_ROTARY=q; do
+    echo "== $cfg (650M, uniprot 4000, bf16, 65536 tokens)"
+    env "$cfg" RIBO_PROFILE_OPS=1 build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
+      --output "$work/ab.npy" --dtype bf16 --max-tokens 65536 --sync 2>&1 | tail -2
+    env "$cfg" build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
+      --output "$work/ab_${cfg#*=}.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
+  done 2>&1 | tee "$out/ab.txt"
 fi
 if [ "$mode" = bench ] || [ "$mode" = all ]; then
   bash bench/run_gpu_bench.sh "$PWD/build-gpu/ribo" "$out" "$@" 2>&1 | grep -v "^budget\|sha256" | tee "$out/bench.txt"
