@@ -90,10 +90,40 @@ static ribo_status run_sync(embed_run *r, ribo_error *err) {
 
 /* ---------------------------------------------------------------- threads */
 
+/* How many worker threads have finished; the main thread waits on `changed` (progress lines in
+ * between), so the end of the run is seen at once rather than at its next poll. */
+typedef struct finish_count {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int n;
+} finish_count;
+
+static void finish_count_add(finish_count *f) {
+    pthread_mutex_lock(&f->lock);
+    ++f->n;
+    pthread_cond_broadcast(&f->changed);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Waits until n threads have finished or about `seconds` have passed; returns the count. */
+static int finish_count_wait(finish_count *f, int n, double seconds) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)(seconds * 1e9);
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&f->lock);
+    while (f->n < n && pthread_cond_timedwait(&f->changed, &f->lock, &ts) == 0) {
+    }
+    int done = f->n;
+    pthread_mutex_unlock(&f->lock);
+    return done;
+}
+
 typedef struct thread_arg {
     embed_run *r;
     int index;
-    _Atomic int *finished;
+    finish_count *finished;
 } thread_arg;
 
 static void *producer_main(void *arg) {
@@ -115,7 +145,7 @@ static void *producer_main(void *arg) {
         }
     }
     ribo_queue_close(r->batch_q);
-    atomic_fetch_add(a->finished, 1);
+    finish_count_add(a->finished);
     return NULL;
 }
 
@@ -124,7 +154,7 @@ static void *pipeline_main(void *arg) {
     embed_run *r = a->r;
     ribo_error err = {0};
     if (ribo_pipeline_run(r->pipes[a->index], r->batch_q, r->write_q, &err) != RIBO_OK) ribo_run_ctl_fail(&r->ctl, &err);
-    atomic_fetch_add(a->finished, 1);
+    finish_count_add(a->finished);
     return NULL;
 }
 
@@ -139,12 +169,6 @@ static void *writer_main(void *arg) {
             break;
         }
     return NULL;
-}
-
-/* Sleeps for about `s` seconds. */
-static void nap(double s) {
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-    nanosleep(&ts, NULL);
 }
 
 /* Frees what is left in a queue after a failure (windows; batches go back to the pool). */
@@ -169,8 +193,9 @@ static ribo_status run_threads(embed_run *r, ribo_error *err) {
     ribo_run_ctl_add_queue(&r->ctl, r->write_q);
     ribo_run_ctl_add_queue(&r->ctl, ribo_producer_pool(r->prod));
     for (int i = 0; i < r->n_pipes; ++i) ribo_run_ctl_add_waker(&r->ctl, ribo_pipeline_wake, r->pipes[i]);
-    _Atomic int finished;
-    atomic_init(&finished, 0);
+    finish_count finished = {.n = 0};
+    pthread_mutex_init(&finished.lock, NULL);
+    pthread_cond_init(&finished.changed, NULL);
     thread_arg args[RIBO_MAX_DEVICES + 2];
     pthread_t threads[RIBO_MAX_DEVICES + 2];
     bool started[RIBO_MAX_DEVICES + 2] = {false};
@@ -190,14 +215,15 @@ static ribo_status run_threads(embed_run *r, ribo_error *err) {
     int expected = 0;
     for (int i = 1; i < n; ++i) expected += started[i];
     /* progress while the producer and the pipelines work */
-    while (atomic_load(&finished) < expected) {
-        nap(0.05);
+    while (finish_count_wait(&finished, expected, 0.05) < expected) {
         if (r->o->progress && ribo_now_seconds() - r->t0 - r->last_progress_t >= progress_interval(r))
             embed_progress(r, false);
     }
     for (int i = 1; i < n; ++i)
         if (started[i]) pthread_join(threads[i], NULL);
     r->t_pipeline_end = ribo_now_seconds() - r->t0;
+    pthread_mutex_destroy(&finished.lock);
+    pthread_cond_destroy(&finished.changed);
     ribo_queue_close(r->write_q); /* the writer drains what the pipelines handed it, then stops */
     if (started[0]) pthread_join(threads[0], NULL);
     s = ribo_run_ctl_status(&r->ctl, err);
