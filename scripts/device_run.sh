@@ -26,7 +26,7 @@ if [ "$mode" = tests ] || [ "$mode" = all ]; then
   TMPDIR=/tmp ctest --test-dir build-gpu --output-on-failure -j 4 --timeout 400 2>&1 | tee "$out/ctest.log" | tail -8
   (cd build-gpu/tests && for t in test_esm2_model test_esm2_reduced test_dnabert2_model; do TMPDIR=/tmp ./$t; done
    echo "== with RIBO_GELU_EPILOGUE=tanh (opt-in tanh GELU in the GEMM epilogue)"
-   TMPDIR=/tmp RIBO_GELU_EPILOGUE=tanh ./test_esm2_model) 2>&1 | grep -v "CHECK\|^note" | tee "$out/precision.txt" | tail -4
+   TMPDIR=/tmp RIBO_GELU_EPILOGUE=tanh ./test_esm2_reduced) 2>&1 | grep -v "CHECK\|^note" | tee "$out/precision.txt" | tail -4
   (cd build-gpu/tests && RIBO_TEST_VERBOSE=1 TMPDIR=/tmp ./test_ops) >"$out/test_ops_verbose.txt" 2>&1
 fi
 if [ "$mode" = ab ]; then
