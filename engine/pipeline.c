@@ -127,6 +127,31 @@ static int lower_budget(const ribo_pipeline_config *cfg, int tokens, int seqs, r
     return t > 0 ? t : 0;
 }
 
+/* The per-batch inputs in a slot's pinned staging buffer (in_bytes(T, B) bytes at budget T, B). */
+typedef struct staging {
+    int32_t *tokens, *positions, *seq_of_token, *cu_seqlens;
+    float *seq_scale;
+} staging;
+
+static staging staging_of(int32_t *in, size_t cap_T, size_t cap_B) {
+    staging h = {in, in + cap_T, in + 2 * cap_T, in + 3 * cap_T, NULL};
+    h.seq_scale = (float *)(h.cu_seqlens + cap_B + 1);
+    return h;
+}
+
+/* Copies the first T tokens / B sequences of the staged inputs to I/O slot io_slot on stream st
+ * (every input the graph uses; a family may not need all, e.g. no positions with ALiBi). */
+static ribo_status upload_inputs(ribo_pipeline *p, ribo_stream *st, int io_slot, const staging *h, size_t T, size_t B,
+                                 ribo_error *err) {
+    const void *host[RIBO_INPUT_COUNT] = {h->tokens, h->positions, h->seq_of_token, h->cu_seqlens, h->seq_scale};
+    const size_t bytes[RIBO_INPUT_COUNT] = {T * 4, T * 4, T * 4, (B + 1) * 4, B * 4};
+    for (int kind = 0; kind < RIBO_INPUT_COUNT; ++kind) {
+        ribo_dptr dst = ribo_executor_input_at(p->exec, io_slot, (ribo_input_kind)kind);
+        if (dst.buf) RIBO_TRY(st->iface->copy_h2d(st, dst, host[kind], bytes[kind], err));
+    }
+    return RIBO_OK;
+}
+
 /* One made-up batch (sequences of 256..1,024 tokens of token id 0) of the full budget, at most 65,536
  * tokens, through the executor before the run, so that one-time costs - loading the kernels' modules,
  * library set-up, the GEMM algorithm queries for full batches and the kernels they pick - are paid
@@ -145,24 +170,16 @@ static ribo_status warm_up(ribo_pipeline *p, int T, int B, ribo_error *err) {
     int n_seqs = want / len;
     if (n_seqs > B) n_seqs = B;
     const int n_tok = n_seqs * len;
-    int32_t *in = p->slots[0].host_in;
-    int32_t *tokens = in, *positions = in + T, *sot = in + 2 * T, *cu = in + 3 * T;
-    float *scale = (float *)(cu + B + 1);
+    staging h = staging_of(p->slots[0].host_in, (size_t)T, (size_t)B);
     for (int t = 0; t < n_tok; ++t) {
-        tokens[t] = 0;
-        positions[t] = t % len;
-        sot[t] = t / len;
+        h.tokens[t] = 0;
+        h.positions[t] = t % len;
+        h.seq_of_token[t] = t / len;
     }
-    for (int s = 0; s <= n_seqs; ++s) cu[s] = s * len;
-    for (int s = 0; s < n_seqs; ++s) scale[s] = 1.0f;
+    for (int s = 0; s <= n_seqs; ++s) h.cu_seqlens[s] = s * len;
+    for (int s = 0; s < n_seqs; ++s) h.seq_scale[s] = 1.0f;
     ribo_stream *c = p->compute;
-    const void *host[RIBO_INPUT_COUNT] = {tokens, positions, sot, cu, scale};
-    const size_t bytes[RIBO_INPUT_COUNT] = {(size_t)n_tok * 4, (size_t)n_tok * 4, (size_t)n_tok * 4,
-                                            (size_t)(n_seqs + 1) * 4, (size_t)n_seqs * 4};
-    for (int kind = 0; kind < RIBO_INPUT_COUNT; ++kind) {
-        ribo_dptr dst = ribo_executor_input_at(p->exec, 0, (ribo_input_kind)kind);
-        if (dst.buf) RIBO_TRY(c->iface->copy_h2d(c, dst, host[kind], bytes[kind], err));
-    }
+    RIBO_TRY(upload_inputs(p, c, 0, &h, (size_t)n_tok, (size_t)n_seqs, err));
     ribo_status st = ribo_executor_run_at(p->exec, c, 0, n_tok, n_seqs, len, err);
     if (st == RIBO_OK) st = c->iface->synchronize(c, err);
     return st == RIBO_OK ? RIBO_OK : ribo_error_prefix(err, "%s: warming up with a made-up batch", p->label);
@@ -279,31 +296,23 @@ static ribo_status submit(ribo_pipeline *p, slot *s, ribo_batch *b, ribo_error *
     if (pb->n_tokens > p->cfg.max_tokens || pb->n_seqs > p->cfg.max_seqs)
         return ribo_error_set(err, RIBO_ERR_INTERNAL, "batch of %zu tokens / %zu sequences exceeds the budget %d / %d",
                               T, B, p->cfg.max_tokens, p->cfg.max_seqs);
-    int32_t *in = s->host_in;
-    int32_t *tokens = in, *positions = in + cap_T, *sot = in + 2 * cap_T, *cu = in + 3 * cap_T;
-    float *scale = (float *)(cu + p->cfg.max_seqs + 1);
-    memcpy(tokens, pb->tokens, T * 4);
-    memcpy(positions, pb->positions, T * 4);
-    memcpy(sot, pb->seq_of_token, T * 4);
-    memcpy(cu, pb->cu_seqlens, (B + 1) * 4);
-    memcpy(scale, b->seq_scale, B * 4);
+    staging h = staging_of(s->host_in, cap_T, (size_t)p->cfg.max_seqs);
+    memcpy(h.tokens, pb->tokens, T * 4);
+    memcpy(h.positions, pb->positions, T * 4);
+    memcpy(h.seq_of_token, pb->seq_of_token, T * 4);
+    memcpy(h.cu_seqlens, pb->cu_seqlens, (B + 1) * 4);
+    memcpy(h.seq_scale, b->seq_scale, B * 4);
     s->batch = b;
     if (p->fail_at && b->seq_no + 1 == p->fail_at)
         return ribo_error_set(err, RIBO_ERR_DEVICE, "op 0 (injected): simulated kernel failure (RIBO_TEST_FAIL_AT_BATCH)");
     ribo_executor *ex = p->exec;
     int k = s->index;
-    ribo_stream *h = p->h2d, *c = p->compute, *d = p->d2h;
-    const ribo_stream_i *hi = h->iface, *ci = c->iface, *dd = d->iface;
+    ribo_stream *up = p->h2d, *c = p->compute, *d = p->d2h;
+    const ribo_stream_i *hi = up->iface, *ci = c->iface, *dd = d->iface;
     /* H2D: the slot's device inputs are free (its previous batch's D2H finished, which followed its compute) */
-    RIBO_TRY(hi->record_event(h, s->ev[EV_H2D_START], err));
-    /* every per-batch input the graph uses (a family may not need all, e.g. no positions with ALiBi) */
-    const void *host[RIBO_INPUT_COUNT] = {tokens, positions, sot, cu, scale};
-    const size_t bytes[RIBO_INPUT_COUNT] = {T * 4, T * 4, T * 4, (B + 1) * 4, B * 4};
-    for (int kind = 0; kind < RIBO_INPUT_COUNT; ++kind) {
-        ribo_dptr dst = ribo_executor_input_at(ex, k, (ribo_input_kind)kind);
-        if (dst.buf) RIBO_TRY(hi->copy_h2d(h, dst, host[kind], bytes[kind], err));
-    }
-    RIBO_TRY(hi->record_event(h, s->ev[EV_H2D_DONE], err));
+    RIBO_TRY(hi->record_event(up, s->ev[EV_H2D_START], err));
+    RIBO_TRY(upload_inputs(p, up, k, &h, T, B, err));
+    RIBO_TRY(hi->record_event(up, s->ev[EV_H2D_DONE], err));
     /* compute: after this slot's inputs are up; batches run in order on this one stream */
     RIBO_TRY(ci->wait_event(c, s->ev[EV_H2D_DONE], err));
     RIBO_TRY(ci->record_event(c, s->ev[EV_COMPUTE_START], err));
