@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend.h"
+#include "engine/backend.h"
 
 #ifdef RIBO_WITH_CUDA
 extern const ribo_backend_reg ribo_cuda_backend;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/model.h"
+#include "engine/graph/model.h"
 #include "models/alibi.h"
 #include "models/layers.h"
 

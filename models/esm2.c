@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/model.h"
+#include "engine/graph/model.h"
 #include "models/layers.h"
 
 #define ESM2_MAX_LAYERS 4096

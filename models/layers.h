@@ -4,7 +4,7 @@
 #ifndef RIBO_MODELS_LAYERS_H
 #define RIBO_MODELS_LAYERS_H
 
-#include "engine/model.h"
+#include "engine/graph/model.h"
 
 /* Adds op to g; returns op->out (or -1). */
 int ribo_emit(ribo_graph *g, const ribo_gop *op, ribo_error *err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages ribo needs to build and run on CPU OpenCL (PoCL).
 set -euo pipefail
-packages=(build-essential cmake pkg-config gzip
+packages=(build-essential cmake pkg-config gzip python3
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev
           libcjson-dev zlib1g-dev libhdf5-dev)
 missing=()

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "engine/npy.h"
+#include "engine/io/npy.h"
 #include "test_util.h"
 
 /* Runs ribo_embed (quiet) with the given options; the backend comes from RIBO_TEST_BACKEND when set. */

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/seqset.h"
-#include "engine/tokenizer.h"
+#include "engine/input/seqset.h"
+#include "engine/tokenize/tokenizer.h"
 #include "test_util.h"
 
 #define DNA_TOKENIZER "dna_tokenizer/tokenizer.json"

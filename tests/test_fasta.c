@@ -3,7 +3,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "engine/fasta.h"
+#include "engine/io/fasta.h"
 #include "test_util.h"
 
 #define MAX_RECS 8

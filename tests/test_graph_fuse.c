@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/executor.h"
-#include "engine/model.h"
+#include "engine/graph/executor.h"
+#include "engine/graph/model.h"
 #include "test_util.h"
 
 static int fuse_dims_mask = ~0; /* head sizes the stand-in device fuses: bit (D / 8) */

@@ -1,11 +1,11 @@
-/* Streaming input (engine/input_stream.c): windows hold exactly what ribo_seqset_load reads, split at
+/* Streaming input (engine/input/input_stream.c): windows hold exactly what ribo_seqset_load reads, split at
  * the documented limits; duplicate ids are found across windows and files with the same message as
  * ribo_seqset_load; with the id hash cut to a few bits (every id collides) the exact re-read still
  * reports only true duplicates. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/input_stream.h"
+#include "engine/input/input_stream.h"
 #include "test_util.h"
 
 static const char *const ESM_VOCAB =

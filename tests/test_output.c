@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/npy.h"
-#include "engine/output.h"
+#include "engine/io/npy.h"
+#include "engine/io/output.h"
 #include "test_util.h"
 
 /* Output formats the loops below cover: .npy, and .h5 when built with HDF5. */

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/packer.h"
+#include "engine/input/packer.h"
 #include "test_util.h"
 
 /* Builds a seqset in memory with the given token lengths; token values encode (row, position). */

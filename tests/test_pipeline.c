@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "embed_check.h"
-#include "engine/run_report.h"
+#include "engine/run/report.h"
 #include "test_util.h"
 #include "tiny_model.h"
 

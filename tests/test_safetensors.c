@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/safetensors.h"
+#include "engine/io/safetensors.h"
 #include "test_util.h"
 
 /* Writes a safetensors file: 8-byte little-endian header length, header text, data bytes. */

@@ -1,7 +1,7 @@
 /* One record -> the sequences the tokenizer receives: as it is, DNA folded and checked, six frames. */
 #include <string.h>
 
-#include "engine/seqprep.h"
+#include "engine/input/seqprep.h"
 #include "test_util.h"
 
 /* A record as the FASTA reader would return it. */

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "engine/seqset.h"
+#include "engine/input/seqset.h"
 #include "test_util.h"
 
 static const char *const ESM_VOCAB =

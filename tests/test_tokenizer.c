@@ -2,8 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/fasta.h"
-#include "engine/tokenizer.h"
+#include "engine/io/fasta.h"
+#include "engine/tokenize/tokenizer.h"
 #include "test_util.h"
 
 static const char *const ESM_VOCAB[] = {"<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R",

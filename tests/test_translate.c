@@ -3,7 +3,7 @@
  * Biopython's translate where installed); nothing here needs Python. */
 #include <string.h>
 
-#include "engine/translate.h"
+#include "engine/input/translate.h"
 #include "test_util.h"
 
 /* Translates every frame of seq and compares with want[0..5] (F1, F2, F3, R1, R2, R3). */

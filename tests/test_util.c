@@ -101,7 +101,7 @@ int ribo_test_finish(const char *name) {
 /* ---------------------------------------------------------------- device helpers */
 #include <math.h>
 
-#include "engine/error.h"
+#include "engine/base/error.h"
 
 static ribo_dbuf *test_buffers[1024];
 static int n_test_buffers;

@@ -1,0 +1,31 @@
+/* OpenCL backend: OpenCL status codes mapped to ribo errors (names, out-of-memory as its own status). */
+#include "opencl_internal.h"
+
+const char *ribo_cl_error_name(cl_int rc) {
+    switch (rc) {
+#define C(x) case x: return #x;
+    C(CL_SUCCESS) C(CL_DEVICE_NOT_FOUND) C(CL_DEVICE_NOT_AVAILABLE) C(CL_COMPILER_NOT_AVAILABLE)
+    C(CL_MEM_OBJECT_ALLOCATION_FAILURE) C(CL_OUT_OF_RESOURCES) C(CL_OUT_OF_HOST_MEMORY)
+    C(CL_PROFILING_INFO_NOT_AVAILABLE) C(CL_BUILD_PROGRAM_FAILURE) C(CL_MISALIGNED_SUB_BUFFER_OFFSET)
+    C(CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST) C(CL_INVALID_VALUE) C(CL_INVALID_DEVICE_TYPE)
+    C(CL_INVALID_PLATFORM) C(CL_INVALID_DEVICE) C(CL_INVALID_CONTEXT) C(CL_INVALID_QUEUE_PROPERTIES)
+    C(CL_INVALID_COMMAND_QUEUE) C(CL_INVALID_HOST_PTR) C(CL_INVALID_MEM_OBJECT) C(CL_INVALID_BINARY)
+    C(CL_INVALID_BUILD_OPTIONS) C(CL_INVALID_PROGRAM) C(CL_INVALID_PROGRAM_EXECUTABLE)
+    C(CL_INVALID_KERNEL_NAME) C(CL_INVALID_KERNEL) C(CL_INVALID_ARG_INDEX) C(CL_INVALID_ARG_VALUE)
+    C(CL_INVALID_ARG_SIZE) C(CL_INVALID_KERNEL_ARGS) C(CL_INVALID_WORK_DIMENSION)
+    C(CL_INVALID_WORK_GROUP_SIZE) C(CL_INVALID_WORK_ITEM_SIZE) C(CL_INVALID_GLOBAL_OFFSET)
+    C(CL_INVALID_EVENT_WAIT_LIST) C(CL_INVALID_EVENT) C(CL_INVALID_OPERATION) C(CL_INVALID_BUFFER_SIZE)
+    C(CL_INVALID_GLOBAL_WORK_SIZE)
+#undef C
+    default: return "unknown OpenCL error";
+    }
+}
+
+ribo_status ribo_cl_check(cl_int rc, const char *what, ribo_error *err) {
+    if (rc == CL_SUCCESS) return RIBO_OK;
+    ribo_status st = (rc == CL_MEM_OBJECT_ALLOCATION_FAILURE || rc == CL_OUT_OF_RESOURCES ||
+                      rc == CL_OUT_OF_HOST_MEMORY || rc == CL_INVALID_BUFFER_SIZE)
+                         ? RIBO_ERR_OUT_OF_MEMORY
+                         : RIBO_ERR_DEVICE;
+    return ribo_error_set(err, st, "opencl: %s: %s (%d)", what, ribo_cl_error_name(rc), (int)rc);
+}

@@ -1,0 +1,32 @@
+/* File helpers shared by the readers and writers: small whole-file reads (config.json,
+ * model.safetensors.index.json), exact pread/pwrite, directory fsync, disk reservation. */
+#ifndef RIBO_ENGINE_FILEUTIL_H
+#define RIBO_ENGINE_FILEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/base/error.h"
+
+/* Opens path read-only and checks it is a regular file; *fd and *size on success. Errors name the
+ * path: cannot open / stat (RIBO_ERR_IO), not a regular file (RIBO_ERR_IO). */
+ribo_status ribo_open_regular_file(const char *path, int *fd, uint64_t *size, ribo_error *err);
+
+/* Reads a regular file of at most max_bytes whole into a malloc'd, NUL-terminated buffer (*len
+ * excludes the NUL). Errors name the path: cannot open / stat / read (RIBO_ERR_IO), not a regular
+ * file (RIBO_ERR_IO), larger than max_bytes (RIBO_ERR_MODEL), out of memory. */
+ribo_status ribo_read_small_file(const char *path, size_t max_bytes, char **buf, size_t *len, ribo_error *err);
+
+/* pread/pwrite of exactly n bytes (retrying short transfers); errors name path. */
+ribo_status ribo_pread_all(int fd, void *buf, size_t n, uint64_t off, const char *path, ribo_error *err);
+ribo_status ribo_pwrite_all(int fd, const void *buf, size_t n, uint64_t off, const char *path, ribo_error *err);
+/* fsync of a directory (renames inside it made durable). */
+ribo_status ribo_fsync_dir(const char *dir, ribo_error *err);
+
+/* Reserves disk blocks for [off, off+len) of fd so that a full disk is reported before any work is done
+ * (and row writes cannot fail for lack of space later): RIBO_ERR_IO naming path when the disk is full;
+ * filesystems that cannot reserve are fine. */
+ribo_status ribo_output_reserve(int fd, off_t off, off_t len, const char *path, ribo_error *err);
+
+#endif

@@ -1,0 +1,495 @@
+#include "engine/graph/executor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RIBO_ALIGN 256
+
+struct ribo_executor {
+    ribo_device *dev;
+    /* The executor plans on its own copy of the graph's tensor table and op list (one device may fuse
+     * ops another does not), so several executors (one per device) can be created from one graph at once. */
+    ribo_graph local;
+    ribo_graph *g;            /* &local */
+    int slot;                 /* I/O slot of the batch being enqueued */
+    int io_slots;
+    ribo_executor_config cfg;
+    ribo_dbuf *weights, *arena, *io;
+    ribo_memory_plan plan;
+    /* RIBO_PROFILE_OPS=1: device time per op kind (each op synchronized; a debugging aid) */
+    bool profile;
+    ribo_event *ev_start, *ev_end;
+    double op_ms[RIBO_OP_KIND_COUNT];
+};
+
+static size_t align_up(size_t n) { return (n + RIBO_ALIGN - 1) / RIBO_ALIGN * RIBO_ALIGN; }
+
+static size_t storage_size(ribo_storage s) { return s == RIBO_STORAGE_F32 ? 4 : 2; }
+
+/* Bytes of one tensor for the configured budget. */
+static size_t tensor_bytes(const ribo_gtensor *t, const ribo_executor_config *cfg) {
+    size_t el = storage_size(cfg->storage);
+    switch (t->role) {
+    case RIBO_TENSOR_WEIGHT: return align_up((size_t)t->shape[0] * (size_t)t->shape[1] * el);
+    case RIBO_TENSOR_CONSTANT: return align_up((size_t)t->shape[0] * 4);
+    case RIBO_TENSOR_ACTIVATION: return align_up((size_t)cfg->max_tokens * (size_t)t->width * el);
+    case RIBO_TENSOR_OUTPUT: return align_up((size_t)cfg->max_tokens * (size_t)t->width * 4);
+    case RIBO_TENSOR_INPUT:
+        if (t->input == RIBO_INPUT_CU_SEQLENS) return align_up((size_t)(cfg->max_seqs + 1) * 4);
+        if (t->input == RIBO_INPUT_SEQ_SCALE) return align_up((size_t)cfg->max_seqs * 4);
+        return align_up((size_t)cfg->max_tokens * 4);
+    }
+    return 0;
+}
+
+/* Records, for every tensor, the first and last op that touches it. */
+static void compute_liveness(ribo_graph *g) {
+    for (int i = 0; i < g->n_tensors; ++i) g->tensors[i].first_use = g->tensors[i].last_use = -1;
+    for (int o = 0; o < g->n_ops; ++o) {
+        const ribo_gop *op = &g->ops[o];
+        int ids[RIBO_OP_MAX_INPUTS + 1];
+        memcpy(ids, op->in, sizeof op->in);
+        ids[RIBO_OP_MAX_INPUTS] = op->out;
+        for (int k = 0; k <= RIBO_OP_MAX_INPUTS; ++k) {
+            if (ids[k] < 0) continue;
+            ribo_gtensor *t = &g->tensors[ids[k]];
+            if (t->first_use < 0) t->first_use = o;
+            t->last_use = o;
+        }
+    }
+}
+
+static bool intervals_overlap(const ribo_gtensor *a, const ribo_gtensor *b) {
+    return a->first_use <= b->last_use && b->first_use <= a->last_use;
+}
+
+/* First-fit placement of activations, largest first: a tensor may share bytes with any tensor
+ * whose live range does not overlap its own. Offsets go into t->dev.offset (buffer set later). */
+static size_t place_activations(ribo_graph *g) {
+    int n = 0;
+    int *order = malloc((size_t)g->n_tensors * sizeof *order);
+    if (!order) return 0;
+    for (int i = 0; i < g->n_tensors; ++i)
+        if (g->tensors[i].role == RIBO_TENSOR_ACTIVATION && g->tensors[i].first_use >= 0) order[n++] = i;
+    for (int i = 1; i < n; ++i) { /* insertion sort by size desc, index asc */
+        int v = order[i], j = i - 1;
+        while (j >= 0 && g->tensors[order[j]].bytes < g->tensors[v].bytes) {
+            order[j + 1] = order[j];
+            --j;
+        }
+        order[j + 1] = v;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; ++i) {
+        ribo_gtensor *t = &g->tensors[order[i]];
+        size_t offset = 0;
+        bool moved = true;
+        while (moved) { /* bump past every conflicting placed tensor until none overlaps */
+            moved = false;
+            for (int j = 0; j < i; ++j) {
+                const ribo_gtensor *p = &g->tensors[order[j]];
+                if (!intervals_overlap(t, p)) continue;
+                if (offset < p->dev.offset + p->bytes && p->dev.offset < offset + t->bytes) {
+                    offset = p->dev.offset + p->bytes;
+                    moved = true;
+                }
+            }
+        }
+        t->dev.offset = offset;
+        if (offset + t->bytes > total) total = offset + t->bytes;
+    }
+    free(order);
+    return total;
+}
+
+ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, ribo_memory_plan *plan,
+                               ribo_error *err) {
+    if (cfg->max_tokens < 1 || cfg->max_seqs < 1 || cfg->max_seqs > cfg->max_tokens)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "executor: bad budget max_tokens=%d max_seqs=%d",
+                              cfg->max_tokens, cfg->max_seqs);
+    compute_liveness(g);
+    memset(plan, 0, sizeof *plan);
+    for (int i = 0; i < g->n_tensors; ++i) {
+        ribo_gtensor *t = &g->tensors[i];
+        t->bytes = tensor_bytes(t, cfg);
+        t->dev.buf = NULL;
+        t->dev.offset = 0;
+        if (t->role == RIBO_TENSOR_WEIGHT || t->role == RIBO_TENSOR_CONSTANT) {
+            t->dev.offset = plan->weight_bytes;
+            plan->weight_bytes += t->bytes;
+        } else if (t->role == RIBO_TENSOR_INPUT || t->role == RIBO_TENSOR_OUTPUT) {
+            t->dev.offset = plan->io_bytes;
+            plan->io_bytes += t->bytes;
+        }
+    }
+    plan->arena_bytes = place_activations(g);
+    if (plan->arena_bytes == 0)
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory planning the arena");
+    return RIBO_OK;
+}
+
+/* ---------------------------------------------------------------- weights */
+
+/* Replaces a trailing ".weight"/".bias" by ".gamma"/".beta" (LayerNorm naming of transformers 5). */
+static bool norm_alias(const char *name, char *out, size_t cap) {
+    size_t n = strlen(name);
+    if (n > 7 && strcmp(name + n - 7, ".weight") == 0) {
+        snprintf(out, cap, "%.*s.gamma", (int)(n - 7), name);
+        return true;
+    }
+    if (n > 5 && strcmp(name + n - 5, ".bias") == 0) {
+        snprintf(out, cap, "%.*s.beta", (int)(n - 5), name);
+        return true;
+    }
+    return false;
+}
+
+/* Finds a checkpoint tensor for a graph source name under every accepted prefix and alias. */
+static const ribo_st_tensor *resolve_source(const ribo_graph *g, const ribo_safetensors *st, const char *source,
+                                            bool is_norm) {
+    char alias[160], full[200];
+    bool has_alias = is_norm && norm_alias(source, alias, sizeof alias);
+    int n_prefixes = g->n_prefixes ? g->n_prefixes : 1;
+    for (int p = 0; p < n_prefixes; ++p) {
+        const char *prefix = g->n_prefixes ? g->prefixes[p] : "";
+        snprintf(full, sizeof full, "%s%s", prefix, source);
+        const ribo_st_tensor *t = ribo_safetensors_find(st, full);
+        if (t) return t;
+        if (has_alias) {
+            snprintf(full, sizeof full, "%s%s", prefix, alias);
+            t = ribo_safetensors_find(st, full);
+            if (t) return t;
+        }
+    }
+    return NULL;
+}
+
+/* Formats a shape as "[a, b]". */
+static void shape_str(const int64_t *shape, int ndim, char *out, size_t cap) {
+    size_t k = (size_t)snprintf(out, cap, "[");
+    for (int d = 0; d < ndim && k < cap; ++d) k += (size_t)snprintf(out + k, cap - k, "%s%lld", d ? ", " : "", (long long)shape[d]);
+    if (k < cap) snprintf(out + k, cap - k, "]");
+}
+
+/* Checks one source tensor exists with a float dtype and the expected shape. */
+static ribo_status check_source(const ribo_graph *g, const ribo_safetensors *st, const ribo_gtensor *w, int s,
+                                const char *origin, const ribo_st_tensor **found, ribo_error *err) {
+    const char *source = w->sources[s];
+    const ribo_st_tensor *t = resolve_source(g, st, source, w->is_norm);
+    if (!t) {
+        char tried[256] = "";
+        if (g->n_prefixes > 1) snprintf(tried, sizeof tried, " (also looked for it with prefix '%s'%s)", g->prefixes[1],
+                                        w->is_norm ? " and as gamma/beta" : "");
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s%smodel weights: tensor '%s' not found%s", origin ? origin : "",
+                              origin ? ": " : "", source, tried);
+    }
+    if (!ribo_st_is_float(t->dtype))
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16", t->file,
+                              t->name, t->dtype_name);
+    int64_t rows = w->shape[0] / w->n_sources;
+    int64_t want[2] = {rows, w->shape[1]};
+    int want_ndim = w->ndim;
+    bool ok = t->ndim == want_ndim && t->shape[0] == want[0] && (want_ndim == 1 || t->shape[1] == want[1]);
+    if (!ok) {
+        char got_s[96], want_s[96];
+        shape_str(t->shape, t->ndim, got_s, sizeof got_s);
+        shape_str(want, want_ndim, want_s, sizeof want_s);
+        return ribo_error_set(err, RIBO_ERR_MODEL, "%s: tensor '%s' has shape %s but config.json implies %s", t->file,
+                              t->name, got_s, want_s);
+    }
+    *found = t;
+    return RIBO_OK;
+}
+
+ribo_status ribo_executor_check_weights(ribo_graph *g, const ribo_safetensors *st, const char *origin,
+                                        ribo_error *err) {
+    g->resolved_from = NULL;
+    for (int i = 0; i < g->n_tensors; ++i) {
+        ribo_gtensor *w = &g->tensors[i];
+        if (w->role != RIBO_TENSOR_WEIGHT) continue;
+        for (int s = 0; s < w->n_sources; ++s) RIBO_TRY(check_source(g, st, w, s, origin, &w->resolved[s], err));
+    }
+    g->resolved_from = st;
+    return RIBO_OK;
+}
+
+/* True when a checkpoint dtype is bit-for-bit the device storage type (upload without converting). */
+static bool same_storage(ribo_st_dtype d, ribo_storage s) {
+    return (d == RIBO_ST_F32 && s == RIBO_STORAGE_F32) || (d == RIBO_ST_F16 && s == RIBO_STORAGE_F16) ||
+           (d == RIBO_ST_BF16 && s == RIBO_STORAGE_BF16);
+}
+
+/* Index of the first NaN/inf among n raw F32/F16/BF16 values (all-ones exponent), or -1. */
+static int64_t first_non_finite(const void *data, ribo_st_dtype d, size_t n) {
+    if (d == RIBO_ST_F32) {
+        const uint32_t *v = data;
+        for (size_t i = 0; i < n; ++i)
+            if ((v[i] & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
+        return -1;
+    }
+    const uint16_t *v = data;
+    uint16_t exp_mask = d == RIBO_ST_F16 ? 0x7c00u : 0x7f80u;
+    for (size_t i = 0; i < n; ++i)
+        if ((v[i] & exp_mask) == exp_mask) return (int64_t)i;
+    return -1;
+}
+
+/* Uploads one graph weight whose sources are all stored in the device's type: raw bytes straight from
+ * the mapped checkpoint (no conversion, no staging), after a finiteness check. The mapping stays
+ * valid until the final synchronize in upload_weights. */
+static ribo_status upload_weight_raw(ribo_executor *ex, ribo_stream *stream, const ribo_gtensor *w, ribo_error *err) {
+    size_t per_source = (size_t)(w->shape[0] / w->n_sources) * (size_t)w->shape[1];
+    size_t el = storage_size(ex->cfg.storage);
+    for (int s = 0; s < w->n_sources; ++s) {
+        const ribo_st_tensor *t = w->resolved[s];
+        int64_t bad = first_non_finite(t->data, t->dtype, per_source);
+        if (bad >= 0)
+            return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' holds a non-finite value (element %lld)",
+                                  w->sources[s], (long long)bad);
+        RIBO_TRY(stream->iface->copy_h2d(stream, ribo_dptr_at(w->dev, (size_t)s * per_source * el), t->data,
+                                         per_source * el, err));
+    }
+    return RIBO_OK;
+}
+
+/* Converts one graph weight (its checked sources) to fp32 on the host and uploads it (converting to
+ * the storage type); synchronizes because the host buffer is reused. */
+static ribo_status upload_weight(ribo_executor *ex, ribo_stream *stream, const ribo_gtensor *w, float *host,
+                                 ribo_dbuf *staging, ribo_error *err) {
+    bool raw = true;
+    for (int s = 0; s < w->n_sources; ++s) raw = raw && same_storage(w->resolved[s]->dtype, ex->cfg.storage);
+    if (raw) return upload_weight_raw(ex, stream, w, err);
+    size_t per_source = (size_t)(w->shape[0] / w->n_sources) * (size_t)w->shape[1];
+    for (int s = 0; s < w->n_sources; ++s) RIBO_TRY(ribo_st_to_f32(w->resolved[s], host + (size_t)s * per_source, err));
+    size_t count = per_source * (size_t)w->n_sources;
+    for (size_t i = 0; i < count; ++i)
+        if (host[i] != host[i] || host[i] - host[i] != 0.0f)
+            return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' holds a non-finite value (element %zu)",
+                                  w->sources[i / per_source], i % per_source);
+    if (ex->cfg.storage == RIBO_STORAGE_F32)
+        RIBO_TRY(stream->iface->copy_h2d(stream, w->dev, host, count * 4, err));
+    else {
+        ribo_dptr tmp = {staging, 0};
+        RIBO_TRY(stream->iface->copy_h2d(stream, tmp, host, count * 4, err));
+        RIBO_TRY(ex->dev->kernels->convert_from_f32(stream, w->dev, tmp, count, err));
+    }
+    return stream->iface->synchronize(stream, err);
+}
+
+/* Uploads every weight; one host buffer sized for the largest. */
+static ribo_status upload_weights(ribo_executor *ex, ribo_stream *stream, ribo_error *err) {
+    size_t largest = 0;
+    for (int i = 0; i < ex->g->n_tensors; ++i) {
+        const ribo_gtensor *w = &ex->g->tensors[i];
+        if (w->role == RIBO_TENSOR_WEIGHT && (size_t)(w->shape[0] * w->shape[1]) > largest)
+            largest = (size_t)(w->shape[0] * w->shape[1]);
+    }
+    float *host = malloc(largest * sizeof *host);
+    if (!host) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: cannot allocate %zu bytes to convert weights", largest * 4);
+    ribo_dbuf *staging = NULL;
+    ribo_status s = RIBO_OK;
+    if (ex->cfg.storage != RIBO_STORAGE_F32)
+        s = ex->dev->iface->buffer_alloc(ex->dev, largest * 4, "weight staging", &staging, err);
+    for (int i = 0; s == RIBO_OK && i < ex->g->n_tensors; ++i) {
+        const ribo_gtensor *t = &ex->g->tensors[i];
+        if (t->role == RIBO_TENSOR_WEIGHT) s = upload_weight(ex, stream, t, host, staging, err);
+        else if (t->role == RIBO_TENSOR_CONSTANT) {
+            s = stream->iface->copy_h2d(stream, t->dev, t->const_data, (size_t)t->shape[0] * 4, err);
+            if (s == RIBO_OK) s = stream->iface->synchronize(stream, err);
+        }
+    }
+    if (s == RIBO_OK) s = stream->iface->synchronize(stream, err); /* raw uploads read the mapping until here */
+    if (staging) ex->dev->iface->buffer_free(ex->dev, staging);
+    free(host);
+    return s;
+}
+
+ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
+                                 const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err) {
+    *out = NULL;
+    ribo_executor *ex = calloc(1, sizeof *ex);
+    if (!ex) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
+    ex->dev = dev;
+    ex->cfg = *cfg;
+    ex->io_slots = cfg->io_slots > 0 ? cfg->io_slots : 1;
+    ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_executor_check_weights(g, st, NULL, err);
+    ex->local = *g;
+    ex->local.tensors = s == RIBO_OK ? malloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *g->tensors) : NULL;
+    ex->local.ops = s == RIBO_OK ? malloc((size_t)(g->n_ops ? g->n_ops : 1) * sizeof *g->ops) : NULL;
+    ex->local.cap_ops = g->n_ops;
+    ex->g = &ex->local;
+    if (s == RIBO_OK && (!ex->local.tensors || !ex->local.ops))
+        s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
+    if (s == RIBO_OK) {
+        memcpy(ex->local.tensors, g->tensors, (size_t)g->n_tensors * sizeof *g->tensors);
+        memcpy(ex->local.ops, g->ops, (size_t)g->n_ops * sizeof *g->ops);
+        /* [rotary, attention] -> one op where this device fuses them (on the executor's own op list:
+         * the graph is shared by the pipelines of several devices) */
+        ribo_graph_fuse_rotary(ex->g, dev);
+    }
+    if (s == RIBO_OK) s = ribo_executor_plan(ex->g, cfg, &ex->plan, err);
+    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
+    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
+    if (s == RIBO_OK)
+        s = dev->iface->buffer_alloc(dev, ex->plan.io_bytes * (size_t)ex->io_slots, "batch inputs/outputs", &ex->io, err);
+    if (s == RIBO_OK) {
+        for (int i = 0; i < ex->g->n_tensors; ++i) {
+            ribo_gtensor *t = &ex->g->tensors[i];
+            t->dev.buf = t->role == RIBO_TENSOR_WEIGHT || t->role == RIBO_TENSOR_CONSTANT ? ex->weights
+                       : t->role == RIBO_TENSOR_ACTIVATION ? ex->arena : ex->io;
+        }
+        s = upload_weights(ex, stream, err);
+    }
+    const char *profile = getenv("RIBO_PROFILE_OPS");
+    if (s == RIBO_OK && profile && profile[0] && strcmp(profile, "0") != 0) {
+        s = dev->iface->event_create(dev, true, &ex->ev_start, err);
+        if (s == RIBO_OK) s = dev->iface->event_create(dev, true, &ex->ev_end, err);
+        ex->profile = s == RIBO_OK;
+    }
+    if (s != RIBO_OK) {
+        ribo_executor_free(ex);
+        return s;
+    }
+    *out = ex;
+    return RIBO_OK;
+}
+
+const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex) { return &ex->plan; }
+
+int ribo_executor_op_count(const ribo_executor *ex, ribo_op_kind kind) {
+    int n = 0;
+    for (int o = 0; o < ex->g->n_ops; ++o) n += ex->g->ops[o].kind == kind;
+    return n;
+}
+
+/* Address of tensor id; batch inputs and the output are those of I/O slot `slot`. */
+static ribo_dptr tensor_at(const ribo_executor *ex, int id, int slot) {
+    ribo_dptr p = ex->g->tensors[id].dev;
+    ribo_tensor_role role = ex->g->tensors[id].role;
+    if (role == RIBO_TENSOR_INPUT || role == RIBO_TENSOR_OUTPUT) p.offset += (size_t)slot * ex->plan.io_bytes;
+    return p;
+}
+
+ribo_dptr ribo_executor_input_at(const ribo_executor *ex, int slot, ribo_input_kind kind) {
+    int i = ex->g->inputs[kind];
+    ribo_dptr none = {NULL, 0};
+    return i >= 0 && slot >= 0 && slot < ex->io_slots ? tensor_at(ex, i, slot) : none;
+}
+
+ribo_dptr ribo_executor_output_at(const ribo_executor *ex, int slot) {
+    ribo_dptr none = {NULL, 0};
+    return slot >= 0 && slot < ex->io_slots ? tensor_at(ex, ex->g->output, slot) : none;
+}
+
+ribo_dptr ribo_executor_input(const ribo_executor *ex, ribo_input_kind kind) { return ribo_executor_input_at(ex, 0, kind); }
+
+ribo_dptr ribo_executor_output(const ribo_executor *ex) { return ribo_executor_output_at(ex, 0); }
+
+/* Device pointer of op input k, or a NULL dptr when unused. */
+static ribo_dptr arg(const ribo_executor *ex, int id) {
+    ribo_dptr none = {NULL, 0};
+    return id >= 0 ? tensor_at(ex, id, ex->slot) : none;
+}
+
+/* Enqueues one op. */
+static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op, int T, int B, int max_seqlen,
+                          ribo_error *err) {
+    const ribo_kernel_i *k = ex->dev->kernels;
+    const ribo_graph *g = ex->g;
+    switch (op->kind) {
+    case RIBO_OP_EMBED: {
+        const ribo_gtensor *table = &g->tensors[op->in[3]];
+        ribo_embed_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
+                             arg(ex, op->out), T, (int)table->shape[1], (int)table->shape[0], op->mask_id,
+                             arg(ex, op->in[4])};
+        return k->embed(s, &a, err);
+    }
+    case RIBO_OP_LAYER_NORM: {
+        ribo_layer_norm_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->out), T,
+                                  g->tensors[op->out].width, op->eps};
+        return k->layer_norm(s, &a, err);
+    }
+    case RIBO_OP_LINEAR: {
+        const ribo_gtensor *w = &g->tensors[op->in[1]];
+        ribo_linear_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
+                              arg(ex, op->out), T, (int)w->shape[0], (int)w->shape[1], op->act};
+        return k->linear(s, &a, err);
+    }
+    case RIBO_OP_ROTARY: {
+        ribo_rotary_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), T, op->n_heads, op->head_dim, op->theta,
+                              op->q_scale};
+        return k->rotary(s, &a, err);
+    }
+    case RIBO_OP_ATTENTION: {
+        ribo_attention_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
+                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale,
+                                 arg(ex, op->in[4]), op->theta, op->q_scale, op->rotary_fused};
+        return k->attention(s, &a, err);
+    }
+    case RIBO_OP_POOL: {
+        ribo_pool_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->out), B, T, g->output_width,
+                            op->skip_begin, op->skip_end, op->pool_mode};
+        return k->pool(s, &a, err);
+    }
+    case RIBO_OP_GLU: {
+        ribo_glu_args a = {arg(ex, op->in[0]), arg(ex, op->out), T, g->tensors[op->out].width, op->act};
+        return k->glu(s, &a, err);
+    }
+    case RIBO_OP_KIND_COUNT: break;
+    }
+    return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: unknown op kind %d", (int)op->kind);
+}
+
+ribo_status ribo_executor_run_at(ribo_executor *ex, ribo_stream *stream, int slot, int n_tokens, int n_seqs,
+                                 int max_seqlen, ribo_error *err) {
+    if (slot < 0 || slot >= ex->io_slots)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: I/O slot %d of %d", slot, ex->io_slots);
+    ex->slot = slot;
+    if (n_tokens < 1 || n_tokens > ex->cfg.max_tokens || n_seqs < 1 || n_seqs > ex->cfg.max_seqs)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: batch of %d tokens / %d sequences exceeds the plan (%d / %d)",
+                              n_tokens, n_seqs, ex->cfg.max_tokens, ex->cfg.max_seqs);
+    for (int o = 0; o < ex->g->n_ops; ++o) {
+        ribo_status s = ex->profile ? stream->iface->record_event(stream, ex->ev_start, err) : RIBO_OK;
+        if (s == RIBO_OK) s = run_op(ex, stream, &ex->g->ops[o], n_tokens, n_seqs, max_seqlen, err);
+        if (s == RIBO_OK && ex->profile) {
+            float ms = 0;
+            s = stream->iface->record_event(stream, ex->ev_end, err);
+            if (s == RIBO_OK) s = ex->ev_end->iface->synchronize(ex->ev_end, err);
+            if (s == RIBO_OK) s = ex->ev_end->iface->elapsed_ms(ex->ev_start, ex->ev_end, &ms, err);
+            ex->op_ms[ex->g->ops[o].kind] += ms;
+        }
+        if (s != RIBO_OK) return ribo_error_prefix(err, "op %d (%s)", o, ex->g->ops[o].label);
+    }
+    return RIBO_OK;
+}
+
+ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_tokens, int n_seqs, int max_seqlen,
+                              ribo_error *err) {
+    return ribo_executor_run_at(ex, stream, 0, n_tokens, n_seqs, max_seqlen, err);
+}
+
+/* Prints the per-op-kind device time gathered under RIBO_PROFILE_OPS. */
+static void print_profile(const ribo_executor *ex) {
+    static const char *const names[RIBO_OP_KIND_COUNT] = {"embed", "layer_norm", "linear", "rotary", "attention",
+                                                          "pool", "glu"};
+    double total = 0;
+    for (int k = 0; k < RIBO_OP_KIND_COUNT; ++k) total += ex->op_ms[k];
+    fprintf(stderr, "ribo: op profile (device ms, each op synchronized):");
+    for (int k = 0; k < RIBO_OP_KIND_COUNT; ++k)
+        fprintf(stderr, " %s %.1f (%.1f%%)", names[k], ex->op_ms[k], total > 0 ? 100.0 * ex->op_ms[k] / total : 0.0);
+    fprintf(stderr, " total %.1f\n", total);
+}
+
+void ribo_executor_free(ribo_executor *ex) {
+    if (!ex) return;
+    if (ex->profile) print_profile(ex);
+    if (ex->ev_start) ex->ev_start->iface->destroy(ex->ev_start);
+    if (ex->ev_end) ex->ev_end->iface->destroy(ex->ev_end);
+    if (ex->weights) ex->dev->iface->buffer_free(ex->dev, ex->weights);
+    if (ex->arena) ex->dev->iface->buffer_free(ex->dev, ex->arena);
+    if (ex->io) ex->dev->iface->buffer_free(ex->dev, ex->io);
+    free(ex->local.tensors);
+    free(ex->local.ops);
+    free(ex);
+}

@@ -1,0 +1,29 @@
+/* Input-reading options of a run (see run_inputs.h). */
+#include "engine/run/inputs.h"
+
+#include <string.h>
+
+ribo_status ribo_run_seqset_options(const ribo_embed_options *o, const ribo_model *m, ribo_seqset_options *so,
+                                    ribo_error *err) {
+    if (o->translate_frames && m->conv.dna_input)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                              "%s: --translate needs a protein model (this %s model reads DNA as it is)", m->dir,
+                              m->family->name);
+    memset(so, 0, sizeof *so);
+    so->max_residues = (size_t)(o->truncate > 0 ? o->truncate : m->conv.default_max_residues);
+    so->error_if_longer = o->truncate == 0;
+    so->skip_invalid = o->skip_invalid;
+    so->translate_frames = o->translate_frames;
+    so->drop_stop_frames = o->drop_stop_frames;
+    so->dna_input = m->conv.dna_input;
+    so->lenient = o->lenient;
+    return RIBO_OK;
+}
+
+ribo_status ribo_run_no_sequences(const ribo_embed_options *o, const ribo_seqset *set, ribo_error *err) {
+    return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed%s", o->inputs[0],
+                          o->n_inputs > 1 ? " (and the other inputs)" : "",
+                          set->n_short_frames || set->n_stop_frames
+                              ? " (every translated frame was shorter than one codon or had a stop codon)"
+                              : "");
+}

@@ -1,0 +1,59 @@
+/* Private to the embed driver (embed.c sets a run up and tears it down, embed_threads.c runs its
+ * batches): everything one `ribo embed` run holds. */
+#ifndef RIBO_ENGINE_EMBED_RUN_H
+#define RIBO_ENGINE_EMBED_RUN_H
+
+#include <pthread.h>
+
+#include "engine/store/fingerprint.h"
+#include "engine/graph/model.h"
+#include "engine/run/writer.h"
+#include "engine/run/pipeline.h"
+#include "engine/run/producer.h"
+#include "engine/run/stop.h"
+#include "engine/store/workdir.h"
+
+typedef struct embed_run {
+    ribo_dtype dtype;              /* resolved --dtype (auto: bf16 where the device stores it, else fp32) */
+    const ribo_embed_options *o;
+    double t0;                      /* run start (ribo_now_seconds) */
+    double t_pipeline;              /* when the batches started (seconds since t0) */
+    double t_pipeline_end;
+    ribo_model model;
+    ribo_graph graph;
+    ribo_pool pool;
+    ribo_seqset_options so;
+    const char *backend;            /* name of the backend the devices belong to */
+    int n_pipes;
+    ribo_device *devs[RIBO_MAX_DEVICES];
+    char labels[RIBO_MAX_DEVICES][192];
+    const char *label_ptrs[RIBO_MAX_DEVICES];
+    ribo_pipeline *pipes[RIBO_MAX_DEVICES];
+    ribo_fingerprint fp;
+    ribo_run_dir *dir;
+    ribo_producer *prod;
+    ribo_part_writer *writer;
+    int max_tokens, max_seqs;       /* packing budget */
+    int ring_depth, queue_depth;
+    pthread_mutex_t log_lock;
+    /* progress */
+    double last_progress_t;
+    uint64_t last_progress_tokens;
+    double last_compute_s[RIBO_MAX_DEVICES];
+    /* threaded run */
+    ribo_run_ctl ctl;
+    ribo_queue *batch_q, *write_q;
+    double producer_wait_s, writer_wait_s;
+} embed_run;
+
+/* Formats one line and hands it to the options' log callback (thread-safe). */
+void embed_log(void *run, const char *fmt, ...) RIBO_PRINTF(2, 3);
+
+/* Runs every batch: --sync inline on this thread, else producer, pipeline and writer threads.
+ * Returns once every row is in a part (or the first error). */
+ribo_status embed_run_batches(embed_run *r, ribo_error *err);
+
+/* Calls the progress callback (final: after the run). */
+void embed_progress(embed_run *r, bool final);
+
+#endif
