@@ -26,17 +26,10 @@ typedef struct ribo_memory_plan {
 ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, ribo_memory_plan *plan,
                                ribo_error *err);
 
-/* Checks every weight of g against the checkpoint (presence under any accepted name, dtype,
- * shape vs config) without touching a device, and records the checkpoint tensor of every source
- * (ribo_gtensor.resolved, valid while st is open; g->resolved_from = st). Errors name the file and
- * tensor; a missing tensor's message starts with origin (the model directory; may be NULL). */
-ribo_status ribo_executor_check_weights(ribo_graph *g, const ribo_safetensors *st, const char *origin,
-                                        ribo_error *err);
-
 /* Takes ownership of nothing: g must outlive the executor (g is only read: the executor plans on a
  * copy of its tensor table, so one graph can serve several executors created concurrently, provided
  * its weights were already checked). Weights are converted on upload from the
- * tensors ribo_executor_check_weights resolved (it is run here first unless g was checked against st). */
+ * tensors ribo_weights_check resolved (it is run here first unless g was checked against st). */
 ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
                                  const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err);
 

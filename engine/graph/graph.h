@@ -44,7 +44,7 @@ typedef struct ribo_gtensor {
     int n_sources;
     char sources[RIBO_MAX_WEIGHT_SOURCES][128];
     bool is_norm;           /* LayerNorm parameter: ".weight"/".bias" may be ".gamma"/".beta" */
-    /* checkpoint tensor of each source, filled (checked) by ribo_executor_check_weights */
+    /* checkpoint tensor of each source, filled (checked) by ribo_weights_check */
     const struct ribo_st_tensor *resolved[RIBO_MAX_WEIGHT_SOURCES];
     /* constants: shape[0] fp32 values owned by the graph */
     float *const_data;

@@ -1,6 +1,6 @@
 #include "engine/graph/model.h"
 
-#include "engine/graph/executor.h"
+#include "engine/graph/weights.h"
 #include "engine/base/fileutil.h"
 
 #include <limits.h>
@@ -160,7 +160,7 @@ ribo_status ribo_model_build_graph(const ribo_model *m, ribo_pool pool, ribo_gra
     ribo_graph_init(g);
     if (pool == RIBO_POOL_DEFAULT) pool = m->conv.default_pool;
     ribo_status s = m->family->build(m->config, &m->dims, &m->conv, pool, g, err);
-    if (s == RIBO_OK) s = ribo_executor_check_weights(g, m->weights, m->dir, err);
+    if (s == RIBO_OK) s = ribo_weights_check(g, m->weights, m->dir, err);
     if (s != RIBO_OK) ribo_graph_free(g);
     return s;
 }

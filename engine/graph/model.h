@@ -66,7 +66,7 @@ typedef struct ribo_model {
  * checks the tokenizer against config.json (vocabulary size, <mask> id when token_dropout is on). */
 ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err);
 /* Builds the graph and checks every weight it names against the checkpoint (resolving each one,
- * see ribo_executor_check_weights). */
+ * see ribo_weights_check). */
 ribo_status ribo_model_build_graph(const ribo_model *m, ribo_pool pool, ribo_graph *g, ribo_error *err);
 void ribo_model_close(ribo_model *m);
 

@@ -1,4 +1,4 @@
-/* Input-reading options of a run (see run_inputs.h). */
+/* Input-reading options of a run (see inputs.h). */
 #include "engine/run/inputs.h"
 
 #include <string.h>
@@ -26,4 +26,8 @@ ribo_status ribo_run_no_sequences(const ribo_embed_options *o, const ribo_seqset
                           set->n_short_frames || set->n_stop_frames
                               ? " (every translated frame was shorter than one codon or had a stop codon)"
                               : "");
+}
+
+const char *ribo_pool_name(ribo_pool p) {
+    return p == RIBO_POOL_CLS ? "cls" : p == RIBO_POOL_NONE ? "none" : "mean";
 }

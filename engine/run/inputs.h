@@ -15,4 +15,7 @@ ribo_status ribo_run_seqset_options(const ribo_embed_options *o, const ribo_mode
 /* The "no sequences" error after loading an empty set, naming the inputs and why. */
 ribo_status ribo_run_no_sequences(const ribo_embed_options *o, const ribo_seqset *set, ribo_error *err);
 
+/* "mean", "cls" or "none": the --pool spelling of p. */
+const char *ribo_pool_name(ribo_pool p);
+
 #endif
