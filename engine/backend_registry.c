@@ -70,5 +70,5 @@ ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage,
     const ribo_backend_reg *reg = NULL;
     RIBO_TRY(ribo_backend_resolve(name, &reg, err));
     if (reg_out) *reg_out = reg;
-    return reg->device_open(index, storage, out, err);
+    return ribo_device_open(reg, index, storage, out, err);
 }

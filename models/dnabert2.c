@@ -66,8 +66,6 @@ static ribo_status dnabert2_read_config(const cJSON *c, const char *path, ribo_m
         return ribo_error_set(err, RIBO_ERR_MODEL, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
                               d->hidden, d->n_heads);
     d->head_dim = d->hidden / d->n_heads;
-    if (d->head_dim > 128)
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d exceeds the supported 128", path, d->head_dim);
     d->type_vocab = type_vocab;
     conv->default_pool = RIBO_POOL_MEAN; /* DNABERT-S convention: mean over all tokens incl. [CLS], [SEP] */
     conv->pool_skip_begin = 0;
@@ -87,18 +85,10 @@ static int dnabert2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h,
     snprintf(name, sizeof name, "%s.attention.self.Wqkv", p);
     int qkv = ribo_linear_node(g, h, name, d->hidden, 3 * d->hidden, true, RIBO_ACT_NONE, -1, err);
     snprintf(name, sizeof name, "%s.attention.self.context", p);
-    int ctx = ribo_graph_activation(g, name, d->hidden, err);
-    if (qkv < 0 || ctx < 0) return -1;
-    ribo_gop op = ribo_gop_make(RIBO_OP_ATTENTION, name);
-    op.in[0] = qkv;
-    op.in[1] = cu;
-    op.in[2] = sot;
-    op.in[3] = slopes;
-    op.out = ctx;
-    op.n_heads = d->n_heads;
-    op.head_dim = d->head_dim;
-    op.scale = 1.0f / sqrtf((float)d->head_dim);
-    if (ribo_emit(g, &op, err) < 0) return -1;
+    int ctx = qkv < 0 ? -1
+                      : ribo_attention_node(g, name, qkv, cu, sot, d->n_heads, d->head_dim,
+                                            1.0f / sqrtf((float)d->head_dim), slopes, NULL, err);
+    if (ctx < 0) return -1;
 
     snprintf(name, sizeof name, "%s.attention.output.dense", p);
     int a = ribo_linear_node(g, ctx, name, d->hidden, d->hidden, true, RIBO_ACT_NONE, h, err);
@@ -112,7 +102,7 @@ static int dnabert2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h,
     snprintf(name, sizeof name, "%s.mlp.geglu", p);
     int act = ribo_graph_activation(g, name, d->intermediate, err);
     if (gu < 0 || act < 0) return -1;
-    op = ribo_gop_make(RIBO_OP_GLU, name);
+    ribo_gop op = ribo_gop_make(RIBO_OP_GLU, name);
     op.in[0] = gu;
     op.out = act;
     op.act = RIBO_ACT_GELU_ERF;

@@ -60,8 +60,6 @@ static ribo_status esm2_read_config(const cJSON *c, const char *path, ribo_model
     if (d->head_dim % 2)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d is odd; rotary embeddings need an even size",
                               path, d->head_dim);
-    if (d->head_dim > 128)
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d exceeds the supported 128", path, d->head_dim);
     RIBO_TRY(ribo_config_bool_or(c, path, "token_dropout", false, &conv->token_dropout, err));
     RIBO_TRY(ribo_config_int_or(c, path, "mask_token_id", -1, -1, INT_MAX, &conv->mask_token_id, err));
     if (conv->mask_token_id >= d->vocab)
@@ -107,31 +105,11 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
     op.out = qkv;
     if (ribo_emit(g, &op, err) < 0) return -1;
 
-    /* rotary then attention; ribo_graph_fuse_rotary folds the pair into one attention op on devices
-     * whose attention kernel rotates Q and K while loading them (no pass over qkv) */
-    snprintf(name, sizeof name, "%s.attention.self.rotary", p);
-    op = ribo_gop_make(RIBO_OP_ROTARY, name);
-    op.in[0] = qkv;
-    op.in[1] = positions;
-    op.out = qkv;
-    op.n_heads = d->n_heads;
-    op.head_dim = d->head_dim;
-    op.theta = theta;
-    op.q_scale = 1.0f / sqrtf((float)d->head_dim);
-    if (ribo_emit(g, &op, err) < 0) return -1;
-
+    /* attention with rotary Q and K; q is scaled before the rotation, as in transformers */
     snprintf(name, sizeof name, "%s.attention.self.context", p);
-    int ctx = ribo_graph_activation(g, name, d->hidden, err);
+    const ribo_rotary_params rope = {.positions = positions, .theta = theta, .q_scale = 1.0f / sqrtf((float)d->head_dim)};
+    int ctx = ribo_attention_node(g, name, qkv, cu, sot, d->n_heads, d->head_dim, 1.0f, -1, &rope, err);
     if (ctx < 0) return -1;
-    op = ribo_gop_make(RIBO_OP_ATTENTION, name);
-    op.in[0] = qkv;
-    op.in[1] = cu;
-    op.in[2] = sot;
-    op.out = ctx;
-    op.n_heads = d->n_heads;
-    op.head_dim = d->head_dim;
-    op.scale = 1.0f; /* q already scaled before rotary, as in transformers */
-    if (ribo_emit(g, &op, err) < 0) return -1;
 
     snprintf(name, sizeof name, "%s.attention.output.dense", p);
     int h2 = ribo_linear_node(g, ctx, name, d->hidden, d->hidden, true, RIBO_ACT_NONE, h, err);

@@ -26,6 +26,28 @@ int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, fl
     return ribo_emit(g, &op, err);
 }
 
+int ribo_attention_node(ribo_graph *g, const char *name, int qkv, int cu, int sot, int n_heads, int head_dim, float scale,
+                        int alibi_slopes, const ribo_rotary_params *rotary, ribo_error *err) {
+    int ctx = ribo_graph_activation(g, name, n_heads * head_dim, err);
+    if (ctx < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_ATTENTION, name);
+    op.in[0] = qkv;
+    op.in[1] = cu;
+    op.in[2] = sot;
+    op.in[3] = alibi_slopes;
+    op.out = ctx;
+    op.n_heads = n_heads;
+    op.head_dim = head_dim;
+    op.scale = scale;
+    if (rotary) {
+        op.rotary = true;
+        op.in[4] = rotary->positions;
+        op.theta = rotary->theta;
+        op.q_scale = rotary->q_scale;
+    }
+    return ribo_emit(g, &op, err);
+}
+
 int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, bool has_bias, ribo_activation act,
                      int residual, ribo_error *err) {
     char name[128];

@@ -17,6 +17,19 @@ int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, fl
 int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, bool has_bias, ribo_activation act,
                      int residual, ribo_error *err);
 
+/* Rotary position embeddings applied inside an attention node (ESM-2). */
+typedef struct ribo_rotary_params {
+    int positions;   /* the RIBO_INPUT_POSITIONS tensor */
+    float theta;     /* rope_theta */
+    float q_scale;   /* q is multiplied by this before the rotation */
+} ribo_rotary_params;
+
+/* Packed attention node over qkv [T, 3*n_heads*head_dim] into a new activation `name` [T, n_heads*head_dim]
+ * (cu_seqlens cu, seq_of_token sot); softmax scale `scale`; alibi_slopes a constant [n_heads] or -1;
+ * rotary NULL or the rotation of Q and K to apply first (the backend decides whether it fuses). */
+int ribo_attention_node(ribo_graph *g, const char *name, int qkv, int cu, int sot, int n_heads, int head_dim, float scale,
+                        int alibi_slopes, const ribo_rotary_params *rotary, ribo_error *err);
+
 /* Final pooling node into the fp32 output (pool already resolved from the family default):
  * mean over tokens [skip_begin, len - skip_end), the first token, or per-token copy-out. */
 int ribo_pool_node(ribo_graph *g, int h, int cu, int sot, int width, ribo_pool pool, int skip_begin, int skip_end,

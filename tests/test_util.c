@@ -136,13 +136,35 @@ ribo_dptr ribo_test_upload(ribo_device *dev, ribo_stream *s, const void *host, s
     }
     test_buffers[n_test_buffers++] = buf;
     ribo_dptr p = {buf, 0};
-    ribo_status st = host ? s->iface->copy_h2d(s, p, host, n, &err) : s->iface->fill_u32(s, p, 0x7fc00001u, n / 4, &err);
+    if (!host) {
+        ribo_test_poison(s, p, 0x7fc00001u, n);
+        return p;
+    }
+    ribo_status st = s->iface->copy_h2d(s, p, host, n, &err);
     if (st == RIBO_OK) st = s->iface->synchronize(s, &err);
     if (st != RIBO_OK) {
         fprintf(stderr, "upload failed: %s\n", err.message);
         exit(1);
     }
     return p;
+}
+
+void ribo_test_poison(ribo_stream *s, ribo_dptr p, uint32_t pattern, size_t n) {
+    size_t words = (n + 3) / 4;
+    uint32_t *host = malloc(words * 4 + 4);
+    if (!host) {
+        fprintf(stderr, "poison: out of host memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < words; ++i) host[i] = pattern;
+    ribo_error err = {0};
+    ribo_status st = s->iface->copy_h2d(s, p, host, n, &err);
+    if (st == RIBO_OK) st = s->iface->synchronize(s, &err);
+    free(host);
+    if (st != RIBO_OK) {
+        fprintf(stderr, "poison failed: %s\n", err.message);
+        exit(1);
+    }
 }
 
 void ribo_test_download(ribo_stream *s, void *host, ribo_dptr src, size_t n) {

@@ -64,6 +64,8 @@ void ribo_test_open_device(ribo_device **dev, ribo_stream **stream);
 void ribo_test_close_device(ribo_device *dev, ribo_stream *stream);
 /* Allocates a device buffer of n bytes, filled from host (or with a NaN poison pattern if host is NULL). */
 ribo_dptr ribo_test_upload(ribo_device *dev, ribo_stream *s, const void *host, size_t n);
+/* Fills the first n bytes at p with the 32-bit pattern (a NaN poison), through copy_h2d; exits on failure. */
+void ribo_test_poison(ribo_stream *s, ribo_dptr p, uint32_t pattern, size_t n);
 void ribo_test_download(ribo_stream *s, void *host, ribo_dptr src, size_t n);
 void ribo_test_free_all(ribo_device *dev);
 /* Uniform random float in [lo, hi) from a caller-held xorshift state. */

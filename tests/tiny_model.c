@@ -1,15 +1,13 @@
 /* Tiny ESM-2 model and random FASTA writers for the pipeline tests (see tiny_model.h). */
 #include "tiny_model.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "test_util.h"
-
-#define H 8
-#define I 16
 
 typedef struct tensor_spec {
     char name[128];
@@ -25,23 +23,28 @@ static uint64_t next_rand(uint64_t *s) {
     return x;
 }
 
-bool ribo_test_write_tiny_model(const char *dir, uint64_t seed) {
+/* esm2_a's config.json with the given sizes and one layer. */
+static char *esm2_config(int hidden, int heads, int intermediate) {
+    char *text = ribo_test_read_file(ribo_test_fixture("esm2_a/config.json"), NULL);
+    cJSON *c = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (!c) return NULL;
+    const char *keys[] = {"hidden_size", "num_attention_heads", "intermediate_size", "num_hidden_layers"};
+    const int values[] = {hidden, heads, intermediate, 1};
+    for (int k = 0; k < 4; ++k) cJSON_ReplaceItemInObject(c, keys[k], cJSON_CreateNumber(values[k]));
+    char *out = cJSON_Print(c);
+    cJSON_Delete(c);
+    return out;
+}
+
+bool ribo_test_write_tiny_model(const char *dir, uint64_t seed) { return ribo_test_write_esm2_model(dir, seed, 8, 2, 16); }
+
+bool ribo_test_write_esm2_model(const char *dir, uint64_t seed, int H, int heads, int I) {
     mkdir(dir, 0755);
     char path[1200];
-    char *cfg = ribo_test_read_file(ribo_test_fixture("esm2_a/config.json"), NULL);
+    char *cfg = esm2_config(H, heads, I);
     char *vocab = ribo_test_read_file(ribo_test_fixture("esm2_a/vocab.txt"), NULL);
     if (!cfg || !vocab) return false;
-    const char *keys[][2] = {{"\"hidden_size\": 64", "\"hidden_size\": 8"},
-                             {"\"intermediate_size\": 256", "\"intermediate_size\": 16"},
-                             {"\"num_attention_heads\": 4", "\"num_attention_heads\": 2"},
-                             {"\"num_hidden_layers\": 3", "\"num_hidden_layers\": 1"}};
-    for (int k = 0; k < 4; ++k) { /* same-length or shorter replacements, padded with spaces */
-        char *p = strstr(cfg, keys[k][0]);
-        if (!p) return false;
-        size_t a = strlen(keys[k][0]), b = strlen(keys[k][1]);
-        memcpy(p, keys[k][1], b);
-        memset(p + b, ' ', a - b);
-    }
     snprintf(path, sizeof path, "%s/config.json", dir);
     bool ok = ribo_test_write_file(path, cfg, strlen(cfg));
     snprintf(path, sizeof path, "%s/vocab.txt", dir);

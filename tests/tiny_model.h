@@ -10,6 +10,8 @@
 
 /* Writes config.json, vocab.txt and model.safetensors into dir (created); seed varies the weights. */
 bool ribo_test_write_tiny_model(const char *dir, uint64_t seed);
+/* The same for a one-layer ESM-2 of any size: hidden width, attention heads, intermediate width. */
+bool ribo_test_write_esm2_model(const char *dir, uint64_t seed, int hidden, int heads, int intermediate);
 
 /* Writes a FASTA file of n records ("<prefix>NNNNNNN") with min_len..max_len random residues. */
 bool ribo_test_write_random_fasta(const char *path, size_t n, int min_len, int max_len, const char *prefix,

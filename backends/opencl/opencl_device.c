@@ -58,6 +58,12 @@ static void read_props(cl_device_id dev, ribo_device_props *p, size_t *max_wg) {
     cl_device_type type = 0;
     clGetDeviceInfo(dev, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     p->warp_size = (type & CL_DEVICE_TYPE_CPU) ? 1 : 32;
+    /* The kernels take (buffer, element offset) pairs, so any float alignment works; tensors are placed
+     * at the device's base-address alignment (CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bits) for full-width
+     * loads, at least 4 bytes. */
+    cl_uint align_bits = 0;
+    clGetDeviceInfo(dev, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL);
+    p->alignment = align_bits >= 32 && (align_bits & (align_bits - 1)) == 0 ? align_bits / 8 : 4;
     /* The OpenCL kernels compute and store fp32 only (fp16 storage is future work). */
     p->storage_f16 = p->storage_bf16 = false;
 }
@@ -267,23 +273,6 @@ static ribo_status cl_copy_d2h(ribo_stream *s, void *dst, ribo_dptr src, size_t 
     return ribo_cl_check(rc, "device-to-host copy", err);
 }
 
-static ribo_status cl_copy_d2d(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t bytes, ribo_error *err) {
-    if (bytes == 0) return RIBO_OK;
-    RIBO_TRY(check_range(dst, bytes, "device copy destination", err));
-    RIBO_TRY(check_range(src, bytes, "device copy source", err));
-    cl_int rc = clEnqueueCopyBuffer(ribo_cl_queue(s), src.buf->mem, dst.buf->mem, src.offset, dst.offset, bytes, 0,
-                                    NULL, NULL);
-    return ribo_cl_check(rc, "device-to-device copy", err);
-}
-
-static ribo_status cl_fill_u32(ribo_stream *s, ribo_dptr dst, uint32_t value, size_t count, ribo_error *err) {
-    if (count == 0) return RIBO_OK;
-    RIBO_TRY(check_range(dst, count * 4, "fill", err));
-    cl_int rc = clEnqueueFillBuffer(ribo_cl_queue(s), dst.buf->mem, &value, sizeof value, dst.offset, count * 4, 0,
-                                    NULL, NULL);
-    return ribo_cl_check(rc, "fill", err);
-}
-
 static ribo_status cl_wait_event(ribo_stream *s, ribo_event *ev, ribo_error *err) {
     ribo_cl_event *ce = ev->ctx;
     if (!ce->event) return RIBO_OK; /* never recorded: nothing to wait for */
@@ -316,8 +305,6 @@ static void cl_stream_destroy(ribo_stream *s) {
 static const ribo_stream_i cl_stream_table = {
     .copy_h2d = cl_copy_h2d,
     .copy_d2h = cl_copy_d2h,
-    .copy_d2d = cl_copy_d2d,
-    .fill_u32 = cl_fill_u32,
     .wait_event = cl_wait_event,
     .record_event = cl_record_event,
     .synchronize = cl_synchronize,

@@ -52,6 +52,14 @@ typedef struct ribo_cl_event {
 ribo_status ribo_cl_check(cl_int rc, const char *what, ribo_error *err);
 const char *ribo_cl_error_name(cl_int rc);
 
+/* The in-place rotary pass attention runs first when asked for rotary Q and K: q *= q_scale, then the
+ * split-half rotation by positions (see ribo_attention_args). */
+typedef struct ribo_cl_rotary_args {
+    ribo_dptr qkv, positions;        /* positions int32 [T] */
+    int n_tokens, n_heads, head_dim;
+    float theta, q_scale;
+} ribo_cl_rotary_args;
+
 static inline cl_command_queue ribo_cl_queue(ribo_stream *s) { return (cl_command_queue)s->ctx; }
 static inline ribo_cl_device *ribo_cl_dev(ribo_device *d) { return (ribo_cl_device *)d->ctx; }
 

@@ -20,15 +20,21 @@ static const char *const kernel_names[RIBO_CL_KERNEL_COUNT] = {
     [RIBO_CL_GLU] = "ribo_glu",
 };
 
-#define RIBO_CL_LN_WG 64 /* must match RIBO_LN_WG in layer_norm.cl */
-#define RIBO_CL_MAX_HEAD_DIM 128 /* must match RIBO_MAX_HEAD_DIM in common.cl */
+/* Sizes the kernels are compiled with (-D options of the program build below). */
+#define RIBO_CL_LN_WG 64          /* work-group of one LayerNorm row (RIBO_LN_WG in layer_norm.cl) */
+#define RIBO_CL_MAX_HEAD_DIM 128  /* private q/acc arrays of attention.cl (RIBO_MAX_HEAD_DIM) */
+#define RIBO_CL_STR(x) #x
+#define RIBO_CL_XSTR(x) RIBO_CL_STR(x)
 
 ribo_status ribo_cl_build_kernels(ribo_cl_device *cd, ribo_error *err) {
     cl_int rc;
     const char *src = ribo_opencl_kernel_source;
     cd->program = clCreateProgramWithSource(cd->context, 1, &src, NULL, &rc);
     RIBO_TRY(ribo_cl_check(rc, "creating the kernel program", err));
-    rc = clBuildProgram(cd->program, 1, &cd->device, "-cl-std=CL1.2", NULL, NULL);
+    rc = clBuildProgram(cd->program, 1, &cd->device,
+                        "-cl-std=CL1.2 -DRIBO_MAX_HEAD_DIM=" RIBO_CL_XSTR(RIBO_CL_MAX_HEAD_DIM)
+                        " -DRIBO_LN_WG=" RIBO_CL_XSTR(RIBO_CL_LN_WG),
+                        NULL, NULL);
     if (rc != CL_SUCCESS) {
         char log[2048] = "";
         clGetProgramBuildInfo(cd->program, cd->device, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
@@ -158,9 +164,7 @@ static ribo_status cl_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     return launch(s, RIBO_CL_LINEAR_EPILOGUE, args, N_ARGS(args), 2, global, NULL, err);
 }
 
-static ribo_status cl_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err) {
-    if (a->head_dim % 2)
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: rotary needs an even head_dim (got %d)", a->head_dim);
+static ribo_status cl_rotary(ribo_stream *s, const ribo_cl_rotary_args *a, ribo_error *err) {
     mem_arg qkv = mem_of(a->qkv, a->qkv), pos = mem_of(a->positions, a->qkv);
     cl_int heads = a->n_heads, hd = a->head_dim, n_tokens = a->n_tokens;
     cl_float theta = a->theta, qs = a->q_scale;
@@ -169,15 +173,28 @@ static ribo_status cl_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_err
     return launch(s, RIBO_CL_ROTARY, args, N_ARGS(args), 3, global, NULL, err);
 }
 
-/* Attention; with a->rotary, the rotary pass runs on qkv in place first (no fused kernel here:
- * attention_fuses_rotary is NULL, so graphs keep their separate rotary op on OpenCL). */
-static ribo_status cl_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
-    if (a->head_dim > RIBO_CL_MAX_HEAD_DIM)
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: attention head_dim %d exceeds %d", a->head_dim,
+/* Limits of the attention kernels: the head size fits the private arrays of attention.cl, rotary
+ * needs an even head size and the positions. */
+static ribo_status check_attention(const ribo_attention_args *a, ribo_error *err) {
+    if (a->head_dim < 1 || a->head_dim > RIBO_CL_MAX_HEAD_DIM)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: attention head size %d is not in 1..%d", a->head_dim,
                               RIBO_CL_MAX_HEAD_DIM);
+    if (a->rotary && a->head_dim % 2)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: rotary attention needs an even head size (got %d)",
+                              a->head_dim);
+    if (a->rotary && !a->positions.buf)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "opencl: attention with rotary but no positions");
+    return RIBO_OK;
+}
+
+/* Attention; with a->rotary, the rotary pass runs on qkv in place first (this backend has no fused
+ * rotary attention kernel). */
+static ribo_status cl_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
+    RIBO_TRY(check_attention(a, err));
     if (a->rotary) {
-        if (!a->positions.buf) return ribo_error_set(err, RIBO_ERR_INTERNAL, "opencl: attention with rotary but no positions");
-        ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
+        ribo_cl_rotary_args r = {.qkv = a->qkv, .positions = a->positions, .n_tokens = a->n_tokens,
+                                 .n_heads = a->n_heads, .head_dim = a->head_dim, .theta = a->rope_theta,
+                                 .q_scale = a->q_scale};
         RIBO_TRY(cl_rotary(s, &r, err));
     }
     mem_arg qkv = mem_of(a->qkv, a->out), cu = mem_of(a->cu_seqlens, a->out), sot = mem_of(a->seq_of_token, a->out);
@@ -218,13 +235,18 @@ static ribo_status cl_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr 
     return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "opencl: reduced-precision storage is not implemented");
 }
 
+/* ribo_kernel_i.check: the attention limits; every other op runs at any shape the engine makes. */
+static ribo_status cl_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
+    return c->op == RIBO_KERNEL_ATTENTION ? check_attention(&c->attention, err) : RIBO_OK;
+}
+
 const ribo_kernel_i ribo_cl_kernel_table = {
     .embed = cl_embed,
     .layer_norm = cl_layer_norm,
     .linear = cl_linear,
-    .rotary = cl_rotary,
     .attention = cl_attention,
     .pool = cl_pool,
     .glu = cl_glu,
     .convert_from_f32 = cl_convert_from_f32,
+    .check = cl_check,
 };

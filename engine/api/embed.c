@@ -112,7 +112,7 @@ static ribo_status open_devices(embed_run *r, ribo_error *err) {
         r->dtype = props.storage_bf16 ? RIBO_DTYPE_BF16 : RIBO_DTYPE_FP32;
         storage = storage_of(r->dtype);
     }
-    RIBO_TRY(reg->device_open(idx[0], storage, &r->devs[0], err));
+    RIBO_TRY(ribo_device_open(reg, idx[0], storage, &r->devs[0], err));
     r->n_pipes = 1;
     r->backend = reg->name;
     if (all) RIBO_TRY(parse_devices("all", reg->device_count(NULL, 0), idx, &n, err));
@@ -120,15 +120,15 @@ static ribo_status open_devices(embed_run *r, ribo_error *err) {
         int same = -1;
         for (int j = 0; j < i && same < 0; ++j)
             if (idx[j] == idx[i]) same = j;
-        if (same >= 0) RIBO_TRY(r->devs[same]->iface->clone(r->devs[same], &r->devs[i], err));
-        else RIBO_TRY(reg->device_open(idx[i], storage, &r->devs[i], err));
+        if (same >= 0) RIBO_TRY(ribo_device_clone(r->devs[same], &r->devs[i], err));
+        else RIBO_TRY(ribo_device_open(reg, idx[i], storage, &r->devs[i], err));
         r->n_pipes = i + 1;
     }
     if (o->sync && n > 1)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--sync runs one device; --devices lists %d", n);
     for (int i = 0; i < n; ++i) {
         ribo_device_props props;
-        r->devs[i]->iface->get_props(r->devs[i], &props);
+        ribo_device_get_props(r->devs[i], &props);
         snprintf(r->labels[i], sizeof r->labels[i], "%s device %d (%s)", reg->name, idx[i], props.name);
         r->label_ptrs[i] = r->labels[i];
     }
@@ -354,7 +354,7 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     rs->backend = r->backend;
     rs->sync = r->o->sync;
     ribo_device_props props;
-    r->devs[0]->iface->get_props(r->devs[0], &props);
+    ribo_device_get_props(r->devs[0], &props);
     /* nothing to suggest when the run already stores 16-bit, or the device cannot (OpenCL is fp32-only) */
     rs->reduced_precision = r->dtype == RIBO_DTYPE_FP16 || r->dtype == RIBO_DTYPE_BF16 ||
                             !(props.storage_f16 || props.storage_bf16);
@@ -430,7 +430,7 @@ static void run_free(embed_run *r) {
     ribo_run_dir_close(r->dir);
     ribo_fingerprint_free(&r->fp);
     for (int i = 0; i < r->n_pipes; ++i)
-        if (r->devs[i]) r->devs[i]->iface->destroy(r->devs[i]);
+        ribo_device_destroy(r->devs[i]);
     ribo_graph_free(&r->graph);
     ribo_model_close(&r->model);
     pthread_mutex_destroy(&r->log_lock);

@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RIBO_ALIGN 256
+/* Tensor alignment when neither the config nor the device asks for one (ribo info's plan). */
+#define RIBO_DEFAULT_ALIGN 256
 
 struct ribo_executor {
     ribo_device *dev;
-    /* The executor plans on its own copy of the graph's tensor table and op list (one device may fuse
-     * ops another does not), so several executors (one per device) can be created from one graph at once. */
+    /* The executor plans on its own copy of the graph's tensor table and op list (device addresses
+     * differ), so several executors (one per device) can be created from one graph at once. */
     ribo_graph local;
     ribo_graph *g;            /* &local */
     int slot;                 /* I/O slot of the batch being enqueued */
@@ -24,7 +25,11 @@ struct ribo_executor {
     double op_ms[RIBO_OP_KIND_COUNT];
 };
 
-static size_t align_up(size_t n) { return (n + RIBO_ALIGN - 1) / RIBO_ALIGN * RIBO_ALIGN; }
+/* n rounded up to the plan's tensor alignment (a power of two). */
+static size_t align_up(size_t n, const ribo_executor_config *cfg) {
+    size_t a = cfg->alignment ? cfg->alignment : RIBO_DEFAULT_ALIGN;
+    return (n + a - 1) / a * a;
+}
 
 static size_t storage_size(ribo_storage s) { return s == RIBO_STORAGE_F32 ? 4 : 2; }
 
@@ -32,14 +37,14 @@ static size_t storage_size(ribo_storage s) { return s == RIBO_STORAGE_F32 ? 4 : 
 static size_t tensor_bytes(const ribo_gtensor *t, const ribo_executor_config *cfg) {
     size_t el = storage_size(cfg->storage);
     switch (t->role) {
-    case RIBO_TENSOR_WEIGHT: return align_up((size_t)t->shape[0] * (size_t)t->shape[1] * el);
-    case RIBO_TENSOR_CONSTANT: return align_up((size_t)t->shape[0] * 4);
-    case RIBO_TENSOR_ACTIVATION: return align_up((size_t)cfg->max_tokens * (size_t)t->width * el);
-    case RIBO_TENSOR_OUTPUT: return align_up((size_t)cfg->max_tokens * (size_t)t->width * 4);
+    case RIBO_TENSOR_WEIGHT: return align_up((size_t)t->shape[0] * (size_t)t->shape[1] * el, cfg);
+    case RIBO_TENSOR_CONSTANT: return align_up((size_t)t->shape[0] * 4, cfg);
+    case RIBO_TENSOR_ACTIVATION: return align_up((size_t)cfg->max_tokens * (size_t)t->width * el, cfg);
+    case RIBO_TENSOR_OUTPUT: return align_up((size_t)cfg->max_tokens * (size_t)t->width * 4, cfg);
     case RIBO_TENSOR_INPUT:
-        if (t->input == RIBO_INPUT_CU_SEQLENS) return align_up((size_t)(cfg->max_seqs + 1) * 4);
-        if (t->input == RIBO_INPUT_SEQ_SCALE) return align_up((size_t)cfg->max_seqs * 4);
-        return align_up((size_t)cfg->max_tokens * 4);
+        if (t->input == RIBO_INPUT_CU_SEQLENS) return align_up((size_t)(cfg->max_seqs + 1) * 4, cfg);
+        if (t->input == RIBO_INPUT_SEQ_SCALE) return align_up((size_t)cfg->max_seqs * 4, cfg);
+        return align_up((size_t)cfg->max_tokens * 4, cfg);
     }
     return 0;
 }
@@ -109,6 +114,8 @@ ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, r
     if (cfg->max_tokens < 1 || cfg->max_seqs < 1 || cfg->max_seqs > cfg->max_tokens)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "executor: bad budget max_tokens=%d max_seqs=%d",
                               cfg->max_tokens, cfg->max_seqs);
+    if (cfg->alignment & (cfg->alignment - 1))
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: alignment %zu is not a power of two", cfg->alignment);
     compute_liveness(g);
     memset(plan, 0, sizeof *plan);
     for (int i = 0; i < g->n_tensors; ++i) {
@@ -130,6 +137,8 @@ ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, r
     return RIBO_OK;
 }
 
+static ribo_status check_ops(ribo_executor *ex, ribo_error *err);
+
 ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
                                  const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err) {
     *out = NULL;
@@ -137,6 +146,9 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     if (!ex) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "executor: out of host memory");
     ex->dev = dev;
     ex->cfg = *cfg;
+    ribo_device_props props;
+    ribo_device_get_props(dev, &props);
+    if (props.alignment > ex->cfg.alignment) ex->cfg.alignment = props.alignment;
     ex->io_slots = cfg->io_slots > 0 ? cfg->io_slots : 1;
     ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_weights_check(g, st, NULL, err);
     ex->local = *g;
@@ -149,27 +161,25 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     if (s == RIBO_OK) {
         memcpy(ex->local.tensors, g->tensors, (size_t)g->n_tensors * sizeof *g->tensors);
         memcpy(ex->local.ops, g->ops, (size_t)g->n_ops * sizeof *g->ops);
-        /* [rotary, attention] -> one op where this device fuses them (on the executor's own op list:
-         * the graph is shared by the pipelines of several devices) */
-        ribo_graph_fuse_rotary(ex->g, dev);
     }
-    if (s == RIBO_OK) s = ribo_executor_plan(ex->g, cfg, &ex->plan, err);
-    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
-    if (s == RIBO_OK) s = dev->iface->buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
+    if (s == RIBO_OK) s = ribo_executor_plan(ex->g, &ex->cfg, &ex->plan, err);
+    if (s == RIBO_OK) s = ribo_buffer_alloc(dev, ex->plan.weight_bytes, "weights", &ex->weights, err);
+    if (s == RIBO_OK) s = ribo_buffer_alloc(dev, ex->plan.arena_bytes, "activation arena", &ex->arena, err);
     if (s == RIBO_OK)
-        s = dev->iface->buffer_alloc(dev, ex->plan.io_bytes * (size_t)ex->io_slots, "batch inputs/outputs", &ex->io, err);
+        s = ribo_buffer_alloc(dev, ex->plan.io_bytes * (size_t)ex->io_slots, "batch inputs/outputs", &ex->io, err);
     if (s == RIBO_OK) {
         for (int i = 0; i < ex->g->n_tensors; ++i) {
             ribo_gtensor *t = &ex->g->tensors[i];
             t->dev.buf = t->role == RIBO_TENSOR_WEIGHT || t->role == RIBO_TENSOR_CONSTANT ? ex->weights
                        : t->role == RIBO_TENSOR_ACTIVATION ? ex->arena : ex->io;
         }
-        s = ribo_weights_upload(ex->dev, stream, ex->g, ex->cfg.storage, err);
+        s = check_ops(ex, err); /* before the weights travel: a refusal costs no upload */
     }
+    if (s == RIBO_OK) s = ribo_weights_upload(ex->dev, stream, ex->g, ex->cfg.storage, err);
     const char *profile = getenv("RIBO_PROFILE_OPS");
     if (s == RIBO_OK && profile && profile[0] && strcmp(profile, "0") != 0) {
-        s = dev->iface->event_create(dev, true, &ex->ev_start, err);
-        if (s == RIBO_OK) s = dev->iface->event_create(dev, true, &ex->ev_end, err);
+        s = ribo_event_create(dev, true, &ex->ev_start, err);
+        if (s == RIBO_OK) s = ribo_event_create(dev, true, &ex->ev_end, err);
         ex->profile = s == RIBO_OK;
     }
     if (s != RIBO_OK) {
@@ -181,12 +191,6 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
 }
 
 const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex) { return &ex->plan; }
-
-int ribo_executor_op_count(const ribo_executor *ex, ribo_op_kind kind) {
-    int n = 0;
-    for (int o = 0; o < ex->g->n_ops; ++o) n += ex->g->ops[o].kind == kind;
-    return n;
-}
 
 /* Address of tensor id; batch inputs and the output are those of I/O slot `slot`. */
 static ribo_dptr tensor_at(const ribo_executor *ex, int id, int slot) {
@@ -217,53 +221,77 @@ static ribo_dptr arg(const ribo_executor *ex, int id) {
     return id >= 0 ? tensor_at(ex, id, ex->slot) : none;
 }
 
-/* Enqueues one op. */
-static ribo_status run_op(ribo_executor *ex, ribo_stream *s, const ribo_gop *op, int T, int B, int max_seqlen,
-                          ribo_error *err) {
-    const ribo_kernel_i *k = ex->dev->kernels;
+/* The kernel call of one op for a batch of T tokens in B sequences (the longest max_seqlen), with the
+ * addresses of the current I/O slot. */
+static ribo_kernel_call make_call(const ribo_executor *ex, const ribo_gop *op, int T, int B, int max_seqlen) {
     const ribo_graph *g = ex->g;
+    ribo_kernel_call c;
+    memset(&c, 0, sizeof c);
     switch (op->kind) {
     case RIBO_OP_EMBED: {
         const ribo_gtensor *table = &g->tensors[op->in[3]];
-        ribo_embed_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
-                             arg(ex, op->out), T, (int)table->shape[1], (int)table->shape[0], op->mask_id,
-                             arg(ex, op->in[4])};
-        return k->embed(s, &a, err);
+        c.op = RIBO_KERNEL_EMBED;
+        c.embed = (ribo_embed_args){.tokens = arg(ex, op->in[0]), .seq_of_token = arg(ex, op->in[1]),
+                                    .seq_scale = arg(ex, op->in[2]), .table = arg(ex, op->in[3]),
+                                    .out = arg(ex, op->out), .n_tokens = T, .width = (int)table->shape[1],
+                                    .vocab = (int)table->shape[0], .mask_id = op->mask_id,
+                                    .add_row = arg(ex, op->in[4])};
+        break;
     }
-    case RIBO_OP_LAYER_NORM: {
-        ribo_layer_norm_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->out), T,
-                                  g->tensors[op->out].width, op->eps};
-        return k->layer_norm(s, &a, err);
-    }
+    case RIBO_OP_LAYER_NORM:
+        c.op = RIBO_KERNEL_LAYER_NORM;
+        c.layer_norm = (ribo_layer_norm_args){.x = arg(ex, op->in[0]), .gamma = arg(ex, op->in[1]),
+                                              .beta = arg(ex, op->in[2]), .out = arg(ex, op->out), .rows = T,
+                                              .width = g->tensors[op->out].width, .eps = op->eps};
+        break;
     case RIBO_OP_LINEAR: {
         const ribo_gtensor *w = &g->tensors[op->in[1]];
-        ribo_linear_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
-                              arg(ex, op->out), T, (int)w->shape[0], (int)w->shape[1], op->act};
-        return k->linear(s, &a, err);
+        c.op = RIBO_KERNEL_LINEAR;
+        c.linear = (ribo_linear_args){.x = arg(ex, op->in[0]), .w = arg(ex, op->in[1]), .bias = arg(ex, op->in[2]),
+                                      .residual = arg(ex, op->in[3]), .out = arg(ex, op->out), .m = T,
+                                      .n = (int)w->shape[0], .k = (int)w->shape[1], .act = op->act};
+        break;
     }
-    case RIBO_OP_ROTARY: {
-        ribo_rotary_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), T, op->n_heads, op->head_dim, op->theta,
-                              op->q_scale};
-        return k->rotary(s, &a, err);
+    case RIBO_OP_ATTENTION:
+        c.op = RIBO_KERNEL_ATTENTION;
+        c.attention = (ribo_attention_args){.qkv = arg(ex, op->in[0]), .cu_seqlens = arg(ex, op->in[1]),
+                                            .seq_of_token = arg(ex, op->in[2]), .alibi_slopes = arg(ex, op->in[3]),
+                                            .out = arg(ex, op->out), .n_tokens = T, .n_seqs = B,
+                                            .max_seqlen = max_seqlen, .n_heads = op->n_heads,
+                                            .head_dim = op->head_dim, .scale = op->scale,
+                                            .positions = arg(ex, op->in[4]), .rope_theta = op->theta,
+                                            .q_scale = op->q_scale, .rotary = op->rotary};
+        break;
+    case RIBO_OP_POOL:
+        c.op = RIBO_KERNEL_POOL;
+        c.pool = (ribo_pool_args){.x = arg(ex, op->in[0]), .cu_seqlens = arg(ex, op->in[1]),
+                                  .seq_of_token = arg(ex, op->in[2]), .out = arg(ex, op->out), .n_seqs = B,
+                                  .n_tokens = T, .width = g->output_width, .skip_begin = op->skip_begin,
+                                  .skip_end = op->skip_end, .mode = op->pool_mode};
+        break;
+    case RIBO_OP_GLU:
+        c.op = RIBO_KERNEL_GLU;
+        c.glu = (ribo_glu_args){.x = arg(ex, op->in[0]), .out = arg(ex, op->out), .rows = T,
+                                .width = g->tensors[op->out].width, .act = op->act};
+        break;
+    case RIBO_OP_KIND_COUNT: c.op = RIBO_KERNEL_OP_COUNT; break;
     }
-    case RIBO_OP_ATTENTION: {
-        ribo_attention_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->in[3]),
-                                 arg(ex, op->out), T, B, max_seqlen, op->n_heads, op->head_dim, op->scale,
-                                 arg(ex, op->in[4]), op->theta, op->q_scale, op->rotary_fused};
-        return k->attention(s, &a, err);
+    return c;
+}
+
+/* Asks the device, for every op at the largest batch of the plan, whether it can run it: an op or
+ * shape it cannot is refused here, naming op and limit, before any batch. */
+static ribo_status check_ops(ribo_executor *ex, ribo_error *err) {
+    const int T = ex->cfg.max_tokens, B = ex->cfg.max_seqs;
+    for (int o = 0; o < ex->g->n_ops; ++o) {
+        const ribo_gop *op = &ex->g->ops[o];
+        if (op->kind < 0 || op->kind >= RIBO_OP_KIND_COUNT)
+            return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: op %d (%s) has unknown kind %d", o, op->label,
+                                  (int)op->kind);
+        ribo_kernel_call c = make_call(ex, op, T, B, T);
+        if (ribo_kernel_check(ex->dev, &c, err) != RIBO_OK) return ribo_error_prefix(err, "op %d (%s)", o, op->label);
     }
-    case RIBO_OP_POOL: {
-        ribo_pool_args a = {arg(ex, op->in[0]), arg(ex, op->in[1]), arg(ex, op->in[2]), arg(ex, op->out), B, T, g->output_width,
-                            op->skip_begin, op->skip_end, op->pool_mode};
-        return k->pool(s, &a, err);
-    }
-    case RIBO_OP_GLU: {
-        ribo_glu_args a = {arg(ex, op->in[0]), arg(ex, op->out), T, g->tensors[op->out].width, op->act};
-        return k->glu(s, &a, err);
-    }
-    case RIBO_OP_KIND_COUNT: break;
-    }
-    return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: unknown op kind %d", (int)op->kind);
+    return RIBO_OK;
 }
 
 ribo_status ribo_executor_run_at(ribo_executor *ex, ribo_stream *stream, int slot, int n_tokens, int n_seqs,
@@ -275,13 +303,16 @@ ribo_status ribo_executor_run_at(ribo_executor *ex, ribo_stream *stream, int slo
         return ribo_error_set(err, RIBO_ERR_INTERNAL, "executor: batch of %d tokens / %d sequences exceeds the plan (%d / %d)",
                               n_tokens, n_seqs, ex->cfg.max_tokens, ex->cfg.max_seqs);
     for (int o = 0; o < ex->g->n_ops; ++o) {
-        ribo_status s = ex->profile ? stream->iface->record_event(stream, ex->ev_start, err) : RIBO_OK;
-        if (s == RIBO_OK) s = run_op(ex, stream, &ex->g->ops[o], n_tokens, n_seqs, max_seqlen, err);
+        ribo_status s = ex->profile ? ribo_stream_record_event(stream, ex->ev_start, err) : RIBO_OK;
+        if (s == RIBO_OK) {
+            ribo_kernel_call c = make_call(ex, &ex->g->ops[o], n_tokens, n_seqs, max_seqlen);
+            s = ribo_kernel_launch(stream, &c, err);
+        }
         if (s == RIBO_OK && ex->profile) {
             float ms = 0;
-            s = stream->iface->record_event(stream, ex->ev_end, err);
-            if (s == RIBO_OK) s = ex->ev_end->iface->synchronize(ex->ev_end, err);
-            if (s == RIBO_OK) s = ex->ev_end->iface->elapsed_ms(ex->ev_start, ex->ev_end, &ms, err);
+            s = ribo_stream_record_event(stream, ex->ev_end, err);
+            if (s == RIBO_OK) s = ribo_event_synchronize(ex->ev_end, err);
+            if (s == RIBO_OK) s = ribo_event_elapsed_ms(ex->ev_start, ex->ev_end, &ms, err);
             ex->op_ms[ex->g->ops[o].kind] += ms;
         }
         if (s != RIBO_OK) return ribo_error_prefix(err, "op %d (%s)", o, ex->g->ops[o].label);
@@ -296,8 +327,8 @@ ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_toke
 
 /* Prints the per-op-kind device time gathered under RIBO_PROFILE_OPS. */
 static void print_profile(const ribo_executor *ex) {
-    static const char *const names[RIBO_OP_KIND_COUNT] = {"embed", "layer_norm", "linear", "rotary", "attention",
-                                                          "pool", "glu"};
+    static const char *const names[RIBO_OP_KIND_COUNT] = {"embed", "layer_norm", "linear", "attention", "pool",
+                                                          "glu"};
     double total = 0;
     for (int k = 0; k < RIBO_OP_KIND_COUNT; ++k) total += ex->op_ms[k];
     fprintf(stderr, "ribo: op profile (device ms, each op synchronized):");
@@ -309,11 +340,11 @@ static void print_profile(const ribo_executor *ex) {
 void ribo_executor_free(ribo_executor *ex) {
     if (!ex) return;
     if (ex->profile) print_profile(ex);
-    if (ex->ev_start) ex->ev_start->iface->destroy(ex->ev_start);
-    if (ex->ev_end) ex->ev_end->iface->destroy(ex->ev_end);
-    if (ex->weights) ex->dev->iface->buffer_free(ex->dev, ex->weights);
-    if (ex->arena) ex->dev->iface->buffer_free(ex->dev, ex->arena);
-    if (ex->io) ex->dev->iface->buffer_free(ex->dev, ex->io);
+    ribo_event_destroy(ex->ev_start);
+    ribo_event_destroy(ex->ev_end);
+    if (ex->weights) ribo_buffer_free(ex->dev, ex->weights);
+    if (ex->arena) ribo_buffer_free(ex->dev, ex->arena);
+    if (ex->io) ribo_buffer_free(ex->dev, ex->io);
     free(ex->local.tensors);
     free(ex->local.ops);
     free(ex);

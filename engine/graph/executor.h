@@ -15,6 +15,8 @@ typedef struct ribo_executor_config {
     ribo_storage storage;    /* activation/weight storage type on the device */
     int io_slots;            /* sets of batch input/output tensors (0 = 1): a pipeline uploads batch n+1
                                 into one slot while batch n computes from another */
+    size_t alignment;        /* tensor alignment in bytes (0 = 256); the executor raises it to the device's
+                                ribo_device_props.alignment */
 } ribo_executor_config;
 
 /* Device bytes the executor will allocate (weights + arena + inputs + output). */
@@ -29,7 +31,9 @@ ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, r
 /* Takes ownership of nothing: g must outlive the executor (g is only read: the executor plans on a
  * copy of its tensor table, so one graph can serve several executors created concurrently, provided
  * its weights were already checked). Weights are converted on upload from the
- * tensors ribo_weights_check resolved (it is run here first unless g was checked against st). */
+ * tensors ribo_weights_check resolved (it is run here first unless g was checked against st). Every op
+ * is first put to the device's support query (ribo_kernel_check) at the largest batch of cfg: an op or
+ * shape the device cannot run fails here, "op N (label): backend: ...", before any upload or batch. */
 ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
                                  const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err);
 
@@ -41,8 +45,6 @@ ribo_dptr ribo_executor_output_at(const ribo_executor *ex, int slot);
 
 /* Device bytes this executor holds (per I/O slot for io_bytes). */
 const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex);
-/* Ops of this kind the executor runs per batch (after device-specific fusion, e.g. rotary into attention). */
-int ribo_executor_op_count(const ribo_executor *ex, ribo_op_kind kind);
 
 /* Enqueues every op of the graph on stream for a batch of n_tokens tokens in n_seqs sequences whose
  * inputs are in I/O slot 0 (or `slot`); the output goes to the same slot. The activation arena is

@@ -130,40 +130,6 @@ ribo_gop ribo_gop_make(ribo_op_kind kind, const char *label) {
     return op;
 }
 
-/* True when op o or a later one names tensor t (as an input or the output). */
-static bool used_from(const ribo_graph *g, int o, int t) {
-    for (; o < g->n_ops; ++o) {
-        if (g->ops[o].out == t) return true;
-        for (int k = 0; k < RIBO_OP_MAX_INPUTS; ++k)
-            if (g->ops[o].in[k] == t) return true;
-    }
-    return false;
-}
-
-int ribo_graph_fuse_rotary(ribo_graph *g, ribo_device *dev) {
-    if (!dev || !dev->kernels->attention_fuses_rotary) return 0;
-    int folded = 0;
-    for (int o = 0; o + 1 < g->n_ops; ++o) {
-        const ribo_gop *r = &g->ops[o];
-        ribo_gop *a = &g->ops[o + 1];
-        const int qkv = r->in[0];
-        if (r->kind != RIBO_OP_ROTARY || a->kind != RIBO_OP_ATTENTION || a->rotary_fused) continue;
-        if (r->out != qkv || a->in[0] != qkv || r->in[1] < 0 || r->in[1] != g->inputs[RIBO_INPUT_POSITIONS]) continue;
-        if (a->in[3] >= 0 || a->in[4] >= 0) continue; /* ALiBi, or the slot for positions taken */
-        if (r->n_heads != a->n_heads || r->head_dim != a->head_dim) continue;
-        if (used_from(g, o + 2, qkv)) continue; /* someone reads the rotated Q/K later */
-        if (!dev->kernels->attention_fuses_rotary(dev, a->head_dim)) continue;
-        a->rotary_fused = true;
-        a->in[4] = r->in[1];
-        a->theta = r->theta;
-        a->q_scale = r->q_scale;
-        memmove(&g->ops[o], &g->ops[o + 1], (size_t)(g->n_ops - o - 1) * sizeof *g->ops);
-        --g->n_ops;
-        ++folded;
-    }
-    return folded;
-}
-
 int ribo_graph_add_op(ribo_graph *g, const ribo_gop *op, ribo_error *err) {
     if (g->n_ops == g->cap_ops) {
         int cap = g->cap_ops ? 2 * g->cap_ops : 64;

@@ -61,7 +61,6 @@ typedef enum ribo_op_kind {
     RIBO_OP_EMBED,
     RIBO_OP_LAYER_NORM,
     RIBO_OP_LINEAR,
-    RIBO_OP_ROTARY,
     RIBO_OP_ATTENTION,
     RIBO_OP_POOL,
     RIBO_OP_GLU,
@@ -78,10 +77,10 @@ typedef struct ribo_gop {
     /* parameters */
     float eps;                   /* layer norm */
     ribo_activation act;         /* linear, glu */
-    int n_heads, head_dim;       /* rotary, attention */
-    float theta, q_scale;        /* rotary; attention with rotary_fused */
-    float scale;                 /* attention */
-    bool rotary_fused;           /* attention: apply the rotary first (positions in[4]; theta, q_scale) */
+    int n_heads, head_dim;       /* attention */
+    float scale;                 /* attention: softmax scale */
+    bool rotary;                 /* attention: rotary position embeddings on Q and K first (positions in[4]) */
+    float theta, q_scale;        /* attention with rotary: rope_theta; q is multiplied by q_scale first */
     int mask_id;                 /* embed */
     ribo_pool_mode pool_mode;    /* pool */
     int skip_begin, skip_end;    /* pool */
@@ -122,14 +121,6 @@ int ribo_graph_set_output(ribo_graph *g, int width, ribo_error *err);
 /* Appends an op (copied); returns its index or -1. */
 int ribo_graph_add_op(ribo_graph *g, const ribo_gop *op, ribo_error *err);
 ribo_gop ribo_gop_make(ribo_op_kind kind, const char *label);
-
-/* Folds each rotary op into the attention op right after it, when the attention reads the rotated
- * tensor, nothing else reads it afterwards, the positions are the batch's RIBO_INPUT_POSITIONS, there
- * is no ALiBi and dev's kernels rotate inside attention for that head size
- * (ribo_kernel_i.attention_fuses_rotary): the rotary op is removed and the attention op gets
- * rotary_fused, in[4] = positions, theta and q_scale. Returns the number of ops folded. The model
- * builders always emit [rotary, attention]: the graph is built before the device is opened. */
-int ribo_graph_fuse_rotary(ribo_graph *g, ribo_device *dev);
 
 /* Number of weight elements the graph uses. */
 uint64_t ribo_graph_parameter_count(const ribo_graph *g);

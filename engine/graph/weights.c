@@ -123,7 +123,7 @@ static ribo_status upload_weight_raw(ribo_storage storage, ribo_stream *stream, 
         if (bad >= 0)
             return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' holds a non-finite value (element %lld)",
                                   w->sources[s], (long long)bad);
-        RIBO_TRY(stream->iface->copy_h2d(stream, ribo_dptr_at(w->dev, (size_t)s * per_source * el), t->data,
+        RIBO_TRY(ribo_stream_copy_h2d(stream, ribo_dptr_at(w->dev, (size_t)s * per_source * el), t->data,
                                          per_source * el, err));
     }
     return RIBO_OK;
@@ -144,13 +144,13 @@ static ribo_status upload_weight(ribo_device *dev, ribo_storage storage, ribo_st
             return ribo_error_set(err, RIBO_ERR_MODEL, "model weights: tensor '%s' holds a non-finite value (element %zu)",
                                   w->sources[i / per_source], i % per_source);
     if (storage == RIBO_STORAGE_F32)
-        RIBO_TRY(stream->iface->copy_h2d(stream, w->dev, host, count * 4, err));
+        RIBO_TRY(ribo_stream_copy_h2d(stream, w->dev, host, count * 4, err));
     else {
         ribo_dptr tmp = {staging, 0};
-        RIBO_TRY(stream->iface->copy_h2d(stream, tmp, host, count * 4, err));
-        RIBO_TRY(dev->kernels->convert_from_f32(stream, w->dev, tmp, count, err));
+        RIBO_TRY(ribo_stream_copy_h2d(stream, tmp, host, count * 4, err));
+        RIBO_TRY(ribo_kernel_convert_from_f32(stream, w->dev, tmp, count, err));
     }
-    return stream->iface->synchronize(stream, err);
+    return ribo_stream_synchronize(stream, err);
 }
 
 ribo_status ribo_weights_upload(ribo_device *dev, ribo_stream *stream, const ribo_graph *g, ribo_storage storage,
@@ -166,17 +166,17 @@ ribo_status ribo_weights_upload(ribo_device *dev, ribo_stream *stream, const rib
     ribo_dbuf *staging = NULL;
     ribo_status s = RIBO_OK;
     if (storage != RIBO_STORAGE_F32)
-        s = dev->iface->buffer_alloc(dev, largest * 4, "weight staging", &staging, err);
+        s = ribo_buffer_alloc(dev, largest * 4, "weight staging", &staging, err);
     for (int i = 0; s == RIBO_OK && i < g->n_tensors; ++i) {
         const ribo_gtensor *t = &g->tensors[i];
         if (t->role == RIBO_TENSOR_WEIGHT) s = upload_weight(dev, storage, stream, t, host, staging, err);
         else if (t->role == RIBO_TENSOR_CONSTANT) {
-            s = stream->iface->copy_h2d(stream, t->dev, t->const_data, (size_t)t->shape[0] * 4, err);
-            if (s == RIBO_OK) s = stream->iface->synchronize(stream, err);
+            s = ribo_stream_copy_h2d(stream, t->dev, t->const_data, (size_t)t->shape[0] * 4, err);
+            if (s == RIBO_OK) s = ribo_stream_synchronize(stream, err);
         }
     }
-    if (s == RIBO_OK) s = stream->iface->synchronize(stream, err); /* raw uploads read the mapping until here */
-    if (staging) dev->iface->buffer_free(dev, staging);
+    if (s == RIBO_OK) s = ribo_stream_synchronize(stream, err); /* raw uploads read the mapping until here */
+    if (staging) ribo_buffer_free(dev, staging);
     free(host);
     return s;
 }

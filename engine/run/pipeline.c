@@ -58,23 +58,23 @@ static size_t in_bytes(int T, int B) { return (3 * (size_t)T + 2 * (size_t)B + 1
 static void destroy(ribo_pipeline *p) {
     if (!p) return;
     ribo_error e;
-    if (p->h2d) p->h2d->iface->synchronize(p->h2d, &e);
-    if (p->compute) p->compute->iface->synchronize(p->compute, &e);
-    if (p->d2h) p->d2h->iface->synchronize(p->d2h, &e);
+    if (p->h2d) ribo_stream_synchronize(p->h2d, &e);
+    if (p->compute) ribo_stream_synchronize(p->compute, &e);
+    if (p->d2h) ribo_stream_synchronize(p->d2h, &e);
     for (int i = 0; p->slots && i < p->n_slots; ++i) {
         slot *s = &p->slots[i];
         for (int k = 0; k < EV_COUNT; ++k)
-            if (s->ev[k]) s->ev[k]->iface->destroy(s->ev[k]);
-        if (s->host_in) p->dev->iface->host_free(p->dev, s->host_in);
-        if (s->host_out) p->dev->iface->host_free(p->dev, s->host_out);
+            ribo_event_destroy(s->ev[k]);
+        if (s->host_in) ribo_host_free(p->dev, s->host_in);
+        if (s->host_out) ribo_host_free(p->dev, s->host_out);
     }
     free(p->slots);
     free(p->inflight);
-    if (p->ev_ref) p->ev_ref->iface->destroy(p->ev_ref);
+    ribo_event_destroy(p->ev_ref);
     ribo_executor_free(p->exec);
-    if (p->h2d) p->h2d->iface->destroy(p->h2d);
-    if (p->compute) p->compute->iface->destroy(p->compute);
-    if (p->d2h) p->d2h->iface->destroy(p->d2h);
+    ribo_stream_destroy(p->h2d);
+    ribo_stream_destroy(p->compute);
+    ribo_stream_destroy(p->d2h);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->released);
     free(p);
@@ -109,9 +109,9 @@ static int lower_budget(const ribo_pipeline_config *cfg, int tokens, int seqs, r
     uint64_t weights_total = 0, weights_largest = 0;
     if (plan_bytes(cfg, 1, 1, cfg->ring_depth, &weights_total, &weights_largest, err) != RIBO_OK) return 0;
     ribo_device_memory mem = {0};
-    cfg->dev->iface->memory_info(cfg->dev, &mem);
+    ribo_device_memory_info(cfg->dev, &mem);
     ribo_device_props props;
-    cfg->dev->iface->get_props(cfg->dev, &props);
+    ribo_device_get_props(cfg->dev, &props);
     double per_token = (double)(total - weights_total) / (double)tokens;
     double per_token_largest = (double)largest / (double)tokens;
     double fit = (double)tokens / 2;
@@ -147,7 +147,7 @@ static ribo_status upload_inputs(ribo_pipeline *p, ribo_stream *st, int io_slot,
     const size_t bytes[RIBO_INPUT_COUNT] = {T * 4, T * 4, T * 4, (B + 1) * 4, B * 4};
     for (int kind = 0; kind < RIBO_INPUT_COUNT; ++kind) {
         ribo_dptr dst = ribo_executor_input_at(p->exec, io_slot, (ribo_input_kind)kind);
-        if (dst.buf) RIBO_TRY(st->iface->copy_h2d(st, dst, host[kind], bytes[kind], err));
+        if (dst.buf) RIBO_TRY(ribo_stream_copy_h2d(st, dst, host[kind], bytes[kind], err));
     }
     return RIBO_OK;
 }
@@ -181,18 +181,17 @@ static ribo_status warm_up(ribo_pipeline *p, int T, int B, ribo_error *err) {
     ribo_stream *c = p->compute;
     RIBO_TRY(upload_inputs(p, c, 0, &h, (size_t)n_tok, (size_t)n_seqs, err));
     ribo_status st = ribo_executor_run_at(p->exec, c, 0, n_tok, n_seqs, len, err);
-    if (st == RIBO_OK) st = c->iface->synchronize(c, err);
+    if (st == RIBO_OK) st = ribo_stream_synchronize(c, err);
     return st == RIBO_OK ? RIBO_OK : ribo_error_prefix(err, "%s: warming up with a made-up batch", p->label);
 }
 
 /* Streams, events, pinned staging and the executor at budget (T, B). */
 static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
     ribo_device *dev = p->dev;
-    const ribo_device_i *di = dev->iface;
     const ribo_graph *g = p->cfg.graph;
-    RIBO_TRY(di->stream_create(dev, 1, &p->compute, err));
-    RIBO_TRY(di->stream_create(dev, 0, &p->h2d, err));
-    RIBO_TRY(di->stream_create(dev, 0, &p->d2h, err));
+    RIBO_TRY(ribo_stream_create(dev, 1, &p->compute, err));
+    RIBO_TRY(ribo_stream_create(dev, 0, &p->h2d, err));
+    RIBO_TRY(ribo_stream_create(dev, 0, &p->d2h, err));
     ribo_executor_config ec = {.max_tokens = T, .max_seqs = B, .storage = p->cfg.storage, .io_slots = p->n_slots};
     RIBO_TRY(ribo_executor_create(dev, p->compute, p->cfg.graph, p->cfg.weights, &ec, &p->exec, err));
     p->out_row_floats = (size_t)g->output_width;
@@ -200,19 +199,19 @@ static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
     for (int i = 0; i < p->n_slots; ++i) {
         slot *s = &p->slots[i];
         s->index = i;
-        RIBO_TRY(di->host_alloc(dev, in_bytes(T, B), &s->host_in, err));
+        RIBO_TRY(ribo_host_alloc(dev, in_bytes(T, B), &s->host_in, err));
         void *out = NULL;
-        RIBO_TRY(di->host_alloc(dev, p->max_out_rows * p->out_row_floats * sizeof(float), &out, err));
+        RIBO_TRY(ribo_host_alloc(dev, p->max_out_rows * p->out_row_floats * sizeof(float), &out, err));
         s->host_out = out;
-        for (int k = 0; k < EV_COUNT; ++k) RIBO_TRY(di->event_create(dev, true, &s->ev[k], err));
+        for (int k = 0; k < EV_COUNT; ++k) RIBO_TRY(ribo_event_create(dev, true, &s->ev[k], err));
     }
     RIBO_TRY(warm_up(p, T, B, err));
-    RIBO_TRY(di->event_create(dev, true, &p->ev_ref, err));
-    RIBO_TRY(p->compute->iface->record_event(p->compute, p->ev_ref, err));
-    RIBO_TRY(p->ev_ref->iface->synchronize(p->ev_ref, err));
+    RIBO_TRY(ribo_event_create(dev, true, &p->ev_ref, err));
+    RIBO_TRY(ribo_stream_record_event(p->compute, p->ev_ref, err));
+    RIBO_TRY(ribo_event_synchronize(p->ev_ref, err));
     p->ref_time = ribo_now_seconds() - p->cfg.t0;
     ribo_device_memory mem = {0};
-    di->memory_info(dev, &mem);
+    ribo_device_memory_info(dev, &mem);
     p->st.device_used_bytes = mem.total_bytes > mem.free_bytes ? mem.total_bytes - mem.free_bytes : 0;
     return RIBO_OK;
 }
@@ -238,7 +237,7 @@ static ribo_status try_create(const ribo_pipeline_config *cfg, int T, int B, rib
     p->st.max_tokens = T;
     const char *fail = getenv("RIBO_TEST_FAIL_AT_BATCH");
     p->fail_at = fail ? (size_t)strtoull(fail, NULL, 10) : 0;
-    ribo_status s = p->slots && p->inflight ? p->dev->iface->bind_thread(p->dev, err)
+    ribo_status s = p->slots && p->inflight ? ribo_device_bind_thread(p->dev, err)
                                             : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     if (s == RIBO_OK) s = build(p, T, B, err);
     if (s != RIBO_OK) {
@@ -280,7 +279,7 @@ ribo_status ribo_pipeline_create(const ribo_pipeline_config *cfg, bool allow_low
 static double event_time(ribo_pipeline *p, ribo_event *ev) {
     float ms = 0;
     ribo_error e;
-    if (ev->iface->elapsed_ms(p->ev_ref, ev, &ms, &e) != RIBO_OK) return 0;
+    if (ribo_event_elapsed_ms(p->ev_ref, ev, &ms, &e) != RIBO_OK) return 0;
     return p->ref_time + (double)ms * 1e-3;
 }
 
@@ -308,24 +307,23 @@ static ribo_status submit(ribo_pipeline *p, slot *s, ribo_batch *b, ribo_error *
     ribo_executor *ex = p->exec;
     int k = s->index;
     ribo_stream *up = p->h2d, *c = p->compute, *d = p->d2h;
-    const ribo_stream_i *hi = up->iface, *ci = c->iface, *dd = d->iface;
     /* H2D: the slot's device inputs are free (its previous batch's D2H finished, which followed its compute) */
-    RIBO_TRY(hi->record_event(up, s->ev[EV_H2D_START], err));
+    RIBO_TRY(ribo_stream_record_event(up, s->ev[EV_H2D_START], err));
     RIBO_TRY(upload_inputs(p, up, k, &h, T, B, err));
-    RIBO_TRY(hi->record_event(up, s->ev[EV_H2D_DONE], err));
+    RIBO_TRY(ribo_stream_record_event(up, s->ev[EV_H2D_DONE], err));
     /* compute: after this slot's inputs are up; batches run in order on this one stream */
-    RIBO_TRY(ci->wait_event(c, s->ev[EV_H2D_DONE], err));
-    RIBO_TRY(ci->record_event(c, s->ev[EV_COMPUTE_START], err));
+    RIBO_TRY(ribo_stream_wait_event(c, s->ev[EV_H2D_DONE], err));
+    RIBO_TRY(ribo_stream_record_event(c, s->ev[EV_COMPUTE_START], err));
     RIBO_TRY(ribo_executor_run_at(ex, c, k, pb->n_tokens, pb->n_seqs, pb->max_seqlen, err));
-    RIBO_TRY(ci->record_event(c, s->ev[EV_COMPUTE_DONE], err));
+    RIBO_TRY(ribo_stream_record_event(c, s->ev[EV_COMPUTE_DONE], err));
     /* D2H: after the compute of this batch */
     const ribo_graph *g = p->cfg.graph;
     size_t skip = (size_t)(g->pool_skip_begin + g->pool_skip_end);
     size_t rows = g->output_per_token ? T - B * skip : B;
-    RIBO_TRY(dd->wait_event(d, s->ev[EV_COMPUTE_DONE], err));
-    RIBO_TRY(dd->record_event(d, s->ev[EV_D2H_START], err));
-    RIBO_TRY(dd->copy_d2h(d, s->host_out, ribo_executor_output_at(ex, k), rows * p->out_row_floats * 4, err));
-    return dd->record_event(d, s->ev[EV_D2H_DONE], err);
+    RIBO_TRY(ribo_stream_wait_event(d, s->ev[EV_COMPUTE_DONE], err));
+    RIBO_TRY(ribo_stream_record_event(d, s->ev[EV_D2H_START], err));
+    RIBO_TRY(ribo_stream_copy_d2h(d, s->host_out, ribo_executor_output_at(ex, k), rows * p->out_row_floats * 4, err));
+    return ribo_stream_record_event(d, s->ev[EV_D2H_DONE], err);
 }
 
 /* The batch in slot s has completed: timings, stats, hand-over to the writer. */
@@ -370,7 +368,7 @@ ribo_status ribo_pipeline_run_one(ribo_pipeline *p, ribo_batch *b, ribo_error *e
     if (s->state != SLOT_FREE) return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: slot still in use", p->label);
     ribo_status st = submit_timed(p, s, b, err);
     /* --sync: every stage waited for before the next (no overlap), in order */
-    for (int k = 0; st == RIBO_OK && k < EV_COUNT; ++k) st = s->ev[k]->iface->synchronize(s->ev[k], err);
+    for (int k = 0; st == RIBO_OK && k < EV_COUNT; ++k) st = ribo_event_synchronize(s->ev[k], err);
     if (st != RIBO_OK) return batch_error(p, b, err);
     finish(p, s);
     s->state = SLOT_WRITER;
@@ -384,7 +382,7 @@ static ribo_status retire(ribo_pipeline *p, ribo_queue *out, bool block, bool *r
     slot *s = &p->slots[p->inflight[p->inflight_head]];
     ribo_event *done = s->ev[EV_D2H_DONE];
     bool ready = false;
-    ribo_status st = block ? done->iface->synchronize(done, err) : done->iface->query(done, &ready, err);
+    ribo_status st = block ? ribo_event_synchronize(done, err) : ribo_event_query(done, &ready, err);
     if (st != RIBO_OK) return batch_error(p, s->batch, err);
     if (!block && !ready) return RIBO_OK;
     finish(p, s);
@@ -407,7 +405,7 @@ static int free_slot(ribo_pipeline *p) {
 }
 
 ribo_status ribo_pipeline_run(ribo_pipeline *p, ribo_queue *in, ribo_queue *out, ribo_error *err) {
-    RIBO_TRY(p->dev->iface->bind_thread(p->dev, err));
+    RIBO_TRY(ribo_device_bind_thread(p->dev, err));
     bool input_done = false;
     for (;;) {
         if (atomic_load(&p->stop)) return ribo_error_set(err, RIBO_ERR_INTERNAL, "stopped");
@@ -473,6 +471,6 @@ void ribo_pipeline_wake(void *pipeline) {
 }
 
 ribo_pipeline_stats ribo_pipeline_get_stats(ribo_pipeline *p) {
-    p->dev->iface->memory_info(p->dev, &p->st.mem);
+    ribo_device_memory_info(p->dev, &p->st.mem);
     return p->st;
 }

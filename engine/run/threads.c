@@ -70,7 +70,7 @@ static double progress_interval(const embed_run *r) {
 /* --sync: producer, device and writer steps inline, each stage waited for. */
 static ribo_status run_sync(embed_run *r, ribo_error *err) {
     ribo_pipeline *p = r->pipes[0];
-    RIBO_TRY(r->devs[0]->iface->bind_thread(r->devs[0], err));
+    RIBO_TRY(ribo_device_bind_thread(r->devs[0], err));
     for (;;) {
         ribo_msg_kind *m = NULL;
         RIBO_TRY(ribo_producer_next(r->prod, &m, err));

@@ -2,7 +2,6 @@
  * mean and (biased) variance in two passes for accuracy. One work-group (RIBO_LN_WG items) per row;
  * groups past `rows` touch no memory (they still pass every barrier: no early return, which some
  * compilers, PoCL among them, mishandle around barriers). */
-#define RIBO_LN_WG 64
 __kernel __attribute__((reqd_work_group_size(RIBO_LN_WG, 1, 1)))
 void ribo_layer_norm(__global const float *x, ulong x_off, __global const float *gamma, ulong g_off,
                      __global const float *beta, ulong b_off, __global float *out, ulong out_off, int width,
