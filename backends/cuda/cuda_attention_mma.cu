@@ -2,9 +2,10 @@
  * accumulation, sm_80+), FlashAttention-2 style with S, P and O in registers. The kernel body, its
  * tiling and the register layouts it relies on are in cuda_attention_mma.cuh (shared with the CPU
  * emulator test); this file has the inline-PTX primitives, the one-time per-device set-up and the
- * launcher. Selected by RIBO_ATTENTION (see cuda_kernels.cu); the WMMA kernel is the fallback. A third
- * variant per head size applies ESM-2's rotary embedding to the Q and K tiles as they arrive in shared
- * memory (attention with `rotary` set; RIBO_FUSE_ROTARY=0 runs the separate rotary pass instead). */
+ * launcher. Selected by RIBO_ATTENTION (see the table in cuda_attention.cu); the WMMA kernel is the
+ * fallback. A third variant per head size applies ESM-2's rotary embedding to the Q and K tiles as they
+ * arrive in shared memory (attention with `rotary` set; RIBO_FUSE_ROTARY=0 runs the separate rotary
+ * pass instead). */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,12 +16,7 @@
 #define RIBO_MMA_FN __device__ __forceinline__
 #include "cuda_attention_mma.cuh"
 
-/* Inline PTX only where it exists: CUDA (not HIP) device code for sm_80 and newer. */
-#if RIBO_GPU_HAS_PTX && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-#define RIBO_MMA_PTX 1
-#else
-#define RIBO_MMA_PTX 0
-#endif
+/* Inline PTX only where it exists (RIBO_GPU_NV_MMA, vendor.h): NVIDIA device code for sm_80 and newer. */
 
 /* The warp-level primitives of the kernel body as inline PTX (see the Ops contract in the .cuh). */
 struct ribo_mma_device_ops {
@@ -29,7 +25,7 @@ struct ribo_mma_device_ops {
     }
     /* 16-byte global -> shared copy, bypassing L1; src-size 0 (valid == false) zero-fills */
     static __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)),
                      "l"(__cvta_generic_to_global(src)), "r"(valid ? 16 : 0)
                      : "memory");
@@ -38,19 +34,19 @@ struct ribo_mma_device_ops {
 #endif
     }
     static __device__ __forceinline__ void cp_async_commit() {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
     }
     static __device__ __forceinline__ void cp_async_wait_all() {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         asm volatile("cp.async.wait_group 0;\n" ::: "memory");
 #endif
     }
     static __device__ __forceinline__ void sync_cta() { __syncthreads(); }
     static __device__ __forceinline__ void sync_warp() { __syncwarp(); }
     static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const void *p) {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                      : "r"(smem_u32(p)));
@@ -59,7 +55,7 @@ struct ribo_mma_device_ops {
 #endif
     }
     static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const void *p) {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                      : "r"(smem_u32(p)));
@@ -70,7 +66,7 @@ struct ribo_mma_device_ops {
     /* d = A B + d, A 16x16 row-major, B 16x8 column-major, fp32 accumulators */
     template <typename T>
     static __device__ __forceinline__ void mma(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         if constexpr (std::is_same_v<T, __half>)
             asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
                 "{%0, %1, %2, %3};\n"
@@ -88,7 +84,7 @@ struct ribo_mma_device_ops {
     static __device__ __forceinline__ float shfl_xor(float v, int mask) { return __shfl_xor_sync(0xffffffffu, v, mask); }
     /* 2^x, approximate (rel. err ~2^-22), subnormal results flushed to 0; 2^-inf = 0 */
     static __device__ __forceinline__ float exp2(float x) {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
         float y;
         asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
         return y;
@@ -111,7 +107,7 @@ template <typename T, int D, bool ALIBI, int ROPE>
 __global__ void __launch_bounds__(128) attention_mma_kernel(const T *qkv, const int *cu_seqlens, int n_seqs,
                                                             const float *alibi, T *out, int n_heads, float scale_log2,
                                                             ribo_cuda_rope_freqs freqs, float q_scale) {
-#if RIBO_MMA_PTX
+#if RIBO_GPU_NV_MMA
     extern __shared__ __align__(128) unsigned char ribo_mma_smem[];
     __shared__ float inv_freq[ROPE ? D / 2 : 1]; /* read after the body's first barrier */
     if constexpr (ROPE)
@@ -119,7 +115,7 @@ __global__ void __launch_bounds__(128) attention_mma_kernel(const T *qkv, const 
     ribo_mma_attention_cta<ribo_mma_device_ops, T, D, ALIBI, ROPE>(qkv, cu_seqlens, n_seqs, alibi, out, n_heads,
                                                                   scale_log2, blockIdx.x, (T *)ribo_mma_smem,
                                                                   (int)threadIdx.x, inv_freq, q_scale);
-#elif defined(__CUDA_ARCH__)
+#elif RIBO_GPU_DEVICE_PASS
     __trap(); /* never launched: ribo_cuda_attention_mma_init only enables devices with an sm_80+ binary */
 #endif
 }

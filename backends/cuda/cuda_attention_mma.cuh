@@ -66,7 +66,7 @@
  * DP = 32 with zero columns (written once; cp.async never touches them).
  *
  * ---------------------------------------------------------------- fused rotary (ROPE)
- * ESM-2's rotary embedding, otherwise a separate pass over qkv (cuda_kernels.cu rotary_kernel), is
+ * ESM-2's rotary embedding, otherwise a separate pass over qkv (cuda_rope.cu rotary_kernel), is
  * applied to the tiles in shared memory: the Q tile once per CTA (q *= q_scale first), each K tile
  * after its cp.async has landed, before any ldmatrix reads it (one extra CTA barrier per tile). Each
  * thread takes 32-bit words of two adjacent dimensions (i, i+1) of one row and their partners
@@ -84,12 +84,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <vector_types.h>
+#include "vendor.h"
 
 /* unrolled in device code; host compilers (the emulator) do not know the pragma */
-#ifdef __CUDA_ARCH__
+#if RIBO_GPU_DEVICE_PASS
 #define RIBO_MMA_UNROLL _Pragma("unroll")
 #else
 #define RIBO_MMA_UNROLL

@@ -1,17 +1,11 @@
 /* CUDA backend: device discovery, memory, streams and events. Every CUDA call's status is checked
- * and turned into a ribo status naming the operation and the CUDA error. */
+ * and turned into a ribo status naming the operation and the CUDA error (ribo_cuda_check,
+ * cuda_error.cu). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cuda_internal.h"
-
-ribo_status ribo_cuda_check(cudaError_t rc, const char *what, ribo_error *err) {
-    if (rc == cudaSuccess) return RIBO_OK;
-    cudaGetLastError(); /* clear a non-sticky error so later calls are not blamed */
-    ribo_status st = rc == cudaErrorMemoryAllocation ? RIBO_ERR_OUT_OF_MEMORY : RIBO_ERR_DEVICE;
-    return ribo_error_set(err, st, "cuda: %s: %s (%s)", what, cudaGetErrorString(rc), cudaGetErrorName(rc));
-}
 
 ribo_status ribo_cuda_use(ribo_device *dev, ribo_error *err) {
     return ribo_cuda_check(cudaSetDevice(ribo_cuda_dev(dev)->ordinal), "selecting the device", err);
@@ -35,7 +29,7 @@ static ribo_status read_props(int ordinal, ribo_device_props *p, ribo_error *err
     cudaDeviceProp dp;
     RIBO_TRY(ribo_cuda_check(cudaGetDeviceProperties(&dp, ordinal), "reading device properties", err));
     memset(p, 0, sizeof *p);
-    snprintf(p->backend, sizeof p->backend, "cuda");
+    snprintf(p->backend, sizeof p->backend, RIBO_GPU_NAME);
     snprintf(p->name, sizeof p->name, "%s (sm_%d%d)", dp.name, dp.major, dp.minor);
     p->memory_bytes = dp.totalGlobalMem;
     p->max_alloc_bytes = dp.totalGlobalMem;
@@ -345,6 +339,7 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
         s = ribo_cuda_check(cudaDeviceGetAttribute(&cd->cc_minor, cudaDevAttrComputeCapabilityMinor, index),
                             "reading the compute capability", err);
     if (s == RIBO_OK) s = ribo_cuda_gemm_init(cd, err);
+    if (s == RIBO_OK) s = ribo_cuda_layer_norm_init(cd, err);
     if (s == RIBO_OK) s = ribo_cuda_attention_init(cd, err);
     if (s != RIBO_OK) {
         cuda_device_destroy(dev);
@@ -355,7 +350,7 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
 }
 
 extern "C" const ribo_backend_reg ribo_cuda_backend = {
-    .name = "cuda",
+    .name = RIBO_GPU_NAME,
     .device_count = cuda_device_count,
     .device_open = cuda_device_open,
     .device_describe = cuda_device_describe,

@@ -1,8 +1,8 @@
 /* Bodies of the vectorized element-wise kernels of the CUDA backend - LayerNorm with the row in
  * registers, the in-place exact GELU after a GEMM, the separate rotary pass, the segment pooling -
- * shared by the kernels
- * (backends/cuda/cuda_kernels.cu) and the CPU emulator test (tests/test_elementwise_emu.cu), so their
- * index math runs on every CI machine. Storage T is float, __half or __nv_bfloat16; arithmetic fp32.
+ * shared by the kernels (backends/cuda/cuda_norm.cu, cuda_kernels.cu, cuda_rope.cu, cuda_pool.cu)
+ * and the CPU emulator test (tests/test_elementwise_emu.cu), so their index math runs on every CI
+ * machine. Storage T is float, __half or __nv_bfloat16; arithmetic fp32.
  *
  * The includer defines RIBO_EW_FN (__device__ __forceinline__ for the kernels, inline for the
  * emulator) and, for the LayerNorm and pooling bodies, supplies an Ops type with
@@ -16,15 +16,13 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <vector_types.h>
+#include "vendor.h"
 
 #ifndef RIBO_EW_FN
 #error "define RIBO_EW_FN (e.g. __device__ __forceinline__) before including cuda_elementwise.cuh"
 #endif
 
-#ifdef __CUDA_ARCH__
+#if RIBO_GPU_DEVICE_PASS
 #define RIBO_EW_UNROLL _Pragma("unroll")
 #else
 #define RIBO_EW_UNROLL
@@ -223,7 +221,7 @@ RIBO_EW_UNROLL
 
 /* sin and cos, correctly rounded in practice (sincosf; the kernels' reference). */
 RIBO_EW_FN void ribo_ew_sincos(float a, float *s, float *c) {
-#ifdef __CUDA_ARCH__
+#if RIBO_GPU_DEVICE_PASS
     sincosf(a, s, c);
 #else
     *s = sinf(a);

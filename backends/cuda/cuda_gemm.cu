@@ -13,8 +13,6 @@
 
 #define RIBO_CUDA_WORKSPACE (32u << 20) /* cuBLASLt workspace recommended for Hopper */
 
-void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage);
-
 static const char *lt_status_name(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";

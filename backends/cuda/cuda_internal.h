@@ -2,11 +2,10 @@
 #ifndef RIBO_CUDA_INTERNAL_H
 #define RIBO_CUDA_INTERNAL_H
 
-#include <cublasLt.h>
 #include <pthread.h>
 
 #include "engine/backend.h"
-#include "gpu_compat.h"
+#include "vendor.h"
 
 /* cuBLASLt algorithm chosen for one GEMM shape (cached per device). */
 typedef struct ribo_cuda_gemm_plan {
@@ -33,7 +32,7 @@ typedef struct ribo_cuda_device {
     ribo_device_props props;
     ribo_cuda_attn_choice attn_choice;
     /* head sizes whose tensor-core attention kernels can run on this device (bit per size, see
-     * cuda_kernels.cu / cuda_attention_mma.cu), set once with their shared-memory limits at open */
+     * cuda_attention_wmma.cu / cuda_attention_mma.cu), set once with their shared-memory limits at open */
     unsigned attn_wmma_dims, attn_mma_dims;
     /* RIBO_FUSE_ROTARY: where the mma attention kernel applies the rotary embedding; 0: nowhere (the
      * separate pass rotates q and k), 1: q and k (every query tile re-rotates the key tiles it reads),
@@ -61,15 +60,32 @@ static inline cudaStream_t ribo_cuda_stream(ribo_stream *s) { return (cudaStream
 /* Raw device address of a dptr (NULL for an unused one). */
 static inline void *ribo_cuda_ptr(ribo_dptr p) { return p.buf ? (char *)p.buf->ptr + p.offset : nullptr; }
 
+/* ---------------------------------------------------------------- cuda_error.cu */
 /* CUDA status -> ribo status "cuda: <what>: <error string> (<name>)" ; OOM maps to RIBO_ERR_OUT_OF_MEMORY. */
 ribo_status ribo_cuda_check(cudaError_t rc, const char *what, ribo_error *err);
+
+/* ---------------------------------------------------------------- cuda_device.cu */
 /* Makes the device current for this thread. */
 ribo_status ribo_cuda_use(ribo_device *dev, ribo_error *err);
 
+/* ---------------------------------------------------------------- cuda_gemm.cu */
 ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err);
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err);
 void ribo_cuda_gemm_release(ribo_cuda_device *cd);
 
+/* ---------------------------------------------------------------- cuda_kernels.cu */
+/* Exact erf GELU in place over count elements of the device's storage (after a GEMM). */
+void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage);
+
+/* ---------------------------------------------------------------- cuda_norm.cu */
+/* LayerNorm set-up at device open: reads RIBO_LAYER_NORM (rows | block). */
+ribo_status ribo_cuda_layer_norm_init(ribo_cuda_device *cd, ribo_error *err);
+ribo_status ribo_cuda_layer_norm(ribo_stream *s, const ribo_layer_norm_args *a, ribo_error *err);
+
+/* ---------------------------------------------------------------- cuda_pool.cu */
+ribo_status ribo_cuda_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error *err);
+
+/* ---------------------------------------------------------------- cuda_rope.cu */
 /* Rotary inverse frequencies inv_freq_i = 1 / theta^(2i/D), i < D/2, as transformers rounds them;
  * computed on the host per launch and passed by value (head sizes up to 128). */
 #define RIBO_CUDA_ROPE_MAX_HALF 64
@@ -78,10 +94,31 @@ typedef struct ribo_cuda_rope_freqs {
 } ribo_cuda_rope_freqs;
 /* Fills f for theta and head_dim (<= 2 * RIBO_CUDA_ROPE_MAX_HALF). */
 void ribo_cuda_rope_freqs_fill(ribo_cuda_rope_freqs *f, float theta, int head_dim);
+/* The separate rotary pass (ribo_kernel_i.rotary): q *= q_scale, then q and k rotated in place. */
+ribo_status ribo_cuda_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err);
+/* The separate pass on k only (16-bit storage; q is left for the attention kernel), vectorized;
+ * false (nothing launched) where no vector width fits. */
+bool ribo_cuda_rotary_k_only(const ribo_rotary_args *a, ribo_storage storage, cudaStream_t st);
 
-/* Attention set-up at device open: reads RIBO_ATTENTION, checks which tensor-core kernels the device
- * can run and sets their dynamic shared-memory limits (once, not per launch). */
+/* ---------------------------------------------------------------- cuda_attention.cu */
+/* Attention set-up at device open: reads RIBO_ATTENTION and RIBO_FUSE_ROTARY, checks which
+ * tensor-core kernels the device can run and sets their dynamic shared-memory limits (once, not per
+ * launch). */
 ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err);
+/* ribo_kernel_i.attention and .attention_fuses_rotary. */
+ribo_status ribo_cuda_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err);
+bool ribo_cuda_attention_fuses_rotary(ribo_device *dev, int head_dim);
+
+/* ---------------------------------------------------------------- cuda_attention_wmma.cu */
+/* Checks which head sizes of the WMMA kernel the device runs (16-bit storage, sm_80+) and sets their
+ * shared-memory limits. */
+ribo_status ribo_cuda_attention_wmma_init(ribo_cuda_device *cd, int max_optin_smem, ribo_error *err);
+bool ribo_cuda_attention_wmma_supports(const ribo_cuda_device *cd, int head_dim);
+/* Launches the WMMA attention for storage (fp16/bf16; nothing for fp32) and a->head_dim (16, 32, 64,
+ * 128; ribo_cuda_attention_wmma_supports true). */
+void ribo_cuda_attention_wmma_launch(const ribo_attention_args *a, ribo_storage storage, cudaStream_t st);
+
+/* ---------------------------------------------------------------- cuda_attention_mma.cu */
 ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin_smem, ribo_error *err);
 bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim);
 /* Launches the mma.sync attention, rope 0: q and k used as they are, 1: q scaled and rotated inside
