@@ -250,8 +250,9 @@ static bool rotary_fuses(const ribo_cuda_device *cd, const ribo_attention_args *
            choose_attention(cd, a->head_dim, attention_aligned16(a)) == ATTN_PATH_MMA;
 }
 
-/* ribo_kernel_i.attention_fuses_rotary (buffers from the executor are 256-byte aligned). */
-bool ribo_cuda_attention_fuses_rotary(ribo_device *dev, int head_dim) {
+/* cuda_debug.h: whether attention with rotary rotates inside the mma kernel for this head size (no
+ * ALiBi; tensors from the executor are aligned to ribo_device_props.alignment, 256 bytes). */
+extern "C" bool ribo_cuda_attention_fuses_rotary(ribo_device *dev, int head_dim) {
     const ribo_cuda_device *cd = ribo_cuda_dev(dev);
     return cd->rotary_fusion != RIBO_CUDA_ROTARY_SEPARATE && choose_attention(cd, head_dim, true) == ATTN_PATH_MMA;
 }
@@ -271,19 +272,30 @@ static void dispatch_attention(const ribo_attention_args *a, const ribo_cuda_dev
     }
 }
 
-/* Attention, with the rotary of a->rotary inside the mma kernel where it fuses, else as the separate
- * in-place pass over qkv first. */
-ribo_status ribo_cuda_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
+ribo_status ribo_cuda_attention_check(const ribo_attention_args *a, ribo_error *err) {
     if (a->head_dim > 128 || a->head_dim < 1)
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: attention head_dim %d is not in 1..128", a->head_dim);
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, RIBO_GPU_NAME ": attention head size %d is not in 1..128",
+                              a->head_dim);
+    if (a->rotary && a->head_dim % 2)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
+                              RIBO_GPU_NAME ": rotary attention needs an even head size (got %d)", a->head_dim);
     if (a->rotary && !a->positions.buf)
-        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: attention with rotary but no positions");
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, RIBO_GPU_NAME ": attention with rotary but no positions");
+    return RIBO_OK;
+}
+
+/* Attention, with the rotary of a->rotary inside the mma kernel where it fuses, else as the separate
+ * in-place pass over qkv first: this entry alone decides. */
+ribo_status ribo_cuda_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err) {
+    RIBO_TRY(ribo_cuda_attention_check(a, err));
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     if (a->n_tokens == 0 || a->n_seqs == 0) return RIBO_OK; /* nothing to attend */
     const ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
     ribo_attention_args plain = *a;
     if (a->rotary && rotary_fuses(cd, a) && ribo_cuda_attention_mma_fits(cd, a)) {
-        ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
+        const ribo_cuda_rotary_args r = {.qkv = a->qkv, .positions = a->positions, .n_tokens = a->n_tokens,
+                                         .n_heads = a->n_heads, .head_dim = a->head_dim, .theta = a->rope_theta,
+                                         .q_scale = a->q_scale};
         bool k_done = false;
         if (cd->rotary_fusion == RIBO_CUDA_ROTARY_FUSED_Q) {
             k_done = ribo_cuda_rotary_k_only(&r, cd->storage, ribo_cuda_stream(s));
@@ -294,7 +306,9 @@ ribo_status ribo_cuda_attention(ribo_stream *s, const ribo_attention_args *a, ri
         return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: the fused attention did not launch");
     }
     if (a->rotary) {
-        ribo_rotary_args r = {a->qkv, a->positions, a->n_tokens, a->n_heads, a->head_dim, a->rope_theta, a->q_scale};
+        const ribo_cuda_rotary_args r = {.qkv = a->qkv, .positions = a->positions, .n_tokens = a->n_tokens,
+                                         .n_heads = a->n_heads, .head_dim = a->head_dim, .theta = a->rope_theta,
+                                         .q_scale = a->q_scale};
         RIBO_TRY(ribo_cuda_rotary(s, &r, err));
         plain.rotary = 0;
     }

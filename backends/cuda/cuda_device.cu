@@ -34,6 +34,7 @@ static ribo_status read_props(int ordinal, ribo_device_props *p, ribo_error *err
     p->memory_bytes = dp.totalGlobalMem;
     p->max_alloc_bytes = dp.totalGlobalMem;
     p->warp_size = dp.warpSize;
+    p->alignment = 256; /* cudaMalloc's alignment; the 16-byte vector paths and cp.async rely on it */
     p->compute_units = dp.multiProcessorCount;
     p->storage_f16 = dp.major >= 7;
     p->storage_bf16 = dp.major >= 8;
@@ -218,28 +219,6 @@ static ribo_status cuda_copy_d2h(ribo_stream *s, void *dst, ribo_dptr src, size_
                            "device-to-host copy", err);
 }
 
-static ribo_status cuda_copy_d2d(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t bytes, ribo_error *err) {
-    if (!bytes) return RIBO_OK;
-    RIBO_TRY(check_range(dst, bytes, "device copy destination", err));
-    RIBO_TRY(check_range(src, bytes, "device copy source", err));
-    return ribo_cuda_check(cudaMemcpyAsync(ribo_cuda_ptr(dst), ribo_cuda_ptr(src), bytes, cudaMemcpyDeviceToDevice,
-                                           ribo_cuda_stream(s)),
-                           "device-to-device copy", err);
-}
-
-/* Fills count 32-bit words with value. */
-__global__ void ribo_fill_u32_kernel(uint32_t *p, uint32_t value, size_t count) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x) p[i] = value;
-}
-
-static ribo_status cuda_fill_u32(ribo_stream *s, ribo_dptr dst, uint32_t value, size_t count, ribo_error *err) {
-    if (!count) return RIBO_OK;
-    RIBO_TRY(check_range(dst, count * 4, "fill", err));
-    unsigned blocks = (unsigned)((count + 255) / 256 < 4096 ? (count + 255) / 256 : 4096);
-    ribo_fill_u32_kernel<<<blocks, 256, 0, ribo_cuda_stream(s)>>>((uint32_t *)ribo_cuda_ptr(dst), value, count);
-    return ribo_cuda_check(cudaGetLastError(), "launching fill", err);
-}
-
 static ribo_status cuda_wait_event(ribo_stream *s, ribo_event *ev, ribo_error *err) {
     return ribo_cuda_check(cudaStreamWaitEvent(ribo_cuda_stream(s), (cudaEvent_t)ev->ctx, 0), "stream wait on event", err);
 }
@@ -262,8 +241,6 @@ static void cuda_stream_destroy(ribo_stream *s) {
 const ribo_stream_i cuda_stream_table = {
     .copy_h2d = cuda_copy_h2d,
     .copy_d2h = cuda_copy_d2h,
-    .copy_d2d = cuda_copy_d2d,
-    .fill_u32 = cuda_fill_u32,
     .wait_event = cuda_wait_event,
     .record_event = cuda_record_event,
     .synchronize = cuda_synchronize,

@@ -151,10 +151,15 @@ static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, 
     return RIBO_OK;
 }
 
+ribo_status ribo_cuda_linear_check(const ribo_linear_args *a, ribo_error *err) {
+    if (a->act != RIBO_ACT_NONE && a->residual.buf)
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, RIBO_GPU_NAME ": linear with both an activation and a residual");
+    return RIBO_OK;
+}
+
 ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err) {
     ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
-    if (a->act != RIBO_ACT_NONE && a->residual.buf)
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: linear with both an activation and a residual");
+    RIBO_TRY(ribo_cuda_linear_check(a, err));
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     const void *bias = ribo_cuda_ptr(a->bias);
     void *out = ribo_cuda_ptr(a->out);

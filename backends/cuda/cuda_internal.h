@@ -94,20 +94,27 @@ typedef struct ribo_cuda_rope_freqs {
 } ribo_cuda_rope_freqs;
 /* Fills f for theta and head_dim (<= 2 * RIBO_CUDA_ROPE_MAX_HALF). */
 void ribo_cuda_rope_freqs_fill(ribo_cuda_rope_freqs *f, float theta, int head_dim);
-/* The separate rotary pass (ribo_kernel_i.rotary): q *= q_scale, then q and k rotated in place. */
-ribo_status ribo_cuda_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err);
+/* The separate rotary pass attention runs first where the rotation does not fuse (ribo_attention_args
+ * with rotary): q *= q_scale, then q and k of every head rotated in place by positions. */
+typedef struct ribo_cuda_rotary_args {
+    ribo_dptr qkv, positions;        /* qkv [T, 3*H*D], positions int32 [T] */
+    int n_tokens, n_heads, head_dim;
+    float theta, q_scale;
+} ribo_cuda_rotary_args;
+ribo_status ribo_cuda_rotary(ribo_stream *s, const ribo_cuda_rotary_args *a, ribo_error *err);
 /* The separate pass on k only (16-bit storage; q is left for the attention kernel), vectorized;
  * false (nothing launched) where no vector width fits. */
-bool ribo_cuda_rotary_k_only(const ribo_rotary_args *a, ribo_storage storage, cudaStream_t st);
+bool ribo_cuda_rotary_k_only(const ribo_cuda_rotary_args *a, ribo_storage storage, cudaStream_t st);
 
 /* ---------------------------------------------------------------- cuda_attention.cu */
 /* Attention set-up at device open: reads RIBO_ATTENTION and RIBO_FUSE_ROTARY, checks which
  * tensor-core kernels the device can run and sets their dynamic shared-memory limits (once, not per
  * launch). */
 ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err);
-/* ribo_kernel_i.attention and .attention_fuses_rotary. */
+/* ribo_kernel_i.attention, and its limits for ribo_kernel_i.check: head size 1..128; rotary with an
+ * even head size and positions. */
 ribo_status ribo_cuda_attention(ribo_stream *s, const ribo_attention_args *a, ribo_error *err);
-bool ribo_cuda_attention_fuses_rotary(ribo_device *dev, int head_dim);
+ribo_status ribo_cuda_attention_check(const ribo_attention_args *a, ribo_error *err);
 
 /* ---------------------------------------------------------------- cuda_attention_wmma.cu */
 /* Checks which head sizes of the WMMA kernel the device runs (16-bit storage, sm_80+) and sets their
@@ -126,6 +133,10 @@ bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim);
 bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, int rope, cudaStream_t st);
 /* Whether the mma kernel takes this launch (head size, device, grid size). */
 bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a);
+
+/* ---------------------------------------------------------------- cuda_gemm.cu */
+/* The limit of ribo_cuda_linear for ribo_kernel_i.check: no activation together with a residual. */
+ribo_status ribo_cuda_linear_check(const ribo_linear_args *a, ribo_error *err);
 
 extern const ribo_kernel_i ribo_cuda_kernel_table;
 extern "C" const ribo_backend_reg ribo_cuda_backend;

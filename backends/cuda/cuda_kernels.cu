@@ -134,14 +134,23 @@ static ribo_status cuda_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dpt
     return launched(s, "convert", err);
 }
 
+/* ribo_kernel_i.check: the limits of the attention and linear entries; every other op runs at any
+ * shape the engine makes. */
+static ribo_status cuda_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
+    switch (c->op) {
+    case RIBO_KERNEL_ATTENTION: return ribo_cuda_attention_check(&c->attention, err);
+    case RIBO_KERNEL_LINEAR: return ribo_cuda_linear_check(&c->linear, err);
+    default: return RIBO_OK;
+    }
+}
+
 const ribo_kernel_i ribo_cuda_kernel_table = {
     .embed = cuda_embed,
     .layer_norm = ribo_cuda_layer_norm,
     .linear = ribo_cuda_linear,
-    .rotary = ribo_cuda_rotary,
     .attention = ribo_cuda_attention,
     .pool = ribo_cuda_pool,
     .glu = cuda_glu,
     .convert_from_f32 = cuda_convert_from_f32,
-    .attention_fuses_rotary = ribo_cuda_attention_fuses_rotary,
+    .check = cuda_check,
 };

@@ -2,9 +2,9 @@
  * over qkv: the per-element kernel (any even head size; inv_freq per element in double above 128) and
  * the vectorized one (ribo_ew_rotary_thread in cuda_elementwise.cuh, shared with the CPU emulator
  * test), the k-only variant for the attention that rotates q itself (RIBO_FUSE_ROTARY=q, see
- * cuda_attention.cu), the host table of inverse frequencies and the ribo_kernel_i.rotary entry.
- * Checked against ref_rotary (tests/ref_ops.c) by tests/test_ops.c (test_rotary,
- * test_attention_rotary) and tests/test_elementwise_emu.cu. */
+ * cuda_attention.cu), the host table of inverse frequencies and ribo_cuda_rotary, the pass attention
+ * runs first where it does not rotate inside its kernel. Checked against ref_rotary (tests/ref_ops.c)
+ * by tests/test_ops.c (test_attention_rotary, test_attention_rotary16) and tests/test_elementwise_emu.cu. */
 #include <math.h>
 #include <string.h>
 
@@ -71,7 +71,7 @@ __global__ void rotary_vec_kernel(T *qkv, const int *positions, int n_tokens, in
 /* ---------------------------------------------------------------- launch and entry */
 
 template <typename T, int C, bool ROT_Q = true>
-static void launch_rotary_vec(const ribo_rotary_args *a, const ribo_cuda_rope_freqs &f, cudaStream_t st) {
+static void launch_rotary_vec(const ribo_cuda_rotary_args *a, const ribo_cuda_rope_freqs &f, cudaStream_t st) {
     const size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2 / C);
     rotary_vec_kernel<T, C, ROT_Q><<<grid_for(n, 256), 256, 0, st>>>(
         (T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->positions), a->n_tokens, a->n_heads, a->head_dim,
@@ -81,7 +81,7 @@ static void launch_rotary_vec(const ribo_rotary_args *a, const ribo_cuda_rope_fr
 /* The separate pass on k only (q is left for the attention kernel), vectorized; false (nothing
  * launched) where no vector width fits. */
 template <typename T>
-static bool run_rotary_k_only(const ribo_rotary_args *a, cudaStream_t st) {
+static bool run_rotary_k_only(const ribo_cuda_rotary_args *a, cudaStream_t st) {
     const int half = a->head_dim / 2;
     if (half > RIBO_CUDA_ROPE_MAX_HALF) return false;
     ribo_cuda_rope_freqs f;
@@ -94,7 +94,7 @@ static bool run_rotary_k_only(const ribo_rotary_args *a, cudaStream_t st) {
     return true;
 }
 
-bool ribo_cuda_rotary_k_only(const ribo_rotary_args *a, ribo_storage storage, cudaStream_t st) {
+bool ribo_cuda_rotary_k_only(const ribo_cuda_rotary_args *a, ribo_storage storage, cudaStream_t st) {
     if (storage == RIBO_STORAGE_F16) return run_rotary_k_only<__half>(a, st);
     return run_rotary_k_only<__nv_bfloat16>(a, st);
 }
@@ -102,7 +102,7 @@ bool ribo_cuda_rotary_k_only(const ribo_rotary_args *a, ribo_storage storage, cu
 /* Vector widths: 16 bytes where (D/2) is a multiple of 16 / sizeof(T) and qkv is 16-byte aligned, else 8
  * bytes, else one element per thread (and head sizes above 128: inv_freq computed per element). */
 template <typename T>
-static void run_rotary(const ribo_rotary_args *a, cudaStream_t st) {
+static void run_rotary(const ribo_cuda_rotary_args *a, cudaStream_t st) {
     size_t n = (size_t)a->n_tokens * a->n_heads * (a->head_dim / 2);
     ribo_cuda_rope_freqs f;
     const int half = a->head_dim / 2;
@@ -127,7 +127,7 @@ static void run_rotary(const ribo_rotary_args *a, cudaStream_t st) {
                                                                  a->theta, a->q_scale, f);
 }
 
-ribo_status ribo_cuda_rotary(ribo_stream *s, const ribo_rotary_args *a, ribo_error *err) {
+ribo_status ribo_cuda_rotary(ribo_stream *s, const ribo_cuda_rotary_args *a, ribo_error *err) {
     if (a->head_dim % 2) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: rotary needs an even head_dim (got %d)", a->head_dim);
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     DISPATCH(ribo_cuda_dev(s->dev)->storage, run_rotary, a, ribo_cuda_stream(s));
