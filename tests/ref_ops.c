@@ -4,12 +4,18 @@
 #include <stddef.h>
 #include <stdlib.h>
 
+/* The product is rounded to fp32 before add_row is added, as the fp32 kernels round it: each step is
+ * one double operation rounded to float, which gives the fp32 result bit for bit. */
 void ref_embed(const int32_t *tokens, const int32_t *seq_of_token, const float *seq_scale, const float *table,
-               float *out, int n_tokens, int width, int mask_id) {
+               const float *add_row, float *out, int n_tokens, int width, int mask_id) {
     for (int t = 0; t < n_tokens; ++t)
-        for (int c = 0; c < width; ++c)
-            out[(size_t)t * width + c] =
-                tokens[t] == mask_id ? 0.0f : table[(size_t)tokens[t] * width + c] * seq_scale[seq_of_token[t]];
+        for (int c = 0; c < width; ++c) {
+            float v = tokens[t] == mask_id
+                          ? 0.0f
+                          : (float)((double)table[(size_t)tokens[t] * width + c] * seq_scale[seq_of_token[t]]);
+            if (add_row) v = (float)((double)v + add_row[c]);
+            out[(size_t)t * width + c] = v;
+        }
 }
 
 void ref_layer_norm(const float *x, const float *gamma, const float *beta, float *out, int rows, int width, float eps) {
@@ -34,6 +40,15 @@ void ref_linear(const float *x, const float *w, const float *bias, const float *
             if (act == 1) acc = 0.5 * acc * (1.0 + erf(acc / sqrt(2.0)));
             if (residual) acc += residual[(size_t)i * n + j];
             out[(size_t)i * n + j] = (float)acc;
+        }
+}
+
+void ref_glu(const float *x, float *out, int rows, int width, int act) {
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < width; ++c) {
+            double g = x[(size_t)r * 2 * width + c], u = x[(size_t)r * 2 * width + width + c];
+            if (act == 1) g = 0.5 * g * (1.0 + erf(g / sqrt(2.0)));
+            out[(size_t)r * width + c] = (float)(g * u);
         }
 }
 

@@ -5,12 +5,15 @@
 
 #include <stdint.h>
 
+/* add_row may be NULL; mask_id < 0: none */
 void ref_embed(const int32_t *tokens, const int32_t *seq_of_token, const float *seq_scale, const float *table,
-               float *out, int n_tokens, int width, int mask_id);
+               const float *add_row, float *out, int n_tokens, int width, int mask_id);
 void ref_layer_norm(const float *x, const float *gamma, const float *beta, float *out, int rows, int width, float eps);
 /* bias/residual may be NULL; act 1 = erf GELU */
 void ref_linear(const float *x, const float *w, const float *bias, const float *residual, float *out, int m, int n,
                 int k, int act);
+/* x is [rows, 2*width]: out[r,c] = act(x[r,c]) * x[r,width+c]; act 1 = erf GELU */
+void ref_glu(const float *x, float *out, int rows, int width, int act);
 void ref_rotary(float *qkv, const int32_t *positions, int n_tokens, int n_heads, int head_dim, float theta,
                 float q_scale);
 /* alibi may be NULL */

@@ -43,6 +43,15 @@ static void check_kernel(ribo_status s, ribo_error *err, const char *what) {
     CHECK(s == RIBO_OK, "%s: %s", what, err->message);
 }
 
+/* The support query (ribo_kernel_check) must accept the attention args a test then launches. */
+static void check_attention_accepted(const ribo_attention_args *a) {
+    ribo_kernel_call call = {.op = RIBO_KERNEL_ATTENTION, .attention = *a};
+    ribo_error err = {0};
+    ribo_status s = ribo_kernel_check(dev, &call, &err);
+    CHECK(s == RIBO_OK, "check refuses attention heads=%d dim=%d rotary=%d alibi=%d: %s", a->n_heads, a->head_dim,
+          a->rotary, a->alibi_slopes.buf != NULL, err.message);
+}
+
 static void test_embed(bool with_add_row) {
     int T = 300, W = 96, V = 33, B = 3, mask = 32;
     int32_t tokens[300], sot[300];
@@ -55,17 +64,17 @@ static void test_embed(bool with_add_row) {
     float *table = rand_vec((size_t)V * W, -1, 1), *got = malloc((size_t)T * W * 4), *want = malloc((size_t)T * W * 4);
     float *add = rand_vec((size_t)2 * W, -1, 1); /* two rows, as BERT's token-type table: row 0 is added */
     ribo_dptr none = {NULL, 0};
-    ribo_embed_args a = {ribo_test_upload(dev, st, tokens, sizeof tokens), ribo_test_upload(dev, st, sot, sizeof sot),
-                         ribo_test_upload(dev, st, scale, sizeof scale), ribo_test_upload(dev, st, table, (size_t)V * W * 4),
-                         ribo_test_upload(dev, st, NULL, (size_t)T * W * 4), T, W, V, mask,
-                         with_add_row ? ribo_test_upload(dev, st, add, (size_t)2 * W * 4) : none};
+    ribo_embed_args a = {.tokens = ribo_test_upload(dev, st, tokens, sizeof tokens),
+                         .seq_of_token = ribo_test_upload(dev, st, sot, sizeof sot),
+                         .seq_scale = ribo_test_upload(dev, st, scale, sizeof scale),
+                         .table = ribo_test_upload(dev, st, table, (size_t)V * W * 4),
+                         .out = ribo_test_upload(dev, st, NULL, (size_t)T * W * 4),
+                         .n_tokens = T, .width = W, .vocab = V, .mask_id = mask,
+                         .add_row = with_add_row ? ribo_test_upload(dev, st, add, (size_t)2 * W * 4) : none};
     ribo_error err = {0};
     check_kernel(dev->kernels->embed(st, &a, &err), &err, "embed");
     ribo_test_download(st, got, a.out, (size_t)T * W * 4);
-    ref_embed(tokens, sot, scale, table, want, T, W, mask);
-    if (with_add_row)
-        for (int t = 0; t < T; ++t)
-            for (int c = 0; c < W; ++c) want[(size_t)t * W + c] += add[c];
+    ref_embed(tokens, sot, scale, table, with_add_row ? add : NULL, want, T, W, mask);
     CHECK(memcmp(got, want, (size_t)T * W * 4) == 0, "embed (add_row=%d) differs from reference", with_add_row);
     if (!with_add_row) CHECK(got[5 * W] == 0.0f && got[77 * W + 3] == 0.0f, "mask tokens not zeroed");
     free(add);
@@ -78,17 +87,12 @@ static void test_embed(bool with_add_row) {
 static void test_glu(int rows, int width, bool gelu) {
     size_t n_in = (size_t)rows * 2 * width, n_out = (size_t)rows * width;
     float *x = rand_vec(n_in, -3, 3), *got = malloc(n_out * 4), *want = malloc(n_out * 4);
-    ribo_glu_args a = {ribo_test_upload(dev, st, x, n_in * 4), ribo_test_upload(dev, st, NULL, n_out * 4), rows, width,
-                       gelu ? RIBO_ACT_GELU_ERF : RIBO_ACT_NONE};
+    ribo_glu_args a = {.x = ribo_test_upload(dev, st, x, n_in * 4), .out = ribo_test_upload(dev, st, NULL, n_out * 4),
+                       .rows = rows, .width = width, .act = gelu ? RIBO_ACT_GELU_ERF : RIBO_ACT_NONE};
     ribo_error err = {0};
     check_kernel(dev->kernels->glu(st, &a, &err), &err, "glu");
     ribo_test_download(st, got, a.out, n_out * 4);
-    for (int r = 0; r < rows; ++r)
-        for (int c = 0; c < width; ++c) {
-            double g = x[(size_t)r * 2 * width + c], u = x[(size_t)r * 2 * width + width + c];
-            if (gelu) g = 0.5 * g * (1.0 + erf(g / sqrt(2.0)));
-            want[(size_t)r * width + c] = (float)(g * u);
-        }
+    ref_glu(x, want, rows, width, gelu ? 1 : 0);
     double e = ribo_test_max_row_rel_err(got, want, (size_t)rows, (size_t)width);
     CHECK(e < 1e-5, "glu rows=%d width=%d gelu=%d rel err %g", rows, width, gelu, e);
     free(x);
@@ -105,9 +109,10 @@ static void test_layer_norm_at(int rows, int width, int shift) {
     float *xs = calloc((size_t)rows * width + 1, 4);
     memcpy(xs + shift, x, (size_t)rows * width * 4);
     ribo_dptr xd = ribo_dptr_at(ribo_test_upload(dev, st, xs, ((size_t)rows * width + 1) * 4), (size_t)shift * 4);
-    ribo_layer_norm_args a = {xd, ribo_test_upload(dev, st, g, (size_t)width * 4),
-                              ribo_test_upload(dev, st, b, (size_t)width * 4), ribo_test_upload(dev, st, NULL, (size_t)rows * width * 4),
-                              rows, width, 1e-5f};
+    ribo_layer_norm_args a = {.x = xd, .gamma = ribo_test_upload(dev, st, g, (size_t)width * 4),
+                              .beta = ribo_test_upload(dev, st, b, (size_t)width * 4),
+                              .out = ribo_test_upload(dev, st, NULL, (size_t)rows * width * 4),
+                              .rows = rows, .width = width, .eps = 1e-5f};
     ribo_error err = {0};
     check_kernel(dev->kernels->layer_norm(st, &a, &err), &err, "layer_norm");
     ribo_test_download(st, got, a.out, (size_t)rows * width * 4);
@@ -124,10 +129,12 @@ static void test_linear(int m, int n, int k, bool bias, bool residual, int act) 
     float *bv = rand_vec((size_t)n, -0.5f, 0.5f), *r = rand_vec((size_t)m * n, -1, 1);
     float *got = malloc((size_t)m * n * 4), *want = malloc((size_t)m * n * 4);
     ribo_dptr none = {NULL, 0};
-    ribo_linear_args a = {ribo_test_upload(dev, st, x, (size_t)m * k * 4), ribo_test_upload(dev, st, w, (size_t)n * k * 4),
-                          bias ? ribo_test_upload(dev, st, bv, (size_t)n * 4) : none,
-                          residual ? ribo_test_upload(dev, st, r, (size_t)m * n * 4) : none,
-                          ribo_test_upload(dev, st, NULL, (size_t)m * n * 4), m, n, k, act ? RIBO_ACT_GELU_ERF : RIBO_ACT_NONE};
+    ribo_linear_args a = {.x = ribo_test_upload(dev, st, x, (size_t)m * k * 4),
+                          .w = ribo_test_upload(dev, st, w, (size_t)n * k * 4),
+                          .bias = bias ? ribo_test_upload(dev, st, bv, (size_t)n * 4) : none,
+                          .residual = residual ? ribo_test_upload(dev, st, r, (size_t)m * n * 4) : none,
+                          .out = ribo_test_upload(dev, st, NULL, (size_t)m * n * 4),
+                          .m = m, .n = n, .k = k, .act = act ? RIBO_ACT_GELU_ERF : RIBO_ACT_NONE};
     ribo_error err = {0};
     check_kernel(dev->kernels->linear(st, &a, &err), &err, "linear");
     ribo_test_download(st, got, a.out, (size_t)m * n * 4);
@@ -148,12 +155,15 @@ static void test_attention(const int *lens, int n_seqs, int n_heads, int head_di
     int max_len = 0;
     for (int i = 0; i < n_seqs; ++i) max_len = lens[i] > max_len ? lens[i] : max_len;
     float scale = 1.0f / sqrtf((float)head_dim);
-    ribo_attention_args a = {ribo_test_upload(dev, st, qkv, (size_t)T * 3 * hd * 4),
-                             ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
-                             ribo_test_upload(dev, st, sot, (size_t)T * 4),
-                             alibi ? ribo_test_upload(dev, st, slopes, sizeof slopes) : none,
-                             ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4), T, n_seqs, max_len, n_heads, head_dim, scale,
-                             none, 0.0f, 0.0f, 0};
+    ribo_attention_args a = {.qkv = ribo_test_upload(dev, st, qkv, (size_t)T * 3 * hd * 4),
+                             .cu_seqlens = ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
+                             .seq_of_token = ribo_test_upload(dev, st, sot, (size_t)T * 4),
+                             .alibi_slopes = alibi ? ribo_test_upload(dev, st, slopes, sizeof slopes) : none,
+                             .out = ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4),
+                             .n_tokens = T, .n_seqs = n_seqs, .max_seqlen = max_len, .n_heads = n_heads,
+                             .head_dim = head_dim, .scale = scale,
+                             .positions = none, .rope_theta = 0.0f, .q_scale = 0.0f, .rotary = 0};
+    check_attention_accepted(&a);
     ribo_error err = {0};
     check_kernel(dev->kernels->attention(st, &a, &err), &err, "attention");
     ribo_test_download(st, got, a.out, (size_t)T * hd * 4);
@@ -175,11 +185,15 @@ static void test_attention_rotary(const int *lens, int n_seqs, int n_heads, int 
     float *qkv = rand_vec((size_t)T * 3 * hd, -2, 2), *got = malloc((size_t)T * hd * 4), *want = malloc((size_t)T * hd * 4);
     const float q_scale = 1.0f / sqrtf((float)head_dim);
     ribo_dptr none = {NULL, 0};
-    ribo_attention_args a = {ribo_test_upload(dev, st, qkv, (size_t)T * 3 * hd * 4),
-                             ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
-                             ribo_test_upload(dev, st, sot, (size_t)T * 4), none,
-                             ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4), T, n_seqs, max_len, n_heads, head_dim, 1.0f,
-                             ribo_test_upload(dev, st, pos, (size_t)T * 4), 10000.0f, q_scale, 1};
+    ribo_attention_args a = {.qkv = ribo_test_upload(dev, st, qkv, (size_t)T * 3 * hd * 4),
+                             .cu_seqlens = ribo_test_upload(dev, st, cu, (size_t)(n_seqs + 1) * 4),
+                             .seq_of_token = ribo_test_upload(dev, st, sot, (size_t)T * 4), .alibi_slopes = none,
+                             .out = ribo_test_upload(dev, st, NULL, (size_t)T * hd * 4),
+                             .n_tokens = T, .n_seqs = n_seqs, .max_seqlen = max_len, .n_heads = n_heads,
+                             .head_dim = head_dim, .scale = 1.0f,
+                             .positions = ribo_test_upload(dev, st, pos, (size_t)T * 4), .rope_theta = 10000.0f,
+                             .q_scale = q_scale, .rotary = 1};
+    check_attention_accepted(&a);
     ribo_error err = {0};
     check_kernel(dev->kernels->attention(st, &a, &err), &err, "attention (rotary)");
     ribo_test_download(st, got, a.out, (size_t)T * hd * 4);
@@ -192,6 +206,55 @@ static void test_attention_rotary(const int *lens, int n_seqs, int n_heads, int 
     ribo_test_free_all(dev);
 }
 
+/* The support query for attention at executor-like shapes (64 tokens in 2 sequences, 2 heads; the
+ * buffers NULL except the positions rotary needs): the head sizes the kernels run are accepted with
+ * and without rotary, sizes outside 1..128 are refused naming the limit, rotary with an odd head size
+ * is refused. The accepted sizes are launched by test_attention and test_attention_rotary (each asks
+ * the query for its own args first). */
+static void test_attention_check(void) {
+    if (!dev->kernels->check) {
+        fprintf(stderr, "test_ops: note: the backend has no kernel support query; its attention checks are skipped\n");
+        return;
+    }
+    int32_t pos[64];
+    for (int t = 0; t < 64; ++t) pos[t] = t;
+    ribo_dptr none = {NULL, 0}, positions = ribo_test_upload(dev, st, pos, sizeof pos);
+    ribo_kernel_call call = {.op = RIBO_KERNEL_ATTENTION,
+                             .attention = {.n_tokens = 64, .n_seqs = 2, .max_seqlen = 64, .n_heads = 2, .scale = 1.0f,
+                                           .rope_theta = 10000.0f, .q_scale = 1.0f}};
+    const int accepted[] = {16, 24, 32, 64, 128}, refused[] = {0, 129, 160};
+    for (int rotary = 0; rotary < 2; ++rotary) {
+        call.attention.rotary = rotary;
+        call.attention.positions = rotary ? positions : none;
+        for (int i = 0; i < 5; ++i) {
+            call.attention.head_dim = accepted[i];
+            ribo_error err = {0};
+            ribo_status s = ribo_kernel_check(dev, &call, &err);
+            CHECK(s == RIBO_OK, "check refuses attention head size %d rotary=%d: %s", accepted[i], rotary, err.message);
+        }
+        for (int i = 0; i < 3; ++i) {
+            call.attention.head_dim = refused[i];
+            ribo_error err = {0};
+            ribo_status s = ribo_kernel_check(dev, &call, &err);
+            char want[64];
+            snprintf(want, sizeof want, "attention head size %d is not in 1..128", refused[i]);
+            CHECK(s == RIBO_ERR_UNSUPPORTED, "check of attention head size %d rotary=%d: status %s (want %s): %s", refused[i],
+                  rotary, ribo_status_name(s), ribo_status_name(RIBO_ERR_UNSUPPORTED), err.message);
+            CHECK_MESSAGE(&err, want);
+        }
+    }
+    const int odd = 25; /* rotary rotates pairs (i, i + D/2): an even head size only */
+    call.attention.head_dim = odd;
+    call.attention.rotary = 1;
+    call.attention.positions = positions;
+    ribo_error err = {0};
+    ribo_status s = ribo_kernel_check(dev, &call, &err);
+    CHECK(s == RIBO_ERR_UNSUPPORTED, "check of rotary attention head size %d: status %s (want %s): %s", odd,
+          ribo_status_name(s), ribo_status_name(RIBO_ERR_UNSUPPORTED), err.message);
+    CHECK(err.message[0] != '\0', "refusal of rotary attention head size %d has no message", odd);
+    ribo_test_free_all(dev);
+}
+
 static void test_pool(int mode) {
     int lens[] = {3, 1, 2, 40, 9};
     int32_t *cu, *sot, *pos;
@@ -199,9 +262,10 @@ static void test_pool(int mode) {
     float *x = rand_vec((size_t)T * W, -1, 1), *got = malloc((size_t)T * W * 4), *want = malloc((size_t)T * W * 4);
     int sb = mode == 1 ? 0 : 1, se = mode == 1 ? 0 : 1;
     int rows = 5; /* one per sequence (per-residue: set below) */
-    ribo_pool_args a = {ribo_test_upload(dev, st, x, (size_t)T * W * 4), ribo_test_upload(dev, st, cu, 6 * 4),
-                        ribo_test_upload(dev, st, sot, (size_t)T * 4), ribo_test_upload(dev, st, NULL, (size_t)T * W * 4),
-                        5, T, W, sb, se, (ribo_pool_mode)mode};
+    ribo_pool_args a = {.x = ribo_test_upload(dev, st, x, (size_t)T * W * 4), .cu_seqlens = ribo_test_upload(dev, st, cu, 6 * 4),
+                        .seq_of_token = ribo_test_upload(dev, st, sot, (size_t)T * 4),
+                        .out = ribo_test_upload(dev, st, NULL, (size_t)T * W * 4),
+                        .n_seqs = 5, .n_tokens = T, .width = W, .skip_begin = sb, .skip_end = se, .mode = (ribo_pool_mode)mode};
     if (mode == 2) { /* per-residue copy-out needs every sequence to have >= skip tokens */
         int ok_lens[] = {3, 2, 2, 40, 9};
         free(cu); free(sot); free(pos); free(x);
@@ -230,9 +294,10 @@ static void test_pool_mean_long(void) {
     int32_t *cu, *sot, *pos;
     int T = make_packing(lens, 3, &cu, &sot, &pos), W = 16;
     float *x = rand_vec((size_t)T * W, 999.0f, 1001.0f), got[3 * 16], want[3 * 16];
-    ribo_pool_args a = {ribo_test_upload(dev, st, x, (size_t)T * W * 4), ribo_test_upload(dev, st, cu, 4 * 4),
-                        ribo_test_upload(dev, st, sot, (size_t)T * 4), ribo_test_upload(dev, st, NULL, (size_t)3 * W * 4),
-                        3, T, W, 1, 1, RIBO_POOL_MODE_MEAN};
+    ribo_pool_args a = {.x = ribo_test_upload(dev, st, x, (size_t)T * W * 4), .cu_seqlens = ribo_test_upload(dev, st, cu, 4 * 4),
+                        .seq_of_token = ribo_test_upload(dev, st, sot, (size_t)T * 4),
+                        .out = ribo_test_upload(dev, st, NULL, (size_t)3 * W * 4),
+                        .n_seqs = 3, .n_tokens = T, .width = W, .skip_begin = 1, .skip_end = 1, .mode = RIBO_POOL_MODE_MEAN};
     ribo_error err = {0};
     check_kernel(dev->kernels->pool(st, &a, &err), &err, "pool mean (long)");
     ribo_test_download(st, got, a.out, sizeof got);
@@ -297,8 +362,9 @@ static int context_refs_after_destroy(bool gemm) {
     float *x = rand_vec(N * N, -1, 1);
     if (gemm) {
         ribo_dptr none = {NULL, 0};
-        ribo_linear_args a = {ribo_test_upload(d, s, x, N * N * 4), ribo_test_upload(d, s, x, N * N * 4), none, none,
-                              ribo_test_upload(d, s, NULL, N * N * 4), N, N, N, RIBO_ACT_NONE};
+        ribo_linear_args a = {.x = ribo_test_upload(d, s, x, N * N * 4), .w = ribo_test_upload(d, s, x, N * N * 4),
+                              .bias = none, .residual = none, .out = ribo_test_upload(d, s, NULL, N * N * 4),
+                              .m = N, .n = N, .k = N, .act = RIBO_ACT_NONE};
         check_kernel(d->kernels->linear(s, &a, &err), &err, "linear (CLBlast)");
         CHECK(s->iface->synchronize(s, &err) == RIBO_OK, "sync: %s", err.message);
     }
@@ -463,10 +529,14 @@ static void test_attention_reduced(attn_dev *devs, int n_devs, ribo_storage stor
         ribo_dptr dcu = ribo_test_upload(d, s, cu, (size_t)(n_seqs + 1) * 4), dsot = ribo_test_upload(d, s, sot, (size_t)T * 4);
         ribo_test_poison(s, o16, 0x7fc07fc0u, (size_t)T * hd * 2);
         CHECK(d->kernels->convert_from_f32(s, q16, f32, nq, &err) == RIBO_OK, "convert: %s", err.message);
-        ribo_attention_args a = {q16, dcu, dsot, alibi ? ribo_test_upload(d, s, slopes, sizeof slopes) : none, o16, T, n_seqs,
-                                 max_len, n_heads, head_dim, scale, none, 0.0f, 0.0f, 0};
+        ribo_attention_args a = {.qkv = q16, .cu_seqlens = dcu, .seq_of_token = dsot,
+                                 .alibi_slopes = alibi ? ribo_test_upload(d, s, slopes, sizeof slopes) : none, .out = o16,
+                                 .n_tokens = T, .n_seqs = n_seqs, .max_seqlen = max_len, .n_heads = n_heads,
+                                 .head_dim = head_dim, .scale = scale,
+                                 .positions = none, .rope_theta = 0.0f, .q_scale = 0.0f, .rotary = 0};
         CHECK(d->kernels->attention(s, &a, &err) == RIBO_OK, "attention: %s", err.message);
-        ribo_pool_args p = {o16, dcu, dsot, o32, n_seqs, T, hd, 0, 0, RIBO_POOL_MODE_COPY};
+        ribo_pool_args p = {.x = o16, .cu_seqlens = dcu, .seq_of_token = dsot, .out = o32, .n_seqs = n_seqs, .n_tokens = T,
+                            .width = hd, .skip_begin = 0, .skip_end = 0, .mode = RIBO_POOL_MODE_COPY};
         CHECK(d->kernels->pool(s, &p, &err) == RIBO_OK, "pool copy: %s", err.message);
         ribo_test_download(s, got, o32, (size_t)T * hd * 4);
         double e = ribo_test_max_row_rel_err(got, want, (size_t)T, (size_t)hd);
@@ -553,8 +623,10 @@ static ribo_dptr poisoned16(attn_dev *d, size_t n) {
 static void down16(attn_dev *d, float *host, ribo_dptr p16, int rows, int width) {
     int32_t cu[2] = {0, rows}, *sot = calloc((size_t)rows, 4);
     ribo_dptr o32 = ribo_test_upload(d->dev, d->st, NULL, (size_t)rows * width * 4);
-    ribo_pool_args p = {p16, ribo_test_upload(d->dev, d->st, cu, sizeof cu), ribo_test_upload(d->dev, d->st, sot, (size_t)rows * 4),
-                        o32, 1, rows, width, 0, 0, RIBO_POOL_MODE_COPY};
+    ribo_pool_args p = {.x = p16, .cu_seqlens = ribo_test_upload(d->dev, d->st, cu, sizeof cu),
+                        .seq_of_token = ribo_test_upload(d->dev, d->st, sot, (size_t)rows * 4), .out = o32,
+                        .n_seqs = 1, .n_tokens = rows, .width = width, .skip_begin = 0, .skip_end = 0,
+                        .mode = RIBO_POOL_MODE_COPY};
     ribo_error err = {0};
     CHECK(d->dev->kernels->pool(d->st, &p, &err) == RIBO_OK, "pool copy: %s", err.message);
     ribo_test_download(d->st, host, o32, (size_t)rows * width * 4);
@@ -621,8 +693,9 @@ static void test_layer_norm16_all(ribo_storage storage) {
             attn_dev *ds[2] = {&dr, &db};
             for (int k = 0; k < 2; ++k) {
                 attn_dev *d = ds[k];
-                ribo_layer_norm_args a = {up16(d, x, n, shift), up16(d, g, (size_t)width, 0), up16(d, b, (size_t)width, 0),
-                                          poisoned16(d, n), rows, width, 1e-5f};
+                ribo_layer_norm_args a = {.x = up16(d, x, n, shift), .gamma = up16(d, g, (size_t)width, 0),
+                                          .beta = up16(d, b, (size_t)width, 0), .out = poisoned16(d, n),
+                                          .rows = rows, .width = width, .eps = 1e-5f};
                 ribo_error err = {0};
                 CHECK(d->dev->kernels->layer_norm(d->st, &a, &err) == RIBO_OK, "layer_norm: %s", err.message);
                 down16(d, got[k], a.out, rows, width);
@@ -658,8 +731,9 @@ static void test_linear_gelu16(ribo_storage storage) {
         for (int j = 0; j < n; ++j) bv[j] = round16(bv[j], bf);
         float *got = malloc((size_t)m * n * 4), *want = malloc((size_t)m * n * 4);
         ribo_dptr none = {NULL, 0};
-        ribo_linear_args a = {up16(&d, x, (size_t)m * k, 0), up16(&d, w, (size_t)n * k, 0), up16(&d, bv, (size_t)n, 0), none,
-                              poisoned16(&d, (size_t)m * n), m, n, k, RIBO_ACT_GELU_ERF};
+        ribo_linear_args a = {.x = up16(&d, x, (size_t)m * k, 0), .w = up16(&d, w, (size_t)n * k, 0),
+                              .bias = up16(&d, bv, (size_t)n, 0), .residual = none, .out = poisoned16(&d, (size_t)m * n),
+                              .m = m, .n = n, .k = k, .act = RIBO_ACT_GELU_ERF};
         ribo_error err = {0};
         CHECK(d.dev->kernels->linear(d.st, &a, &err) == RIBO_OK, "linear: %s", err.message);
         down16(&d, got, a.out, m, n);
@@ -706,10 +780,13 @@ static void test_attention_rotary16(attn_dev *devs, int n_devs, ribo_storage sto
         attn_dev *d = &devs[k];
         ribo_dptr none = {NULL, 0};
         ribo_dptr q16 = up16(d, qkv, nq, 0), o16 = poisoned16(d, no);
-        ribo_attention_args a = {q16, ribo_test_upload(d->dev, d->st, cu, (size_t)(n_seqs + 1) * 4),
-                                 ribo_test_upload(d->dev, d->st, sot, (size_t)T * 4),
-                                 alibi ? ribo_test_upload(d->dev, d->st, slopes, sizeof slopes) : none, o16, T, n_seqs, max_len,
-                                 n_heads, head_dim, 1.0f, ribo_test_upload(d->dev, d->st, pos, (size_t)T * 4), 10000.0f, q_scale, 1};
+        ribo_attention_args a = {.qkv = q16, .cu_seqlens = ribo_test_upload(d->dev, d->st, cu, (size_t)(n_seqs + 1) * 4),
+                                 .seq_of_token = ribo_test_upload(d->dev, d->st, sot, (size_t)T * 4),
+                                 .alibi_slopes = alibi ? ribo_test_upload(d->dev, d->st, slopes, sizeof slopes) : none,
+                                 .out = o16, .n_tokens = T, .n_seqs = n_seqs, .max_seqlen = max_len, .n_heads = n_heads,
+                                 .head_dim = head_dim, .scale = 1.0f,
+                                 .positions = ribo_test_upload(d->dev, d->st, pos, (size_t)T * 4), .rope_theta = 10000.0f,
+                                 .q_scale = q_scale, .rotary = 1};
         ribo_error err = {0};
         CHECK(d->dev->kernels->attention(d->st, &a, &err) == RIBO_OK, "attention (rotary): %s", err.message);
         got[k] = malloc(no * 4);
@@ -827,6 +904,7 @@ int main(void) {
     test_attention_rotary(rot_lens, 4, 2, 64);
     test_attention_rotary(rot_lens_long, 2, 2, 128); /* the largest head size the kernels support */
     ribo_test_free_all(dev);
+    test_attention_check();
     const int lens_a[] = {1, 2, 63, 64, 65, 127, 128, 129};
     const int lens_b[] = {1000};
     const int lens_c[] = {3, 1, 1, 7, 300, 2};
