@@ -345,10 +345,10 @@ static inline ribo_status ribo_kernel_launch(ribo_stream *s, const ribo_kernel_c
     }
     return ribo_error_set(err, RIBO_ERR_INTERNAL, "kernel call of unknown op %d", (int)c->op);
 }
-/* Whether dev can run c (ribo_kernel_i.check; supported when the backend has no check). */
-static inline ribo_status ribo_kernel_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
-    return dev->kernels->check ? dev->kernels->check(dev, c, err) : RIBO_OK;
-}
+/* Whether dev can run c: its kernel member exists (a kernel added later may be optional in
+ * backend_check.c, so a backend that lacks it refuses by name here instead of crashing), then
+ * ribo_kernel_i.check where the backend has one. */
+ribo_status ribo_kernel_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err);
 static inline ribo_status ribo_kernel_convert_from_f32(ribo_stream *s, ribo_dptr dst_storage, ribo_dptr src_f32,
                                                        size_t count, ribo_error *err) {
     return s->dev->kernels->convert_from_f32(s, dst_storage, src_f32, count, err);

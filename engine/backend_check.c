@@ -119,3 +119,18 @@ ribo_status ribo_event_create(ribo_device *dev, bool timing, ribo_event **out, r
     *out = ev;
     return RIBO_OK;
 }
+
+ribo_status ribo_kernel_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
+    static const char *const names[RIBO_KERNEL_OP_COUNT] = {"embed", "layer_norm", "linear", "attention", "pool", "glu"};
+    const ribo_kernel_i *k = dev->kernels;
+    const bool present[RIBO_KERNEL_OP_COUNT] = {k->embed != NULL, k->layer_norm != NULL, k->linear != NULL,
+                                                k->attention != NULL, k->pool != NULL, k->glu != NULL};
+    if (c->op < 0 || c->op >= RIBO_KERNEL_OP_COUNT)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "kernel call of unknown op %d", (int)c->op);
+    if (!present[c->op]) {
+        char name[32];
+        backend_name(dev, name, sizeof name);
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "backend '%s' has no '%s' kernel", name, names[c->op]);
+    }
+    return k->check ? k->check(dev, c, err) : RIBO_OK;
+}

@@ -7,10 +7,6 @@
 
 #include "cuda_internal.h"
 
-ribo_status ribo_cuda_use(ribo_device *dev, ribo_error *err) {
-    return ribo_cuda_check(cudaSetDevice(ribo_cuda_dev(dev)->ordinal), "selecting the device", err);
-}
-
 /* ---------------------------------------------------------------- discovery */
 
 static int cuda_device_count(char *note, size_t note_cap) {

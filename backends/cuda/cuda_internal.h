@@ -63,8 +63,6 @@ static inline void *ribo_cuda_ptr(ribo_dptr p) { return p.buf ? (char *)p.buf->p
 /* ---------------------------------------------------------------- cuda_error.cu */
 /* CUDA status -> ribo status "cuda: <what>: <error string> (<name>)" ; OOM maps to RIBO_ERR_OUT_OF_MEMORY. */
 ribo_status ribo_cuda_check(cudaError_t rc, const char *what, ribo_error *err);
-
-/* ---------------------------------------------------------------- cuda_device.cu */
 /* Makes the device current for this thread. */
 ribo_status ribo_cuda_use(ribo_device *dev, ribo_error *err);
 
@@ -73,7 +71,7 @@ ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err);
 void ribo_cuda_gemm_release(ribo_cuda_device *cd);
 
-/* ---------------------------------------------------------------- cuda_kernels.cu */
+/* ---------------------------------------------------------------- cuda_gelu.cu */
 /* Exact erf GELU in place over count elements of the device's storage (after a GEMM). */
 void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage);
 

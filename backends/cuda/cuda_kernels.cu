@@ -1,8 +1,8 @@
-/* CUDA backend kernels without a file of their own: embed, the exact GELU after a GEMM, the gated
- * linear unit and the fp32 -> storage conversion of the weights upload; and the ribo_kernel_i table
- * of the backend, whose other entries live by concern in cuda_norm.cu (LayerNorm), cuda_rope.cu
- * (rotary), cuda_attention.cu (attention; tensor-core kernels in cuda_attention_wmma.cu and
- * cuda_attention_mma.cu), cuda_pool.cu (pooling) and cuda_gemm.cu (linear). Activations and weights
+/* CUDA backend kernels without a file of their own: embed, the gated linear unit and the fp32 ->
+ * storage conversion of the weights upload; and the ribo_kernel_i table of the backend, whose other
+ * entries live by concern in cuda_norm.cu (LayerNorm), cuda_attention.cu (attention, with the rotary
+ * pass of cuda_rope.cu; tensor-core kernels in cuda_attention_wmma.cu and cuda_attention_mma.cu),
+ * cuda_pool.cu (pooling) and cuda_gemm.cu (linear, with the exact GELU of cuda_gelu.cu). Activations and weights
  * are stored as T (float, __half or __nv_bfloat16); all arithmetic is fp32. Each kernel is preceded
  * by what it computes. */
 #include <math.h>
@@ -28,44 +28,6 @@ __global__ void embed_kernel(const int *tokens, const int *seq_of_token, const f
         if (add_row) v += to_f(add_row[c]);
         out[(size_t)t * width + c] = from_f<T>(v);
     }
-}
-
-/* ---------------------------------------------------------------- gelu */
-
-/* p[i] = 0.5 * p[i] * (1 + erf(p[i] / sqrt(2)))  (exact GELU), in place. */
-template <typename T>
-__global__ void gelu_kernel(T *p, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float v = to_f(p[i]);
-        p[i] = from_f<T>(0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
-    }
-}
-
-/* The same in place GELU, one 16-byte vector per thread and grid step, the n % (16 / sizeof(T)) tail
- * by the first threads (ribo_ew_gelu_thread); p 16-byte aligned. */
-template <typename T>
-__global__ void gelu_vec_kernel(T *p, size_t n) {
-    ribo_ew_gelu_thread<T>(p, n, blockIdx.x * (size_t)blockDim.x + threadIdx.x, (size_t)gridDim.x * blockDim.x);
-}
-
-template <typename T>
-static void run_gelu(cudaStream_t stream, T *p, size_t count) {
-    constexpr size_t EPV = 16 / sizeof(T);
-    if (aligned_to(p, 16)) {
-        const size_t n_vec = count / EPV;
-        const unsigned blocks = grid_for(n_vec ? n_vec : 1, 256) < 65535u ? grid_for(n_vec ? n_vec : 1, 256) : 65535u;
-        gelu_vec_kernel<T><<<blocks, 256, 0, stream>>>(p, count);
-    } else {
-        const unsigned blocks = grid_for(count, 256) < 65535u ? grid_for(count, 256) : 65535u;
-        gelu_kernel<T><<<blocks, 256, 0, stream>>>(p, count);
-    }
-}
-
-void ribo_cuda_gelu_inplace(cudaStream_t stream, void *ptr, size_t count, ribo_storage storage) {
-    if (!count) return;
-    if (storage == RIBO_STORAGE_F16) run_gelu(stream, (__half *)ptr, count);
-    else if (storage == RIBO_STORAGE_BF16) run_gelu(stream, (__nv_bfloat16 *)ptr, count);
-    else run_gelu(stream, (float *)ptr, count);
 }
 
 /* ---------------------------------------------------------------- gated linear unit */

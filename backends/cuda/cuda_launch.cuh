@@ -1,5 +1,5 @@
-/* Helpers shared by the kernel files of the CUDA backend (cuda_kernels.cu, cuda_norm.cu, cuda_rope.cu,
- * cuda_pool.cu, cuda_attention.cu): storage <-> fp32 in device code, the warp-level operations of the
+/* Helpers shared by the kernel files of the CUDA backend (cuda_kernels.cu, cuda_gelu.cu, cuda_norm.cu,
+ * cuda_rope.cu, cuda_pool.cu, cuda_attention.cu): storage <-> fp32 in device code, the warp-level operations of the
  * element-wise bodies, launch-shape arithmetic, the per-storage dispatch and the launch status check.
  * Included from .cu files only (device code). */
 #ifndef RIBO_CUDA_LAUNCH_CUH
