@@ -219,8 +219,8 @@ static ribo_status open_inputs(embed_run *r, int T, ribo_error *err) {
     ribo_producer_config pc = {
         .input = {.paths = o->inputs, .n_paths = o->n_inputs, .tok = r->model.tokenizer, .opts = &r->so,
                   .window_tokens = window_tokens(r, T), .window_seqs = window_seqs(r)},
-        .token_dropout = r->model.conv.token_dropout,
-        .mask_id = r->model.conv.mask_token_id,
+        .family = r->model.family,
+        .conv = &r->model.conv,
         .per_residue = g->output_per_token,
         .pool_skip = g->pool_skip_begin + g->pool_skip_end,
         .part_check = ribo_run_dir_part_check,
