@@ -44,6 +44,12 @@ static bool dnabert2_detect(const cJSON *config, const ribo_safetensors *st) {
            has_mosaic_tensors(st);
 }
 
+/* type_vocab_size: rows of the token-type table (only row 0 is used). Read by read_config, which
+ * names config.json on error, and again by build. */
+static ribo_status dnabert2_type_vocab(const cJSON *c, const char *path, int *type_vocab, ribo_error *err) {
+    return ribo_config_int_or(c, path, "type_vocab_size", 2, 1, 1 << 16, type_vocab, err);
+}
+
 static ribo_status dnabert2_read_config(const cJSON *c, const char *path, ribo_model_dims *d,
                                         ribo_model_conventions *conv, ribo_error *err) {
     memset(d, 0, sizeof *d);
@@ -60,14 +66,13 @@ static ribo_status dnabert2_read_config(const cJSON *c, const char *path, ribo_m
     RIBO_TRY(ribo_config_int_or(c, path, "max_position_embeddings", 512, 3, INT_MAX, &d->max_positions, err));
     RIBO_TRY(ribo_config_positive_float_or(c, path, "layer_norm_eps", 1e-12f, &d->num.norm_eps, err));
     int type_vocab = 0;
-    RIBO_TRY(ribo_config_int_or(c, path, "type_vocab_size", 2, 1, 1 << 16, &type_vocab, err));
+    RIBO_TRY(dnabert2_type_vocab(c, path, &type_vocab, err));
     if (d->hidden % d->n_heads)
         return ribo_error_set(err, RIBO_ERR_MODEL, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
                               d->hidden, d->n_heads);
     d->head_dim = d->hidden / d->n_heads;
     if (d->head_dim > 128)
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: head size %d exceeds the supported 128", path, d->head_dim);
-    d->type_vocab = type_vocab;
     conv->default_pool = RIBO_POOL_MEAN; /* DNABERT-S convention: mean over all tokens incl. [CLS], [SEP] */
     conv->pool_skip_begin = 0;
     conv->pool_skip_end = 0;
@@ -120,6 +125,8 @@ static int dnabert2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h,
 
 static ribo_status dnabert2_build(const cJSON *c, const ribo_model_dims *d, const ribo_model_conventions *conv,
                                   ribo_pool pool, ribo_graph *g, ribo_error *err) {
+    int type_vocab = 0;
+    RIBO_TRY(dnabert2_type_vocab(c, "config.json", &type_vocab, err)); /* checked by dnabert2_read_config */
     snprintf(g->prefixes[0], sizeof g->prefixes[0], "%s", DNABERT2_PREFIX);
     snprintf(g->prefixes[1], sizeof g->prefixes[1], "%s", "");
     g->n_prefixes = 2;
@@ -135,7 +142,7 @@ static ribo_status dnabert2_build(const cJSON *c, const ribo_model_dims *d, cons
     int cu = ribo_graph_input(g, RIBO_INPUT_CU_SEQLENS, err);
     int scale = ribo_graph_input(g, RIBO_INPUT_SEQ_SCALE, err);
     int table = ribo_graph_weight(g, "embeddings.word_embeddings.weight", d->vocab, d->hidden, err);
-    int types = ribo_graph_weight(g, "embeddings.token_type_embeddings.weight", d->type_vocab, d->hidden, err);
+    int types = ribo_graph_weight(g, "embeddings.token_type_embeddings.weight", type_vocab, d->hidden, err);
     if (slopes < 0 || cu < 0 || types < 0) return err->status;
     /* row 0 of the token-type table added to every token: every token has token type 0 */
     int e = ribo_embed_node(g, "embeddings", tokens, sot, scale, table, types, -1, err);

@@ -18,10 +18,10 @@ typedef struct ribo_model_numerics {
     float rope_theta; /* rotary base (rope_theta); 0 when the family has no rotary embeddings */
 } ribo_model_numerics;
 
-/* Shape numbers (and numeric constants) every family fills from config.json. */
+/* Shape numbers (and numeric constants) every family fills from config.json. Numbers only one
+ * family uses stay in that family's file (its build reads them from config.json). */
 typedef struct ribo_model_dims {
     int n_layers, hidden, n_heads, head_dim, intermediate, vocab, max_positions;
-    int type_vocab;          /* BERT token-type embeddings (DNABERT-2); 0 when the family has none */
     ribo_model_numerics num;
 } ribo_model_dims;
 
