@@ -20,13 +20,6 @@
 #define DNABERT2_MAX_VOCAB (1 << 24)
 #define DNABERT2_PREFIX "bert." /* BertForMaskedLM; a bare BertModel has no prefix */
 
-/* True when some tensor name contains needle. */
-static bool has_tensor_containing(const ribo_safetensors *st, const char *needle) {
-    for (size_t i = 0; i < ribo_safetensors_count(st); ++i)
-        if (strstr(ribo_safetensors_at(st, i)->name, needle)) return true;
-    return false;
-}
-
 /* True when the config's auto_map points at MosaicBERT's bert_layers.py. */
 static bool auto_map_is_mosaic(const cJSON *config) {
     const cJSON *map = cJSON_GetObjectItemCaseSensitive(config, "auto_map"), *entry;
@@ -34,15 +27,27 @@ static bool auto_map_is_mosaic(const cJSON *config) {
     return false;
 }
 
-/* The hub's DNABERT-2 config.json once said model_type "bert" and now has no model_type at all, so
- * the family is recognised by any of: model_type "bert" (a plain BERT then gets a clear refusal from
- * dnabert2_check_checkpoint instead of "unknown architecture"), alibi_starting_size, an auto_map
- * into bert_layers, or MosaicBERT tensor names (Wqkv + gated_layers). */
+/* MosaicBERT's fused attention and GeGLU tensors (a plain BERT has query/key/value and intermediate). */
+static bool has_mosaic_tensors(const ribo_safetensors *st) {
+    return ribo_safetensors_any_name_contains(st, "attention.self.Wqkv.") &&
+           ribo_safetensors_any_name_contains(st, "mlp.gated_layers.");
+}
+
+/* MosaicBERT only, recognised by any of: alibi_starting_size, an auto_map into bert_layers, or the
+ * Wqkv + gated_layers tensor names. The hub's DNABERT-2 config.json once said model_type "bert" and
+ * now has no model_type at all, so model_type decides nothing beyond excluding other architectures.
+ * A plain BERT (model_type "bert" without any of these) is left to ribo_model_open, which refuses it. */
 static bool dnabert2_detect(const cJSON *config, const ribo_safetensors *st) {
     const char *type = ribo_config_string(config, "model_type");
-    if (type) return strcmp(type, "bert") == 0;
+    if (type && strcmp(type, "bert") != 0) return false;
     return cJSON_GetObjectItemCaseSensitive(config, "alibi_starting_size") || auto_map_is_mosaic(config) ||
-           (has_tensor_containing(st, "attention.self.Wqkv.") && has_tensor_containing(st, "mlp.gated_layers."));
+           has_mosaic_tensors(st);
+}
+
+/* type_vocab_size: rows of the token-type table (only row 0 is used). Read by read_config, which
+ * names config.json on error, and again by build. */
+static ribo_status dnabert2_type_vocab(const cJSON *c, const char *path, int *type_vocab, ribo_error *err) {
+    return ribo_config_int_or(c, path, "type_vocab_size", 2, 1, 1 << 16, type_vocab, err);
 }
 
 static ribo_status dnabert2_read_config(const cJSON *c, const char *path, ribo_model_dims *d,
@@ -61,12 +66,11 @@ static ribo_status dnabert2_read_config(const cJSON *c, const char *path, ribo_m
     RIBO_TRY(ribo_config_int_or(c, path, "max_position_embeddings", 512, 3, INT_MAX, &d->max_positions, err));
     RIBO_TRY(ribo_config_positive_float_or(c, path, "layer_norm_eps", 1e-12f, &d->num.norm_eps, err));
     int type_vocab = 0;
-    RIBO_TRY(ribo_config_int_or(c, path, "type_vocab_size", 2, 1, 1 << 16, &type_vocab, err));
+    RIBO_TRY(dnabert2_type_vocab(c, path, &type_vocab, err));
     if (d->hidden % d->n_heads)
         return ribo_error_set(err, RIBO_ERR_MODEL, "%s: hidden_size %d is not divisible by num_attention_heads %d", path,
                               d->hidden, d->n_heads);
     d->head_dim = d->hidden / d->n_heads;
-    d->type_vocab = type_vocab;
     conv->default_pool = RIBO_POOL_MEAN; /* DNABERT-S convention: mean over all tokens incl. [CLS], [SEP] */
     conv->pool_skip_begin = 0;
     conv->pool_skip_end = 0;
@@ -100,13 +104,8 @@ static int dnabert2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h,
     snprintf(name, sizeof name, "%s.mlp.gated_layers", p);
     int gu = ribo_linear_node(g, h1, name, d->hidden, 2 * d->intermediate, false, RIBO_ACT_NONE, -1, err);
     snprintf(name, sizeof name, "%s.mlp.geglu", p);
-    int act = ribo_graph_activation(g, name, d->intermediate, err);
-    if (gu < 0 || act < 0) return -1;
-    ribo_gop op = ribo_gop_make(RIBO_OP_GLU, name);
-    op.in[0] = gu;
-    op.out = act;
-    op.act = RIBO_ACT_GELU_ERF;
-    if (ribo_emit(g, &op, err) < 0) return -1;
+    int act = ribo_glu_node(g, gu, name, d->intermediate, RIBO_ACT_GELU_ERF, err);
+    if (act < 0) return -1;
     snprintf(name, sizeof name, "%s.mlp.wo", p);
     int m = ribo_linear_node(g, act, name, d->intermediate, d->hidden, true, RIBO_ACT_NONE, h1, err);
     if (m < 0) return -1;
@@ -116,6 +115,8 @@ static int dnabert2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h,
 
 static ribo_status dnabert2_build(const cJSON *c, const ribo_model_dims *d, const ribo_model_conventions *conv,
                                   ribo_pool pool, ribo_graph *g, ribo_error *err) {
+    int type_vocab = 0;
+    RIBO_TRY(dnabert2_type_vocab(c, "config.json", &type_vocab, err)); /* checked by dnabert2_read_config */
     snprintf(g->prefixes[0], sizeof g->prefixes[0], "%s", DNABERT2_PREFIX);
     snprintf(g->prefixes[1], sizeof g->prefixes[1], "%s", "");
     g->n_prefixes = 2;
@@ -131,19 +132,11 @@ static ribo_status dnabert2_build(const cJSON *c, const ribo_model_dims *d, cons
     int cu = ribo_graph_input(g, RIBO_INPUT_CU_SEQLENS, err);
     int scale = ribo_graph_input(g, RIBO_INPUT_SEQ_SCALE, err);
     int table = ribo_graph_weight(g, "embeddings.word_embeddings.weight", d->vocab, d->hidden, err);
-    int types = ribo_graph_weight(g, "embeddings.token_type_embeddings.weight", d->type_vocab, d->hidden, err);
-    int e = ribo_graph_activation(g, "embeddings.sum", d->hidden, err);
-    if (slopes < 0 || tokens < 0 || sot < 0 || cu < 0 || scale < 0 || table < 0 || types < 0 || e < 0)
-        return err->status;
-    ribo_gop op = ribo_gop_make(RIBO_OP_EMBED, "embeddings");
-    op.in[0] = tokens;
-    op.in[1] = sot;
-    op.in[2] = scale;
-    op.in[3] = table;
-    op.in[4] = types; /* row 0: every token has token type 0 */
-    op.out = e;
-    op.mask_id = -1;
-    if (ribo_emit(g, &op, err) < 0) return err->status;
+    int types = ribo_graph_weight(g, "embeddings.token_type_embeddings.weight", type_vocab, d->hidden, err);
+    if (slopes < 0 || cu < 0 || types < 0) return err->status;
+    /* row 0 of the token-type table added to every token: every token has token type 0 */
+    int e = ribo_embed_node(g, "embeddings", tokens, sot, scale, table, types, -1, err);
+    if (e < 0) return err->status;
     int h = ribo_layer_norm_node(g, e, "embeddings.LayerNorm", d->hidden, d->num.norm_eps, err);
     if (h < 0) return err->status;
     for (int l = 0; l < d->n_layers; ++l) {
@@ -155,18 +148,18 @@ static ribo_status dnabert2_build(const cJSON *c, const ribo_model_dims *d, cons
                : RIBO_OK;
 }
 
-/* Refuses plain BERT (separate query/key/value, learned positions) and checkpoints with layers past
- * num_hidden_layers. Runs before the weights are matched against the graph. */
+/* Refuses a checkpoint without MosaicBERT's tensors (config.json said MosaicBERT, the weights do not)
+ * and checkpoints with layers past num_hidden_layers. Runs before the weights are matched against
+ * the graph. */
 static ribo_status dnabert2_check_checkpoint(const char *dir, const ribo_model_dims *d, const ribo_safetensors *st,
                                              ribo_error *err) {
-    if (!has_tensor_containing(st, "attention.self.Wqkv.") || !has_tensor_containing(st, "mlp.gated_layers.")) {
-        bool plain = has_tensor_containing(st, "attention.self.query.");
+    if (!has_mosaic_tensors(st))
         return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
-                              "%s: %s; ribo runs model_type \"bert\" only as DNABERT-2/MosaicBERT (ALiBi attention, fused "
-                              "attention.self.Wqkv, GeGLU mlp.gated_layers)",
-                              dir, plain ? "a plain BERT checkpoint (attention.self.query/key/value) is not supported"
-                                         : "no attention.self.Wqkv / mlp.gated_layers tensors found");
-    }
+                              "%s: config.json describes DNABERT-2/MosaicBERT (alibi_starting_size or an auto_map into "
+                              "bert_layers) but the checkpoint has no attention.self.Wqkv / mlp.gated_layers tensors%s",
+                              dir, ribo_safetensors_any_name_contains(st, "attention.self.query.")
+                                       ? " (it holds a plain BERT's attention.self.query/key/value, which is not supported)"
+                                       : "");
     return ribo_check_layer_count(dir, st, DNABERT2_PREFIX, "encoder.layer.", d->n_layers, err);
 }
 
@@ -179,6 +172,7 @@ static ribo_status dnabert2_load_tokenizer(const char *dir, ribo_tokenizer **out
 
 const ribo_model_family ribo_dnabert2_family = {
     .name = "dnabert2",
+    .display_name = "DNABERT-2 / MosaicBERT",
     .detect = dnabert2_detect,
     .read_config = dnabert2_read_config,
     .build = dnabert2_build,

@@ -1,5 +1,5 @@
 /* ESM-2 (facebook/esm2_*) graph builder, from a HuggingFace EsmForMaskedLM / EsmModel directory.
- *   embeddings: word_embeddings * token-dropout scale (0.88 / (1 - mask ratio)), masks zeroed
+ *   embeddings: word_embeddings * token-dropout scale (0.88 / (1 - mask ratio), esm2_seq_scale), masks zeroed
  *   per layer (pre-LayerNorm):
  *     h += Wo . attn(rotary(Q * d^-0.5), rotary(K), V)(LN(h))      (Q, K, V fused into one GEMM)
  *     h += W2 . gelu_erf(W1 . LN(h))
@@ -137,16 +137,11 @@ static ribo_status esm2_build(const cJSON *c, const ribo_model_dims *d, const ri
     int cu = ribo_graph_input(g, RIBO_INPUT_CU_SEQLENS, err);
     int scale = ribo_graph_input(g, RIBO_INPUT_SEQ_SCALE, err);
     int table = ribo_graph_weight(g, "embeddings.word_embeddings.weight", d->vocab, d->hidden, err);
-    int h = ribo_graph_activation(g, "embeddings", d->hidden, err);
-    if (tokens < 0 || positions < 0 || sot < 0 || cu < 0 || scale < 0 || table < 0 || h < 0) return err->status;
-    ribo_gop op = ribo_gop_make(RIBO_OP_EMBED, "embeddings");
-    op.in[0] = tokens;
-    op.in[1] = sot;
-    op.in[2] = scale;
-    op.in[3] = table;
-    op.out = h;
-    op.mask_id = conv->token_dropout ? conv->mask_token_id : -1;
-    if (ribo_emit(g, &op, err) < 0) return err->status;
+    if (positions < 0 || cu < 0) return err->status;
+    /* token dropout: <mask> rows zeroed here, the rest rescaled by seq_scale (esm2_seq_scale) */
+    int h = ribo_embed_node(g, "embeddings", tokens, sot, scale, table, -1, conv->token_dropout ? conv->mask_token_id : -1,
+                            err);
+    if (h < 0) return err->status;
 
     for (int l = 0; l < d->n_layers; ++l) {
         h = esm2_layer(g, d, l, h, positions, cu, sot, eps, theta, err);
@@ -166,6 +161,22 @@ static ribo_status esm2_check_checkpoint(const char *dir, const ribo_model_dims 
     return ribo_check_layer_count(dir, st, ESM2_PREFIX, "encoder.layer.", d->n_layers, err);
 }
 
+/* Token dropout (ESM-2 was trained with 15% of the tokens masked, 80% of those as <mask>): every
+ * sequence's embeddings are scaled by (1 - 0.15 * 0.8) / (1 - its fraction of <mask> tokens), as
+ * transformers' EsmEmbeddings does; without token_dropout the scale is 1. */
+static void esm2_seq_scale(const ribo_model_conventions *conv, const int32_t *tokens, const int32_t *cu_seqlens,
+                           int n_seqs, float *out) {
+    for (int s = 0; s < n_seqs; ++s) {
+        float scale = 1.0f;
+        if (conv->token_dropout) {
+            int n = cu_seqlens[s + 1] - cu_seqlens[s], masked = 0;
+            for (int t = cu_seqlens[s]; t < cu_seqlens[s + 1]; ++t) masked += tokens[t] == conv->mask_token_id;
+            scale = (float)((1.0 - 0.15 * 0.8) / (1.0 - (double)masked / (double)n));
+        }
+        out[s] = scale;
+    }
+}
+
 /* vocab.txt next to config.json. */
 static ribo_status esm2_load_tokenizer(const char *dir, ribo_tokenizer **out, ribo_error *err) {
     char path[1200];
@@ -175,9 +186,11 @@ static ribo_status esm2_load_tokenizer(const char *dir, ribo_tokenizer **out, ri
 
 const ribo_model_family ribo_esm2_family = {
     .name = "esm2",
+    .display_name = "esm / ESM-2",
     .detect = esm2_detect,
     .read_config = esm2_read_config,
     .build = esm2_build,
     .check_checkpoint = esm2_check_checkpoint,
     .load_tokenizer = esm2_load_tokenizer,
+    .seq_scale = esm2_seq_scale,
 };

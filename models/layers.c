@@ -9,6 +9,22 @@ int ribo_emit(ribo_graph *g, const ribo_gop *op, ribo_error *err) {
     return ribo_graph_add_op(g, op, err) < 0 ? -1 : op->out;
 }
 
+int ribo_embed_node(ribo_graph *g, const char *label, int tokens, int seq_of_token, int seq_scale, int table, int add_row,
+                    int mask_id, ribo_error *err) {
+    if (tokens < 0 || seq_of_token < 0 || seq_scale < 0 || table < 0) return -1;
+    int out = ribo_graph_activation(g, label, (int)g->tensors[table].shape[1], err);
+    if (out < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_EMBED, label);
+    op.in[0] = tokens;
+    op.in[1] = seq_of_token;
+    op.in[2] = seq_scale;
+    op.in[3] = table;
+    op.in[4] = add_row;
+    op.out = out;
+    op.mask_id = mask_id;
+    return ribo_emit(g, &op, err);
+}
+
 int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, float eps, ribo_error *err) {
     char name[128];
     snprintf(name, sizeof name, "%s.weight", prefix);
@@ -65,6 +81,17 @@ int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out
     op.in[1] = w;
     op.in[2] = b;
     op.in[3] = residual;
+    op.out = out;
+    op.act = act;
+    return ribo_emit(g, &op, err);
+}
+
+int ribo_glu_node(ribo_graph *g, int x, const char *label, int width, ribo_activation act, ribo_error *err) {
+    if (x < 0) return -1;
+    int out = ribo_graph_activation(g, label, width, err);
+    if (out < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_GLU, label);
+    op.in[0] = x;
     op.out = out;
     op.act = act;
     return ribo_emit(g, &op, err);

@@ -1,6 +1,8 @@
-/* Graph-building blocks shared by the model families: LayerNorm, Linear, pooling nodes and the
- * "no layers beyond config.json" checkpoint check. Each returns the output tensor index (-1 with
- * err set on failure). */
+/* Graph-building blocks shared by the model families: embedding, LayerNorm, Linear, GLU and pooling
+ * nodes, and the "no layers beyond config.json" checkpoint check. Each node builder fills the op's
+ * slots (their meaning: graph.h, ribo_op_kind), creates its output activation and returns its
+ * tensor index (-1 with err set on failure; a required input index < 0, from a builder that
+ * already failed, also gives -1). */
 #ifndef RIBO_MODELS_LAYERS_H
 #define RIBO_MODELS_LAYERS_H
 
@@ -8,6 +10,13 @@
 
 /* Adds op to g; returns op->out (or -1). */
 int ribo_emit(ribo_graph *g, const ribo_gop *op, ribo_error *err);
+
+/* Embedding node: out[t] = table[tokens[t]] * seq_scale[seq_of_token[t]] + add_row, zero rows where
+ * tokens[t] == mask_id (-1: none). tokens, seq_of_token and seq_scale are the batch inputs; table a
+ * [vocab, width] weight; add_row (-1: none) a weight whose first row is added to every token (BERT's
+ * token-type-0 embedding). The output activation [T, width] is named label. */
+int ribo_embed_node(ribo_graph *g, const char *label, int tokens, int seq_of_token, int seq_scale, int table, int add_row,
+                    int mask_id, ribo_error *err);
 
 /* LayerNorm node with parameters <prefix>.weight / <prefix>.bias (gamma/beta aliases accepted). */
 int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, float eps, ribo_error *err);
@@ -29,6 +38,10 @@ typedef struct ribo_rotary_params {
  * rotary NULL or the rotation of Q and K to apply first (the backend decides whether it fuses). */
 int ribo_attention_node(ribo_graph *g, const char *name, int qkv, int cu, int sot, int n_heads, int head_dim, float scale,
                         int alibi_slopes, const ribo_rotary_params *rotary, ribo_error *err);
+
+/* Gated linear unit: out[t, c] = act(x[t, c]) * x[t, width + c] for x [T, 2 * width] (GeGLU with
+ * RIBO_ACT_GELU_ERF); the output activation [T, width] is named label. */
+int ribo_glu_node(ribo_graph *g, int x, const char *label, int width, ribo_activation act, ribo_error *err);
 
 /* Final pooling node into the fp32 output (pool already resolved from the family default):
  * mean over tokens [skip_begin, len - skip_end), the first token, or per-token copy-out. */

@@ -331,7 +331,7 @@ static void test_long_word(void) {
     ribo_tokenizer_free(t);
 }
 
-/* FASTA through ribo_seqset_load with the BPE tokenizer: offsets and truncation. */
+/* FASTA through the input reader with the BPE tokenizer: offsets and truncation. */
 static void test_seqset(void) {
     ribo_tokenizer *t = load(ribo_test_fixture(DNA_TOKENIZER));
     if (!t) return;
@@ -341,7 +341,7 @@ static void test_seqset(void) {
     ribo_seqset set;
     ribo_seqset_options o = {.max_residues = 3};
     ribo_error err;
-    ribo_status s = ribo_seqset_load(&fa, 1, t, &o, &set, &err);
+    ribo_status s = ribo_test_read_input(&fa, 1, t, &o, &set, &err);
     CHECK_STATUS(s, RIBO_OK, &err);
     if (s == RIBO_OK) {
         CHECK(set.n == 3, "3 sequences");

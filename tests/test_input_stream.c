@@ -1,7 +1,7 @@
-/* Streaming input (engine/input/input_stream.c): windows hold exactly what ribo_seqset_load reads, split at
- * the documented limits; duplicate ids are found across windows and files with the same message as
- * ribo_seqset_load; with the id hash cut to a few bits (every id collides) the exact re-read still
- * reports only true duplicates. */
+/* Streaming input (engine/input/input_stream.c): windows hold exactly what one window over the whole
+ * input holds, split at the documented limits; duplicate ids are found across windows and files with
+ * the same message as within one window; with the id hash cut to a few bits (every id collides) the
+ * exact re-read still reports only true duplicates. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,13 +21,13 @@ static ribo_tokenizer *load_esm(void) {
     return t;
 }
 
-/* Reads paths window by window and checks the windows against ribo_seqset_load of the same files. */
+/* Reads paths window by window and checks the windows against one window over the same files. */
 static void check_windows(const ribo_tokenizer *tok, const char *const *paths, int n, size_t wt, size_t ws,
                           const size_t *want_sizes, int n_want) {
     ribo_seqset_options o = {.max_residues = 1022, .skip_invalid = true};
     ribo_seqset all;
     ribo_error err;
-    CHECK_STATUS(ribo_seqset_load(paths, n, tok, &o, &all, &err), RIBO_OK, &err);
+    CHECK_STATUS(ribo_test_read_input(paths, n, tok, &o, &all, &err), RIBO_OK, &err);
     ribo_input_config cfg = {paths, n, tok, &o, wt, ws};
     ribo_input *in = NULL;
     CHECK_STATUS(ribo_input_open(&cfg, &in, &err), RIBO_OK, &err);
@@ -110,15 +110,16 @@ static void test_duplicates(const ribo_tokenizer *tok, const char *label) {
     ribo_error e1, e2;
     /* no duplicate within a: 40 distinct ids, windows of 4 (with few hash bits every id collides) */
     CHECK_STATUS(read_all(tok, paths, 1, 4, &e1), RIBO_OK, &e1);
-    /* id07 again in b (window 11 vs window 2): same message as ribo_seqset_load */
-    ribo_seqset_options o = {.max_residues = 1022};
-    ribo_seqset set;
-    CHECK_STATUS(ribo_seqset_load(paths, 2, tok, &o, &set, &e2), RIBO_ERR_INPUT, &e2);
+    /* id07 again in b (window 11 vs window 2): same message as within one window */
+    CHECK_STATUS(read_all(tok, paths, 2, 1 << 20, &e2), RIBO_ERR_INPUT, &e2);
     CHECK_STATUS(read_all(tok, paths, 2, 4, &e1), RIBO_ERR_INPUT, &e1);
-    CHECK(strcmp(e1.message, e2.message) == 0, "%s: streaming says '%s', ribo_seqset_load '%s'", label, e1.message,
+    CHECK(strcmp(e1.message, e2.message) == 0, "%s: windows of 4 say '%s', one window '%s'", label, e1.message,
           e2.message);
     CHECK_MESSAGE(&e1, "db.fa: record 3 ('id07'): duplicate id 'id07' (first seen in");
     CHECK_MESSAGE(&e1, "da.fa, record 8)");
+    char want[1400];
+    snprintf(want, sizeof want, "%s: record 3 ('id07'): duplicate id 'id07' (first seen in %s, record 8)", b, a);
+    CHECK(strcmp(e1.message, want) == 0, "%s: message '%s', want '%s'", label, e1.message, want);
 }
 
 int main(void) {

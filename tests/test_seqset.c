@@ -1,10 +1,10 @@
-/* Sequence set: input order across files, empty/duplicate/too-long records, truncation counts;
- * six-frame translation and DNA input checks. */
+/* The input as ribo embed / ribo tokenize read it (the per-record step of seqset.c through the
+ * streaming reader, here as one window): input order across files, empty/duplicate/too-long
+ * records, truncation counts; six-frame translation and DNA input checks. */
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
-#include "engine/input/seqset.h"
 #include "test_util.h"
 
 static const char *const ESM_VOCAB =
@@ -26,10 +26,10 @@ static ribo_tokenizer *load_esm(void) {
     return t;
 }
 
-/* Loads two or more files; paths are copied since ribo_test_tmp rotates its buffers. */
+/* Reads one or more files into set (callers copy paths, since ribo_test_tmp rotates its buffers). */
 static ribo_status load(const ribo_tokenizer *t, const char *const *paths, int n, ribo_seqset_options o,
                         ribo_seqset *set, ribo_error *err) {
-    return ribo_seqset_load(paths, n, t, &o, set, err);
+    return ribo_test_read_input(paths, n, t, &o, set, err);
 }
 
 static void test_order_and_ids(const ribo_tokenizer *t) {
@@ -179,9 +179,10 @@ static void test_reader_errors(const ribo_tokenizer *t) {
     CHECK_STATUS(s, RIBO_ERR_INPUT, &err);
     CHECK_MESSAGE(&err, "bad.fa: line 1: not FASTA");
 
+    /* no files: refused (ribo embed / ribo tokenize refuse an empty --input list before reading) */
     s = load(t, NULL, 0, o, &set, &err);
-    CHECK(s == RIBO_OK && set.n == 0, "no files: empty set");
-    ribo_seqset_free(&set);
+    CHECK_STATUS(s, RIBO_ERR_INVALID_ARGUMENT, &err);
+    CHECK(set.n == 0 && set.ids == NULL, "no files: left empty");
 }
 
 /* Tokens of a protein string, for comparing a translated frame with its hand translation. */

@@ -206,3 +206,22 @@ double ribo_test_max_row_rel_err(const float *a, const float *r, size_t rows, si
     }
     return worst;
 }
+
+ribo_status ribo_test_read_input(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
+                                 const ribo_seqset_options *opts, ribo_seqset *set, ribo_error *err) {
+    memset(set, 0, sizeof *set);
+    ribo_input_config cfg = {paths, n_paths, tok, opts, SIZE_MAX, SIZE_MAX};
+    ribo_input *in = NULL;
+    RIBO_TRY(ribo_input_open(&cfg, &in, err));
+    ribo_input_window w;
+    memset(&w, 0, sizeof w);
+    bool has = false;
+    ribo_status s = ribo_input_next(in, &w, &has, err);
+    ribo_input_close(in);
+    if (s == RIBO_OK && has) {
+        *set = w.set; /* the one window holds the whole input */
+        return RIBO_OK;
+    }
+    ribo_input_window_free(&w);
+    return s;
+}

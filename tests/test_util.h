@@ -72,3 +72,12 @@ void ribo_test_free_all(ribo_device *dev);
 float ribo_test_randf(uint64_t *state, float lo, float hi);
 /* Worst per-row relative L2 error between a and reference r ([rows, width]). */
 double ribo_test_max_row_rel_err(const float *a, const float *r, size_t rows, size_t width);
+
+/* ---- input helper ---- */
+#include "engine/input/input_stream.h"
+
+/* Every sequence of the input files in one set, read by the input reader of ribo embed / ribo
+ * tokenize (input_stream.c) as one window: input order, the whole-input duplicate check, every
+ * count. On error *set is left empty. */
+ribo_status ribo_test_read_input(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
+                                 const ribo_seqset_options *opts, ribo_seqset *set, ribo_error *err);

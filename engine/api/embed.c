@@ -31,8 +31,6 @@
 
 #define DEFAULT_RING_DEPTH 3
 #define DEFAULT_QUEUE_DEPTH 4
-#define DEFAULT_WINDOW_SEQS 32768
-#define DEFAULT_WINDOW_BATCHES 16 /* window tokens = this many token budgets */
 
 void ribo_embed_options_init(ribo_embed_options *o) {
     memset(o, 0, sizeof *o);
@@ -137,35 +135,6 @@ static ribo_status open_devices(embed_run *r, ribo_error *err) {
 
 /* ---------------------------------------------------------------- setup */
 
-/* Longest possible sequence in tokens: the residue limit plus special tokens. */
-static int longest_possible(const embed_run *r) {
-    size_t before = 0, after = 0;
-    ribo_tokenizer_added_counts(r->model.tokenizer, &before, &after);
-    return (int)(r->so.max_residues + before + after);
-}
-
-/* The nominal budget: --max-tokens, else the default raised to the longest possible sequence. */
-static void nominal_budget(const embed_run *r, int *tokens, int *seqs) {
-    const ribo_embed_options *o = r->o;
-    int T = o->max_tokens;
-    if (!T) {
-        T = RIBO_DEFAULT_MAX_TOKENS;
-        if (longest_possible(r) > T) T = longest_possible(r);
-    }
-    int B = o->max_batch_seqs && o->max_batch_seqs < T ? o->max_batch_seqs : T;
-    *tokens = T;
-    *seqs = B;
-}
-
-static size_t window_tokens(const embed_run *r, int T) {
-    if (r->o->window_tokens) return (size_t)r->o->window_tokens;
-    return (size_t)T * DEFAULT_WINDOW_BATCHES;
-}
-
-static size_t window_seqs(const embed_run *r) {
-    return r->o->window_seqs ? (size_t)r->o->window_seqs : DEFAULT_WINDOW_SEQS;
-}
-
 static const char *dtype_name(ribo_dtype d) {
     return d == RIBO_DTYPE_FP16 ? "fp16" : d == RIBO_DTYPE_BF16 ? "bf16" : "fp32";
 }
@@ -175,13 +144,15 @@ static const char *dtype_name(ribo_dtype d) {
 static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
     const ribo_embed_options *o = r->o;
     int T, B;
-    nominal_budget(r, &T, &B);
+    ribo_run_nominal_budget(o, &r->model, &r->so, &T, &B);
+    size_t win_tokens, win_seqs;
+    ribo_run_window_limits(o, T, &win_tokens, &win_seqs);
     char trunc[64], tokens[32], seqs[32], wt[32], ws[32];
     snprintf(trunc, sizeof trunc, "%zu%s", r->so.max_residues, r->so.error_if_longer ? " (error if longer)" : "");
     snprintf(tokens, sizeof tokens, "%d", T);
     snprintf(seqs, sizeof seqs, "%d", B);
-    snprintf(wt, sizeof wt, "%zu", window_tokens(r, T));
-    snprintf(ws, sizeof ws, "%zu", window_seqs(r));
+    snprintf(wt, sizeof wt, "%zu", win_tokens);
+    snprintf(ws, sizeof ws, "%zu", win_seqs);
     const char *ext = strrchr(o->output, '.');
     ribo_fingerprint_option opts[] = {
         {"--pool", ribo_pool_name(r->pool)},
@@ -217,10 +188,9 @@ static ribo_status open_inputs(embed_run *r, int T, ribo_error *err) {
     const ribo_embed_options *o = r->o;
     const ribo_graph *g = &r->graph;
     ribo_producer_config pc = {
-        .input = {.paths = o->inputs, .n_paths = o->n_inputs, .tok = r->model.tokenizer, .opts = &r->so,
-                  .window_tokens = window_tokens(r, T), .window_seqs = window_seqs(r)},
-        .token_dropout = r->model.conv.token_dropout,
-        .mask_id = r->model.conv.mask_token_id,
+        .input = {.paths = o->inputs, .n_paths = o->n_inputs, .tok = r->model.tokenizer, .opts = &r->so},
+        .family = r->model.family,
+        .conv = &r->model.conv,
         .per_residue = g->output_per_token,
         .pool_skip = g->pool_skip_begin + g->pool_skip_end,
         .part_check = ribo_run_dir_part_check,
@@ -228,6 +198,7 @@ static ribo_status open_inputs(embed_run *r, int T, ribo_error *err) {
         .pool_size = o->sync ? 1 : (size_t)r->n_pipes * (size_t)(r->ring_depth + r->queue_depth) + 1,
         .t0 = r->t0,
     };
+    ribo_run_window_limits(o, T, &pc.input.window_tokens, &pc.input.window_seqs);
     return ribo_producer_create(&pc, &r->prod, err);
 }
 
@@ -291,7 +262,7 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     RIBO_TRY(make_fingerprint(r, err));
     RIBO_TRY(ribo_run_dir_open(o->output, &r->fp, o->resume, run_log_adapter, r, &r->dir, err));
     int T, B;
-    nominal_budget(r, &T, &B);
+    ribo_run_nominal_budget(o, &r->model, &r->so, &T, &B);
     RIBO_TRY(open_inputs(r, T, err));
     if (ribo_producer_first_window_size(r->prod) == 0) /* windows close on sequences: nothing at all */
         return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed", o->inputs[0],
@@ -308,7 +279,8 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     /* A small input (one window) sizes the devices for its largest batch, not the nominal budget.
      * Out of memory, a device may lower its budget down to the longest sequence that can come. */
     int exec_tokens = whole ? bt : T, exec_seqs = whole ? bs : B;
-    int min_tokens = whole ? longest : (longest_possible(r) < T ? longest_possible(r) : T);
+    int most = ribo_run_longest_possible(&r->model, &r->so);
+    int min_tokens = whole ? longest : (most < T ? most : T);
     RIBO_TRY(create_pipelines(r, exec_tokens, exec_seqs, min_tokens, &T, &B, err));
     r->max_tokens = T;
     r->max_seqs = B;

@@ -57,6 +57,19 @@ typedef struct ribo_gtensor {
     ribo_dptr dev;
 } ribo_gtensor;
 
+/* What each op reads from its slots (ribo_gop.in[k], -1 = unused) and writes to out; T tokens, B
+ * sequences of the batch. models/layers.h has one builder per op kind that fills them.
+ *   EMBED       in[0] tokens, in[1] seq_of_token (batch inputs, int32 [T]), in[2] seq_scale (f32 [B]),
+ *               in[3] table (weight [vocab, width]), in[4] optional add_row (weight, its first row);
+ *               mask_id: out[t] = table[tokens[t]] * seq_scale[seq_of_token[t]] + add_row, zero rows
+ *               where tokens[t] == mask_id (-1: none). out [T, width].
+ *   LAYER_NORM  in[0] x [T, width], in[1] gamma, in[2] beta (weights [width]); eps. out [T, width].
+ *   LINEAR      in[0] x [T, k], in[1] w (weight [n, k]), in[2] optional bias [n], in[3] optional
+ *               residual [T, n] (added after act; out may alias it, never x); act. out [T, n].
+ *   POOL        in[0] x [T, width], in[1] cu_seqlens, in[2] seq_of_token (batch inputs); pool_mode,
+ *               skip_begin, skip_end. out: the graph's fp32 output (rows per sequence or per token).
+ *   GLU         in[0] x [T, 2 * width]; act: out[t, c] = act(x[t, c]) * x[t, width + c]. out [T, width].
+ *   ROTARY, ATTENTION: the executor's run_op (engine/graph/executor.c) reads their slots. */
 typedef enum ribo_op_kind {
     RIBO_OP_EMBED,
     RIBO_OP_LAYER_NORM,
@@ -72,7 +85,7 @@ typedef enum ribo_op_kind {
 typedef struct ribo_gop {
     ribo_op_kind kind;
     char label[96];
-    int in[RIBO_OP_MAX_INPUTS];  /* tensor indices, -1 = unused; meaning per kind (see graph.c) */
+    int in[RIBO_OP_MAX_INPUTS];  /* tensor indices, -1 = unused; meaning per kind (see ribo_op_kind) */
     int out;
     /* parameters */
     float eps;                   /* layer norm */

@@ -91,6 +91,28 @@ const char *ribo_config_string(const cJSON *cfg, const char *key) {
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* The error for a config.json no family claims. model_type "bert" is named as an unsupported BERT
+ * variant (plain BERT: separate query/key/value, learned positions) rather than an unknown
+ * architecture; anything else lists the families compiled in. */
+static ribo_status refuse_unclaimed(const ribo_model *m, const char *path, ribo_error *err) {
+    const char *type = ribo_config_string(m->config, "model_type");
+    if (type && strcmp(type, "bert") == 0) {
+        bool plain = ribo_safetensors_any_name_contains(m->weights, "attention.self.query.");
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
+                              "%s: %s; ribo runs model_type \"bert\" only as DNABERT-2/MosaicBERT (ALiBi attention, fused "
+                              "attention.self.Wqkv, GeGLU mlp.gated_layers)",
+                              m->dir, plain ? "a plain BERT checkpoint (attention.self.query/key/value) is not supported"
+                                            : "no attention.self.Wqkv / mlp.gated_layers tensors found");
+    }
+    char supported[512] = "";
+    size_t at = 0;
+    for (int i = 0; ribo_model_families[i] && at < sizeof supported; ++i)
+        at += (size_t)snprintf(supported + at, sizeof supported - at, "%s%s", i ? "; " : "",
+                               ribo_model_families[i]->display_name);
+    return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "%s: model_type \"%s\" is not a supported architecture (supported: %s)",
+                          path, type ? type : "(missing)", supported);
+}
+
 ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err) {
     memset(m, 0, sizeof *m);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
@@ -128,11 +150,9 @@ ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err) {
             break;
         }
     if (!m->family) {
-        const char *type = ribo_config_string(m->config, "model_type");
+        s = refuse_unclaimed(m, path, err);
         ribo_model_close(m);
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
-                              "%s: model_type \"%s\" is not a supported architecture (supported: esm / ESM-2; DNABERT-2 / MosaicBERT)", path,
-                              type ? type : "(missing)");
+        return s;
     }
     s = m->family->read_config(m->config, path, &m->dims, &m->conv, err);
     /* Before the tokenizer: a checkpoint of the wrong kind is named as such, not as a missing file. */

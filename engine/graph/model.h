@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine/graph/graph.h"
 #include "engine/io/safetensors.h"
@@ -17,10 +18,10 @@ typedef struct ribo_model_numerics {
     float rope_theta; /* rotary base (rope_theta); 0 when the family has no rotary embeddings */
 } ribo_model_numerics;
 
-/* Shape numbers (and numeric constants) every family fills from config.json. */
+/* Shape numbers (and numeric constants) every family fills from config.json. Numbers only one
+ * family uses stay in that family's file (its build reads them from config.json). */
 typedef struct ribo_model_dims {
     int n_layers, hidden, n_heads, head_dim, intermediate, vocab, max_positions;
-    int type_vocab;          /* BERT token-type embeddings (DNABERT-2); 0 when the family has none */
     ribo_model_numerics num;
 } ribo_model_dims;
 
@@ -28,14 +29,16 @@ typedef struct ribo_model_dims {
 typedef struct ribo_model_conventions {
     ribo_pool default_pool;
     int pool_skip_begin, pool_skip_end;   /* special tokens excluded from mean / per-residue output */
-    bool token_dropout;                   /* ESM: scale embeddings by 0.88 / (1 - mask ratio) */
+    bool token_dropout;                   /* ESM: <mask> rows zeroed, the rest rescaled (the family's seq_scale) */
     int mask_token_id;                    /* -1 if none */
     int default_max_residues;             /* default --truncate */
     bool dna_input;                       /* the model reads DNA: inputs must be ACGTN (--lenient relaxes it) */
 } ribo_model_conventions;
 
 typedef struct ribo_model_family {
-    const char *name;
+    const char *name;         /* short name: `ribo info`'s architecture, messages ("esm2") */
+    /* How the "not a supported architecture" message lists the family ("esm / ESM-2"). */
+    const char *display_name;
     /* true when config.json (and the tensor names) belong to this family */
     bool (*detect)(const cJSON *config, const ribo_safetensors *st);
     /* Reads config.json into dims + conventions; errors name config.json and the key. */
@@ -50,6 +53,12 @@ typedef struct ribo_model_family {
                                     ribo_error *err);
     /* Loads the tokenizer from the model directory. */
     ribo_status (*load_tokenizer)(const char *model_dir, ribo_tokenizer **out, ribo_error *err);
+    /* Optional: the per-sequence embedding scale of one packed batch (the RIBO_INPUT_SEQ_SCALE input
+     * the EMBED op multiplies rows by): out[s] for each of the n_seqs sequences, sequence s being
+     * tokens[cu_seqlens[s] .. cu_seqlens[s + 1]). Runs on the host for every batch and cannot fail.
+     * NULL: every sequence scales by 1.0. ESM-2 implements its token-dropout rescaling here. */
+    void (*seq_scale)(const ribo_model_conventions *conv, const int32_t *tokens, const int32_t *cu_seqlens,
+                      int n_seqs, float *out);
 } ribo_model_family;
 
 typedef struct ribo_model {

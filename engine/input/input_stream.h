@@ -1,12 +1,13 @@
-/* Streaming input: the FASTA files are read in windows, each a contiguous range of input records
- * holding up to window_tokens tokens or window_seqs sequences (the record that reaches a limit
- * stays in its window), so host memory does not grow with the input. Each record goes through the
- * same per-record step as ribo_seqset_load (ribo_seqset_add_record). Duplicate ids are caught over
- * the whole input: every id's 64-bit hash is kept (8 bytes per sequence in open-addressing tables,
- * 11-21 bytes with their free slots: the one part of host memory that grows with the input); a
- * hash seen before triggers an exact check that re-reads the inputs up to the current
- * record, so a hash collision is never reported as a duplicate and a real duplicate is reported
- * with both places, as ribo_seqset_load does. */
+/* The input reader of `ribo embed` and `ribo tokenize`: the FASTA files are read in windows, each a
+ * contiguous range of input records in input order holding up to window_tokens tokens or
+ * window_seqs sequences (the record that reaches a limit stays in its window), so host memory does
+ * not grow with the input. Each record goes through the per-record step ribo_seqset_add_record.
+ * Duplicate ids are caught over the whole input: every id's 64-bit hash is kept (8 bytes per
+ * sequence in open-addressing tables, 11-21 bytes with their free slots: the one part of host
+ * memory that grows with the input); a hash seen before triggers an exact check that re-reads the
+ * inputs up to the current record, so a hash collision is never reported as a duplicate and a real
+ * duplicate is reported with both places ("<file>: record N ('<id>'): duplicate id '<id>' (first
+ * seen in <file>, record M)"). */
 #ifndef RIBO_ENGINE_INPUT_STREAM_H
 #define RIBO_ENGINE_INPUT_STREAM_H
 

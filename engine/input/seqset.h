@@ -1,4 +1,5 @@
-/* All input sequences of a run, read from FASTA files, validated and tokenized, in input order. */
+/* A set of input sequences, validated and tokenized, in input order: what the streaming reader
+ * (input_stream.h) fills one window at a time, one FASTA record at a time. */
 #ifndef RIBO_ENGINE_SEQSET_H
 #define RIBO_ENGINE_SEQSET_H
 
@@ -38,8 +39,7 @@ typedef struct ribo_seqset {
 } ribo_seqset;
 
 /* Called for every id just before it is added to a set: returns an error naming both places when
- * the id was seen before (in this set or, for a streaming reader, in an earlier window), else
- * remembers it. */
+ * the id was seen before (in this window or an earlier one), else remembers it. */
 typedef ribo_status (*ribo_seqset_id_check)(void *user, int file, const ribo_fasta_record *rec, const char *id,
                                             ribo_error *err);
 
@@ -53,26 +53,21 @@ typedef struct ribo_record_context {
 } ribo_record_context;
 
 /* Refuses option combinations the per-record step cannot do (translate_frames other than 0/6, or
- * with dna_input). ribo_seqset_load and ribo_input_open check once; ribo_seqset_add_record trusts them. */
+ * with dna_input). ribo_input_open checks once; ribo_seqset_add_record trusts them. */
 ribo_status ribo_seqset_check_options(const ribo_seqset_options *opts, ribo_error *err);
 
-/* The per-record step shared by ribo_seqset_load and the streaming reader (input_stream.c):
- * validates one FASTA record of file `file` and appends its sequence(s), tokenized, to set
- * (counting skipped / truncated / unknown). Errors name the file and record. */
+/* The per-record step of the streaming reader (input_stream.c): validates one FASTA record of file
+ * `file`, turns it into its sequence(s) through ribo_seqprep_record (as it is, DNA-checked, or six
+ * translated frames, each under its own id), checks each id with ctx->check_id and appends the
+ * sequences, tokenized, to set (counting skipped / truncated / unknown / frames / lenient). Errors
+ * name the file and record (number and id): empty record (unless skip_invalid), too long with
+ * error_if_longer, a character outside ACGTN when reading DNA (with its position), and the id
+ * check's own errors (a duplicate id). */
 ribo_status ribo_seqset_add_record(ribo_seqset *set, const ribo_record_context *ctx, int file,
                                    const ribo_fasta_record *rec, ribo_error *err);
 
 /* Empties set for reuse (n = 0, counters zeroed) and keeps its allocations. */
 void ribo_seqset_clear(ribo_seqset *set);
-
-/* Reads every file in order; each record goes through ribo_seqprep_record (as it is, DNA-checked,
- * or six translated frames) and every resulting sequence is kept under its own id. Errors name the
- * file and record (number and id): empty record (unless skip_invalid), duplicate id (across all
- * files, translated ids included; names both places), too long with error_if_longer, a character
- * outside ACGTN when reading DNA (with its position), and every reader error. translate_frames must
- * be 0 or 6 and excludes dna_input. On error *out is left empty. */
-ribo_status ribo_seqset_load(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
-                             const ribo_seqset_options *opts, ribo_seqset *out, ribo_error *err);
 
 static inline int32_t ribo_seqset_len(const ribo_seqset *s, size_t i) {
     return (int32_t)(s->offsets[i + 1] - s->offsets[i]);

@@ -496,6 +496,12 @@ const ribo_st_tensor *ribo_safetensors_find(const ribo_safetensors *st, const ch
     return e ? &e->t : NULL;
 }
 
+bool ribo_safetensors_any_name_contains(const ribo_safetensors *st, const char *needle) {
+    for (size_t i = 0; i < ribo_safetensors_count(st); ++i)
+        if (strstr(st->entries[i].t.name, needle)) return true;
+    return false;
+}
+
 /* Exact IEEE half -> single conversion (subnormals, signed zero, inf and NaN payloads kept). */
 static float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;

@@ -44,6 +44,8 @@ size_t ribo_safetensors_count(const ribo_safetensors *st);
 const ribo_st_tensor *ribo_safetensors_at(const ribo_safetensors *st, size_t i);
 /* Exact-name lookup; NULL if absent. */
 const ribo_st_tensor *ribo_safetensors_find(const ribo_safetensors *st, const char *name);
+/* True when some tensor's name contains needle (e.g. "attention.self.Wqkv."). */
+bool ribo_safetensors_any_name_contains(const ribo_safetensors *st, const char *needle);
 
 /* Converts F32/F16/BF16 data to float32 (dst holds n_elements); other dtypes -> RIBO_ERR_MODEL naming the tensor. */
 ribo_status ribo_st_to_f32(const ribo_st_tensor *t, float *dst, ribo_error *err);

@@ -20,6 +20,31 @@ ribo_status ribo_run_seqset_options(const ribo_embed_options *o, const ribo_mode
     return RIBO_OK;
 }
 
+#define DEFAULT_WINDOW_SEQS 32768
+#define DEFAULT_WINDOW_BATCHES 16 /* window tokens = this many token budgets */
+
+int ribo_run_longest_possible(const ribo_model *m, const ribo_seqset_options *so) {
+    size_t before = 0, after = 0;
+    ribo_tokenizer_added_counts(m->tokenizer, &before, &after);
+    return (int)(so->max_residues + before + after);
+}
+
+void ribo_run_nominal_budget(const ribo_embed_options *o, const ribo_model *m, const ribo_seqset_options *so,
+                             int *tokens, int *seqs) {
+    int T = o->max_tokens;
+    if (T <= 0) {
+        T = RIBO_DEFAULT_MAX_TOKENS;
+        if (ribo_run_longest_possible(m, so) > T) T = ribo_run_longest_possible(m, so);
+    }
+    *tokens = T;
+    *seqs = o->max_batch_seqs > 0 && o->max_batch_seqs < T ? o->max_batch_seqs : T;
+}
+
+void ribo_run_window_limits(const ribo_embed_options *o, int max_tokens, size_t *tokens, size_t *seqs) {
+    *tokens = o->window_tokens > 0 ? (size_t)o->window_tokens : (size_t)max_tokens * DEFAULT_WINDOW_BATCHES;
+    *seqs = o->window_seqs > 0 ? (size_t)o->window_seqs : DEFAULT_WINDOW_SEQS;
+}
+
 ribo_status ribo_run_no_sequences(const ribo_embed_options *o, const ribo_seqset *set, ribo_error *err) {
     return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed%s", o->inputs[0],
                           o->n_inputs > 1 ? " (and the other inputs)" : "",

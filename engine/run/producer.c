@@ -128,18 +128,14 @@ ribo_status ribo_producer_start(ribo_producer *p, int max_tokens, int max_seqs, 
     return RIBO_OK;
 }
 
-/* ESM token dropout: embeddings scaled by (1 - 0.15*0.8) / (1 - masked fraction) per sequence. */
+/* The per-sequence embedding scale of a batch: the family's hook, else 1 (model.h). */
 static void fill_seq_scale(const ribo_producer *p, ribo_batch *b) {
     const ribo_packed_batch *pb = &b->pb;
-    for (int s = 0; s < pb->n_seqs; ++s) {
-        float scale = 1.0f;
-        if (p->cfg.token_dropout) {
-            int n = pb->cu_seqlens[s + 1] - pb->cu_seqlens[s], masked = 0;
-            for (int t = pb->cu_seqlens[s]; t < pb->cu_seqlens[s + 1]; ++t) masked += pb->tokens[t] == p->cfg.mask_id;
-            scale = (float)((1.0 - 0.15 * 0.8) / (1.0 - (double)masked / (double)n));
-        }
-        b->seq_scale[s] = scale;
+    if (p->cfg.family && p->cfg.family->seq_scale) {
+        p->cfg.family->seq_scale(p->cfg.conv, pb->tokens, pb->cu_seqlens, pb->n_seqs, b->seq_scale);
+        return;
     }
+    for (int s = 0; s < pb->n_seqs; ++s) b->seq_scale[s] = 1.0f;
 }
 
 /* Builds the announcement of the current window (ids, output rows per sequence). */

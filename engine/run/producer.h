@@ -6,6 +6,7 @@
 #ifndef RIBO_ENGINE_PRODUCER_H
 #define RIBO_ENGINE_PRODUCER_H
 
+#include "engine/graph/model.h"
 #include "engine/input/input_stream.h"
 #include "engine/input/batch.h"
 
@@ -18,8 +19,8 @@ typedef ribo_status (*ribo_part_check_fn)(void *user, const ribo_window_msg *w, 
 
 typedef struct ribo_producer_config {
     ribo_input_config input;
-    bool token_dropout;        /* ESM: per-sequence scale 0.88 / (1 - masked fraction) */
-    int mask_id;
+    const ribo_model_family *family;     /* its seq_scale hook fills each batch's seq_scale (none: 1.0) */
+    const ribo_model_conventions *conv;  /* passed to the hook; both outlive the producer */
     bool per_residue;          /* output rows per sequence: its tokens minus pool_skip, else 1 */
     int pool_skip;
     size_t pool_size;          /* batch objects (>= 1) */

@@ -133,7 +133,10 @@ ribo_status ribo_embed(const ribo_embed_options *opts, ribo_embed_summary *summa
 
 /* Token ids of every input sequence (`ribo tokenize`), read and tokenized exactly as ribo_embed
  * would with the same options (model_dir, inputs, truncate, skip_invalid, translate_frames,
- * drop_stop_frames, lenient; the rest is ignored). cb is called once per sequence in input order. */
+ * drop_stop_frames, lenient; max_tokens, window_tokens and window_seqs set the input windows as for
+ * ribo_embed; the rest is ignored). cb is called once per sequence in input order, window by window
+ * as the input is read: when an error stops the reading (e.g. a duplicate id), the sequences of the
+ * windows before the one holding the error have already been passed to cb. */
 typedef void (*ribo_tokens_callback)(const char *id, const int32_t *ids, size_t n_ids, void *user);
 ribo_status ribo_tokenize(const ribo_embed_options *opts, ribo_tokens_callback cb, void *user, ribo_error *err);
 
