@@ -95,15 +95,10 @@ static int esm2_layer(ribo_graph *g, const ribo_model_dims *d, int l, int h, int
     snprintf(vn, sizeof vn, "%s.attention.self.value.bias", p);
     snprintf(name, sizeof name, "%s.attention.self.qkv.bias", p);
     int bqkv = ribo_graph_weight_concat(g, name, wsrc, 3, d->hidden, 0, err);
+    if (wqkv < 0 || bqkv < 0) return -1;
     snprintf(name, sizeof name, "%s.attention.self.qkv", p);
-    int qkv = ribo_graph_activation(g, name, 3 * d->hidden, err);
-    if (wqkv < 0 || bqkv < 0 || qkv < 0) return -1;
-    ribo_gop op = ribo_gop_make(RIBO_OP_LINEAR, name);
-    op.in[0] = a;
-    op.in[1] = wqkv;
-    op.in[2] = bqkv;
-    op.out = qkv;
-    if (ribo_emit(g, &op, err) < 0) return -1;
+    int qkv = ribo_linear_op(g, name, a, wqkv, bqkv, -1, RIBO_ACT_NONE, 3 * d->hidden, err);
+    if (qkv < 0) return -1;
 
     /* attention with rotary Q and K; q is scaled before the rotation, as in transformers */
     snprintf(name, sizeof name, "%s.attention.self.context", p);

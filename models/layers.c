@@ -64,6 +64,20 @@ int ribo_attention_node(ribo_graph *g, const char *name, int qkv, int cu, int so
     return ribo_emit(g, &op, err);
 }
 
+int ribo_linear_op(ribo_graph *g, const char *label, int x, int w, int b, int residual, ribo_activation act, int out_w,
+                   ribo_error *err) {
+    int out = ribo_graph_activation(g, label, out_w, err);
+    if (x < 0 || w < 0 || out < 0) return -1;
+    ribo_gop op = ribo_gop_make(RIBO_OP_LINEAR, label);
+    op.in[0] = x;
+    op.in[1] = w;
+    op.in[2] = b;
+    op.in[3] = residual;
+    op.out = out;
+    op.act = act;
+    return ribo_emit(g, &op, err);
+}
+
 int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, bool has_bias, ribo_activation act,
                      int residual, ribo_error *err) {
     char name[128];
@@ -74,16 +88,8 @@ int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out
         snprintf(name, sizeof name, "%s.bias", prefix);
         b = ribo_graph_weight(g, name, out_w, 0, err);
     }
-    int out = ribo_graph_activation(g, prefix, out_w, err);
-    if (w < 0 || (has_bias && b < 0) || out < 0) return -1;
-    ribo_gop op = ribo_gop_make(RIBO_OP_LINEAR, prefix);
-    op.in[0] = x;
-    op.in[1] = w;
-    op.in[2] = b;
-    op.in[3] = residual;
-    op.out = out;
-    op.act = act;
-    return ribo_emit(g, &op, err);
+    if (w < 0 || (has_bias && b < 0)) return -1;
+    return ribo_linear_op(g, prefix, x, w, b, residual, act, out_w, err);
 }
 
 int ribo_glu_node(ribo_graph *g, int x, const char *label, int width, ribo_activation act, ribo_error *err) {

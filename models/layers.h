@@ -25,6 +25,10 @@ int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, fl
  * and, when has_bias, <prefix>.bias [out]. */
 int ribo_linear_node(ribo_graph *g, int x, const char *prefix, int in_w, int out_w, bool has_bias, ribo_activation act,
                      int residual, ribo_error *err);
+/* The same with weights the family made itself (e.g. Q, K, V stacked into one): y = act(x W^T + b)
+ * (+ residual) into a new activation `label` of width out_w; b and residual -1 for none. */
+int ribo_linear_op(ribo_graph *g, const char *label, int x, int w, int b, int residual, ribo_activation act, int out_w,
+                   ribo_error *err);
 
 /* Rotary position embeddings applied inside an attention node (ESM-2). */
 typedef struct ribo_rotary_params {

@@ -19,22 +19,29 @@ export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY
 flags=(-DCMAKE_BUILD_TYPE=Release -DRIBO_WERROR=ON -DRIBO_OPENCL=OFF -DRIBO_HDF5=OFF
        -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPKG_CONFIG_EXECUTABLE=/nonexistent -DCMAKE_PREFIX_PATH="$deps")
 t0=$(date +%s)
-build() {  # src dir, build dir, log name
-  cmake -S "$1" -B "$2" "${flags[@]}" -DRIBO_BUILD_TESTS=OFF >"$out/$3.cmake.log" 2>&1 &&
+build() {  # src dir, build dir, log name, tests ON|OFF (only the ribo target is built here)
+  cmake -S "$1" -B "$2" "${flags[@]}" -DRIBO_BUILD_TESTS="$4" >"$out/$3.cmake.log" 2>&1 &&
     cmake --build "$2" -j "$(nproc)" --target ribo >"$out/$3.build.log" 2>&1 || { tail -30 "$out/$3.build.log"; exit 1; }
 }
-build "$base_src" build-base base
-build . build-gpu new
+build "$base_src" build-base base OFF &
+build . build-gpu new ON  # the tests configured too, so scripts/device_run.sh tests builds on from here
+wait
 echo "builds: $(( $(date +%s) - t0 )) s"
 old=$PWD/build-base/ribo new=$PWD/build-gpu/ribo
 status=0
-for dtype in fp32 fp16 bf16; do
-  tests/output_hashes.sh "$old" cuda "$dtype" >"$out/hashes.base.$dtype.txt" || { echo "base $dtype failed"; status=1; continue; }
+compare() {  # one dtype: old outputs, (bf16: old again), new against old
+  local dtype=$1
+  tests/output_hashes.sh "$old" cuda "$dtype" >"$out/hashes.base.$dtype.txt" || { echo "base $dtype failed"; return 1; }
   if [ "$dtype" = bf16 ]; then
-    tests/output_hashes.sh "$old" cuda "$dtype" --check "$out/hashes.base.$dtype.txt" | sed 's/^/base vs base: /' || status=1
+    tests/output_hashes.sh "$old" cuda "$dtype" --check "$out/hashes.base.$dtype.txt" | sed 's/^/base vs base: /' || return 1
   fi
-  tests/output_hashes.sh "$new" cuda "$dtype" --check "$out/hashes.base.$dtype.txt" 2>&1 | tail -20 || status=1
-done
+  tests/output_hashes.sh "$new" cuda "$dtype" --check "$out/hashes.base.$dtype.txt" 2>&1 | tail -20
+  return "${PIPESTATUS[0]}"
+}
+pids=()
+for dtype in fp32 fp16 bf16; do compare "$dtype" >"$out/compare.$dtype.log" 2>&1 & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+cat "$out"/compare.*.log
 echo "hashes: $(( $(date +%s) - t0 )) s"
 work=/tmp/ribo-compare
 mkdir -p "$work"

@@ -16,7 +16,7 @@ deps=${RIBO_DEPS:-$PWD/.deps/root/usr}
 export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} PYTHONUNBUFFERED=1
 nvidia-smi -L
 t0=$(date +%s)
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DRIBO_WERROR=ON -DRIBO_OPENCL=OFF -DRIBO_HDF5=OFF \
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DRIBO_WERROR=ON -DRIBO_OPENCL=OFF -DRIBO_HDF5=OFF -DRIBO_BUILD_TESTS=ON \
   -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-90}" -DPKG_CONFIG_EXECUTABLE=/nonexistent -DCMAKE_PREFIX_PATH="$deps" \
   >"$out/cmake.log" 2>&1 && cmake --build build-gpu -j "$(nproc)" >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
