@@ -69,7 +69,12 @@ typedef struct ribo_gtensor {
  *   POOL        in[0] x [T, width], in[1] cu_seqlens, in[2] seq_of_token (batch inputs); pool_mode,
  *               skip_begin, skip_end. out: the graph's fp32 output (rows per sequence or per token).
  *   GLU         in[0] x [T, 2 * width]; act: out[t, c] = act(x[t, c]) * x[t, width + c]. out [T, width].
- *   ROTARY, ATTENTION: the executor's run_op (engine/graph/executor.c) reads their slots. */
+ *   ATTENTION   in[0] qkv [T, 3 * n_heads * head_dim], in[1] cu_seqlens, in[2] seq_of_token (batch
+ *               inputs), in[3] optional ALiBi slopes (constant [n_heads]), in[4] positions (batch
+ *               input; read when rotary); n_heads, head_dim, scale, rotary, theta, q_scale. Packed
+ *               attention within each sequence (ribo_attention_args); with rotary, Q and K are rotated
+ *               first, and the backend alone decides whether inside its kernel. out [T, n_heads * head_dim].
+ * The executor turns an op into its kernel call in one place (make_call, engine/graph/executor.c). */
 typedef enum ribo_op_kind {
     RIBO_OP_EMBED,
     RIBO_OP_LAYER_NORM,
