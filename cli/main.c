@@ -22,7 +22,7 @@ static void usage_embed(FILE *f) {
             "      --pool MODE        mean (the default; ESM-2: residues only, DNABERT: all tokens incl.\n"
             "                         [CLS]/[SEP]), cls, none (per-residue / per-token states)\n"
             "      --dtype T          fp32 | fp16 | bf16 (default: bf16 where the device stores it, else fp32)\n"
-            "      --backend NAME     auto (default) | opencl\n"
+            "      --backend NAME     auto (default) | cuda | opencl\n"
             "      --device N         device index within the backend (default 0)\n"
             "      --max-tokens N     token budget of one packed batch (default %d)\n"
             "      --max-batch-seqs N at most N sequences per batch (default: no limit)\n"
