@@ -5,8 +5,8 @@
  * The engine calls the tables only through the static inline wrappers at the end of this file
  * (ribo_stream_copy_h2d, ribo_event_query, ribo_kernel_launch, ...): an optional member gets its
  * fallback there, in one place. Every member is mandatory unless marked "(optional)" with its
- * default; ribo_device_open (backend_registry.c) refuses a device whose tables miss a mandatory
- * member, naming it, and ribo_stream_create does the same for a stream's and an event's table.
+ * default; ribo_device_open (backend_check.c) refuses a device whose tables miss a mandatory
+ * member, naming it, and ribo_stream_create / ribo_event_create do the same for streams and events.
  * Before the first batch the executor asks ribo_kernel_check for every op (shapes at the token
  * budget), so an op or shape a backend cannot run is refused by name, not at its first launch.
  *
@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "engine/base/error.h"
 
@@ -237,7 +238,8 @@ typedef struct ribo_kernel_i {
     /* (optional; default: every call is supported) Whether this device, as opened, can run `call`:
      * the args carry the shapes of the largest batch the executor will run (n_tokens and max_seqlen at
      * the token budget, n_seqs at the sequence budget) and the buffers it will pass (a NULL buffer =
-     * absent, as in the launch). RIBO_ERR_UNSUPPORTED with a message naming the backend, the op and the
+     * absent, as in the launch; a check must not dereference them: before allocation they are
+     * placeholders). RIBO_ERR_UNSUPPORTED with a message naming the backend, the op and the
      * limit ("cuda: attention head size 160 is not in 1..128") when it cannot. No work is enqueued. */
     ribo_status (*check)(ribo_device *dev, const ribo_kernel_call *call, ribo_error *err);
 } ribo_kernel_i;
@@ -271,14 +273,17 @@ ribo_status ribo_backend_open(const char *name, int index, ribo_storage storage,
 /* RIBO_ERR_INTERNAL "backend 'x' has no 'glu' kernel" (or device/stream/event member) when a mandatory
  * member of dev's device or kernel table is NULL; RIBO_OK otherwise. backend names it in the message. */
 ribo_status ribo_device_check_tables(const char *backend, const ribo_device *dev, ribo_error *err);
-/* The same for a stream's table and the event table its device creates (ribo_stream_create). */
+/* The same for a stream's table (ribo_stream_create runs it) and an event's (ribo_event_create). */
 ribo_status ribo_stream_check_table(const ribo_stream *s, ribo_error *err);
 ribo_status ribo_event_check_table(const ribo_event *ev, ribo_error *err);
 
 /* ---------------------------------------------------------------- wrappers
  * The engine's only way into the tables (one place for argument order and optional members). */
 
-static inline void ribo_device_get_props(ribo_device *dev, ribo_device_props *props) { dev->iface->get_props(dev, props); }
+static inline void ribo_device_get_props(ribo_device *dev, ribo_device_props *props) {
+    memset(props, 0, sizeof *props); /* a field the backend does not fill reads as 0 */
+    dev->iface->get_props(dev, props);
+}
 static inline ribo_status ribo_buffer_alloc(ribo_device *dev, size_t bytes, const char *what, ribo_dbuf **out,
                                             ribo_error *err) {
     return dev->iface->buffer_alloc(dev, bytes, what, out, err);

@@ -121,10 +121,15 @@ ribo_status ribo_event_create(ribo_device *dev, bool timing, ribo_event **out, r
 }
 
 ribo_status ribo_kernel_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
-    static const char *const names[RIBO_KERNEL_OP_COUNT] = {"embed", "layer_norm", "linear", "attention", "pool", "glu"};
+    static const char *const names[] = {[RIBO_KERNEL_EMBED] = "embed",         [RIBO_KERNEL_LAYER_NORM] = "layer_norm",
+                                        [RIBO_KERNEL_LINEAR] = "linear",       [RIBO_KERNEL_ATTENTION] = "attention",
+                                        [RIBO_KERNEL_POOL] = "pool",           [RIBO_KERNEL_GLU] = "glu"};
+    _Static_assert(sizeof names / sizeof names[0] == RIBO_KERNEL_OP_COUNT, "a kernel op without a name");
     const ribo_kernel_i *k = dev->kernels;
-    const bool present[RIBO_KERNEL_OP_COUNT] = {k->embed != NULL, k->layer_norm != NULL, k->linear != NULL,
-                                                k->attention != NULL, k->pool != NULL, k->glu != NULL};
+    const bool present[] = {[RIBO_KERNEL_EMBED] = k->embed != NULL,         [RIBO_KERNEL_LAYER_NORM] = k->layer_norm != NULL,
+                            [RIBO_KERNEL_LINEAR] = k->linear != NULL,       [RIBO_KERNEL_ATTENTION] = k->attention != NULL,
+                            [RIBO_KERNEL_POOL] = k->pool != NULL,           [RIBO_KERNEL_GLU] = k->glu != NULL};
+    _Static_assert(sizeof present / sizeof present[0] == RIBO_KERNEL_OP_COUNT, "a kernel op without a member");
     if (c->op < 0 || c->op >= RIBO_KERNEL_OP_COUNT)
         return ribo_error_set(err, RIBO_ERR_INTERNAL, "kernel call of unknown op %d", (int)c->op);
     if (!present[c->op]) {

@@ -31,8 +31,8 @@ int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, fl
     int gamma = ribo_graph_norm_param(g, name, width, err);
     snprintf(name, sizeof name, "%s.bias", prefix);
     int beta = ribo_graph_norm_param(g, name, width, err);
-    int out = ribo_graph_activation(g, prefix, width, err);
-    if (gamma < 0 || beta < 0 || out < 0) return -1;
+    int out = x < 0 ? -1 : ribo_graph_activation(g, prefix, width, err);
+    if (x < 0 || gamma < 0 || beta < 0 || out < 0) return -1;
     ribo_gop op = ribo_gop_make(RIBO_OP_LAYER_NORM, prefix);
     op.in[0] = x;
     op.in[1] = gamma;
@@ -44,6 +44,7 @@ int ribo_layer_norm_node(ribo_graph *g, int x, const char *prefix, int width, fl
 
 int ribo_attention_node(ribo_graph *g, const char *name, int qkv, int cu, int sot, int n_heads, int head_dim, float scale,
                         int alibi_slopes, const ribo_rotary_params *rotary, ribo_error *err) {
+    if (qkv < 0 || cu < 0 || sot < 0 || (rotary && rotary->positions < 0)) return -1;
     int ctx = ribo_graph_activation(g, name, n_heads * head_dim, err);
     if (ctx < 0) return -1;
     ribo_gop op = ribo_gop_make(RIBO_OP_ATTENTION, name);
@@ -105,6 +106,7 @@ int ribo_glu_node(ribo_graph *g, int x, const char *label, int width, ribo_activ
 
 int ribo_pool_node(ribo_graph *g, int h, int cu, int sot, int width, ribo_pool pool, int skip_begin, int skip_end,
                    ribo_error *err) {
+    if (h < 0 || cu < 0) return -1;
     int out = ribo_graph_set_output(g, width, err);
     if (out < 0) return -1;
     ribo_gop op = ribo_gop_make(RIBO_OP_POOL, "pool");

@@ -189,7 +189,7 @@ template <> float back<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float
 
 uint64_t rng = 0x2545f4914f6cdd1dull;
 
-/* inv_freq as the CUDA backend computes it on the host (cuda_kernels.cu rotary_inv_freq) */
+/* inv_freq as the CUDA backend computes it on the host (cuda_rope.cu rotary_inv_freq) */
 float rope_inv_freq(float theta, int i, int head_dim) {
     const float p = (float)pow((double)theta, (double)((float)(2 * i) / (float)head_dim));
     return (float)(1.0 / (double)p);

@@ -89,11 +89,53 @@ static void test_standin_tables(void) {
         standin_kernels = fake_kernel_table();
         void **slot = (void **)&standin_kernels + k; /* members in declaration order, all pointers */
         *slot = NULL;
+        destroyed = 0;
+        dev = &standin_dev;
         ribo_status s = ribo_device_open(&standin_reg, 0, RIBO_STORAGE_F32, &dev, &err);
         char want[96];
         snprintf(want, sizeof want, "backend 'standin' has no '%s' kernel", names[k]);
         CHECK(s == RIBO_ERR_INTERNAL && strcmp(err.message, want) == 0, "kernel %s missing: %s", names[k], err.message);
+        CHECK(dev == NULL && destroyed == 1, "kernel %s missing: device handed out or not destroyed", names[k]);
     }
+}
+
+/* ---------------------------------------------------------------- stand-in streams */
+
+static int streams_destroyed;
+static void standin_stream_destroy(ribo_stream *s) { ++streams_destroyed; }
+static ribo_stream_i standin_stream_table;
+static ribo_stream standin_stream;
+
+static ribo_status standin_stream_create(ribo_device *dev, int priority, ribo_stream **out, ribo_error *err) {
+    standin_stream = (ribo_stream){.iface = &standin_stream_table, .dev = dev, .ctx = NULL};
+    *out = &standin_stream;
+    return RIBO_OK;
+}
+
+/* ribo_stream_create: a stream whose table lacks a member is destroyed and refused, never handed out. */
+static void test_standin_stream_refused(void) {
+    standin_iface = fake_device_table();
+    standin_kernels = fake_kernel_table();
+    standin_iface.stream_create = standin_stream_create;
+    standin_stream_table = (ribo_stream_i){.copy_h2d = (void *)fake_kernel,
+                                           .copy_d2h = (void *)fake_kernel,
+                                           .wait_event = (void *)fake_kernel,
+                                           .record_event = (void *)fake_kernel,
+                                           .synchronize = (void *)fake_kernel,
+                                           .destroy = standin_stream_destroy};
+    ribo_error err = {0};
+    ribo_device *dev = NULL;
+    CHECK_STATUS(ribo_device_open(&standin_reg, 0, RIBO_STORAGE_F32, &dev, &err), RIBO_OK, &err);
+    if (!dev) return;
+    ribo_stream *s = NULL;
+    CHECK_STATUS(ribo_stream_create(dev, 0, &s, &err), RIBO_OK, &err);
+    CHECK(s == &standin_stream, "complete stream table: the stream is handed out");
+    standin_stream_table.wait_event = NULL;
+    streams_destroyed = 0;
+    CHECK_STATUS(ribo_stream_create(dev, 0, &s, &err), RIBO_ERR_INTERNAL, &err);
+    CHECK(strcmp(err.message, "backend 'standin' has no 'wait_event' stream member") == 0, "message: %s", err.message);
+    CHECK(s == NULL && streams_destroyed == 1, "refused stream handed out (%p) or not destroyed (%d)", (void *)s,
+          streams_destroyed);
 }
 
 /* ---------------------------------------------------------------- the real backend, one kernel out */
@@ -207,6 +249,7 @@ static void test_head_size_refused_before_any_batch(void) {
 
 int main(void) {
     test_standin_tables();
+    test_standin_stream_refused();
     ribo_device *dev = NULL;
     ribo_stream *st = NULL;
     if (open_real(&dev, &st)) {

@@ -207,7 +207,7 @@ void check_gelu_type() {
 
 /* ---------------------------------------------------------------- rotary */
 
-/* inv_freq as cuda_kernels.cu computes it on the host */
+/* inv_freq as cuda_rope.cu computes it on the host */
 float rope_inv_freq(float theta, int i, int head_dim) {
     const float p = (float)pow((double)theta, (double)((float)(2 * i) / (float)head_dim));
     return (float)(1.0 / (double)p);
@@ -230,7 +230,7 @@ void check_rotary(int head_dim, int n_heads, const int *lens, int n_seqs) {
     float inv_freq[64];
     for (int i = 0; i < half; ++i) inv_freq[i] = rope_inv_freq(10000.0f, i, head_dim);
     const float q_scale = 1.0f / sqrtf((float)head_dim);
-    for (int t = 0; t < n_tokens; ++t) /* cuda_kernels.cu rotary_kernel, one pair at a time */
+    for (int t = 0; t < n_tokens; ++t) /* cuda_rope.cu rotary_kernel, one pair at a time */
         for (int h = 0; h < n_heads; ++h)
             for (int i = 0; i < half; ++i) {
                 const float angle = (float)pos[t] * inv_freq[i], s = sinf(angle), c = cosf(angle);
@@ -254,7 +254,7 @@ void check_rotary(int head_dim, int n_heads, const int *lens, int n_seqs) {
     free(qkv);
 }
 
-/* The vector widths cuda_kernels.cu run_rotary picks: 16 bytes where (D/2) % C16 == 0, else 8 bytes. */
+/* The vector widths cuda_rope.cu run_rotary picks: 16 bytes where (D/2) % C16 == 0, else 8 bytes. */
 template <typename T>
 void check_rotary_type() {
     constexpr int C16 = 16 / (int)sizeof(T), C8 = 8 / (int)sizeof(T);

@@ -114,7 +114,7 @@ void ribo_test_open_device(ribo_device **dev, ribo_stream **stream) {
         fprintf(stderr, "SKIPPED: no usable device (%s)\n", err.message);
         exit(RIBO_TEST_SKIP);
     }
-    s = (*dev)->iface->stream_create(*dev, 0, stream, &err);
+    s = ribo_stream_create(*dev, 0, stream, &err);
     if (s != RIBO_OK) {
         fprintf(stderr, "stream_create failed: %s\n", err.message);
         exit(1);
@@ -123,8 +123,8 @@ void ribo_test_open_device(ribo_device **dev, ribo_stream **stream) {
 
 void ribo_test_close_device(ribo_device *dev, ribo_stream *stream) {
     ribo_test_free_all(dev);
-    stream->iface->destroy(stream);
-    dev->iface->destroy(dev);
+    ribo_stream_destroy(stream);
+    ribo_device_destroy(dev);
 }
 
 ribo_dptr ribo_test_upload(ribo_device *dev, ribo_stream *s, const void *host, size_t n) {

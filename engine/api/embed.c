@@ -139,6 +139,17 @@ static const char *dtype_name(ribo_dtype d) {
     return d == RIBO_DTYPE_FP16 ? "fp16" : d == RIBO_DTYPE_BF16 ? "bf16" : "fp32";
 }
 
+/* Every device asked about every op at the nominal budget before anything is written, read or
+ * allocated: an op or shape a device cannot run is refused now, not after the inputs are read. */
+static ribo_status check_devices(embed_run *r, ribo_error *err) {
+    int T, B;
+    ribo_run_nominal_budget(r->o, &r->model, &r->so, &T, &B);
+    for (int i = 0; i < r->n_pipes; ++i)
+        if (ribo_executor_check(r->devs[i], &r->graph, T, B, err) != RIBO_OK)
+            return ribo_error_prefix(err, "%s", r->labels[i]);
+    return RIBO_OK;
+}
+
 /* Fingerprint of this run: model files, inputs, and every option that changes the output bytes or
  * the part boundaries (new such options must be added here). */
 static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
@@ -423,8 +434,8 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
     pthread_mutex_init(&r->log_lock, NULL);
     ribo_status s = ribo_model_open(o->model_dir, &r->model, err);
     r->pool = o->pool == RIBO_POOL_DEFAULT && s == RIBO_OK ? r->model.conv.default_pool : o->pool;
-    /* Fail fast: the graph is built and every weight checked before the device is opened and
-     * before any input is read, so a wrong checkpoint is reported at once. */
+    /* Fail fast: the graph is built and every weight checked before the device is opened, and every op
+     * put to the devices' support query right after, before any input is read or memory allocated. */
     if (s == RIBO_OK) s = ribo_model_build_graph(&r->model, r->pool, &r->graph, err);
     if (s == RIBO_OK) s = ribo_output_check_path(o->output, err);
     struct stat sb;
@@ -433,6 +444,7 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
     if (s == RIBO_OK) s = open_devices(r, err);
     if (s == RIBO_OK) {
         s = ribo_run_seqset_options(o, &r->model, &r->so, err);
+        if (s == RIBO_OK) s = check_devices(r, err);
         if (s == RIBO_OK) s = prepare(r, err);
     }
     if (s == RIBO_OK) s = embed_run_batches(r, err);

@@ -16,6 +16,7 @@ struct ribo_executor {
     ribo_graph *g;            /* &local */
     int slot;                 /* I/O slot of the batch being enqueued */
     int io_slots;
+    bool placeholders;        /* ribo_executor_check: no buffers yet; a tensor an op has is a placeholder */
     ribo_executor_config cfg;
     ribo_dbuf *weights, *arena, *io;
     ribo_memory_plan plan;
@@ -148,6 +149,7 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     ex->cfg = *cfg;
     ribo_device_props props;
     ribo_device_get_props(dev, &props);
+    if (!ex->cfg.alignment) ex->cfg.alignment = RIBO_DEFAULT_ALIGN;
     if (props.alignment > ex->cfg.alignment) ex->cfg.alignment = props.alignment;
     ex->io_slots = cfg->io_slots > 0 ? cfg->io_slots : 1;
     ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_weights_check(g, st, NULL, err);
@@ -217,7 +219,9 @@ ribo_dptr ribo_executor_output(const ribo_executor *ex) { return ribo_executor_o
 
 /* Device pointer of op input k, or a NULL dptr when unused. */
 static ribo_dptr arg(const ribo_executor *ex, int id) {
+    static ribo_dbuf *const placeholder = (ribo_dbuf *)&placeholder; /* never dereferenced: marks presence */
     ribo_dptr none = {NULL, 0};
+    if (id >= 0 && ex->placeholders) return (ribo_dptr){.buf = placeholder, .offset = 0};
     return id >= 0 ? tensor_at(ex, id, ex->slot) : none;
 }
 
@@ -294,6 +298,18 @@ static ribo_status check_ops(ribo_executor *ex, ribo_error *err) {
     return RIBO_OK;
 }
 
+ribo_status ribo_executor_check(ribo_device *dev, const ribo_graph *g, int max_tokens, int max_seqs, ribo_error *err) {
+    ribo_executor ex;
+    memset(&ex, 0, sizeof ex);
+    ex.dev = dev;
+    ex.local = *g; /* read only: make_call reads tensor shapes, arg() hands out placeholders */
+    ex.g = &ex.local;
+    ex.cfg.max_tokens = max_tokens;
+    ex.cfg.max_seqs = max_seqs;
+    ex.placeholders = true;
+    return check_ops(&ex, err);
+}
+
 ribo_status ribo_executor_run_at(ribo_executor *ex, ribo_stream *stream, int slot, int n_tokens, int n_seqs,
                                  int max_seqlen, ribo_error *err) {
     if (slot < 0 || slot >= ex->io_slots)
@@ -327,8 +343,10 @@ ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_toke
 
 /* Prints the per-op-kind device time gathered under RIBO_PROFILE_OPS. */
 static void print_profile(const ribo_executor *ex) {
-    static const char *const names[RIBO_OP_KIND_COUNT] = {"embed", "layer_norm", "linear", "attention", "pool",
-                                                          "glu"};
+    static const char *const names[] = {[RIBO_OP_EMBED] = "embed",         [RIBO_OP_LAYER_NORM] = "layer_norm",
+                                        [RIBO_OP_LINEAR] = "linear",       [RIBO_OP_ATTENTION] = "attention",
+                                        [RIBO_OP_POOL] = "pool",           [RIBO_OP_GLU] = "glu"};
+    _Static_assert(sizeof names / sizeof names[0] == RIBO_OP_KIND_COUNT, "an op kind without a name");
     double total = 0;
     for (int k = 0; k < RIBO_OP_KIND_COUNT; ++k) total += ex->op_ms[k];
     fprintf(stderr, "ribo: op profile (device ms, each op synchronized):");

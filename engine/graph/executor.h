@@ -37,6 +37,12 @@ ribo_status ribo_executor_plan(ribo_graph *g, const ribo_executor_config *cfg, r
 ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_graph *g, const ribo_safetensors *st,
                                  const ribo_executor_config *cfg, ribo_executor **out, ribo_error *err);
 
+/* The support query alone, before anything is allocated: every op of g put to dev's ribo_kernel_check
+ * at a batch of max_tokens tokens in max_seqs sequences, with non-NULL placeholder buffers (never
+ * dereferenced) for the tensors each op has. ribo_embed calls it right after opening the devices, so
+ * an op or shape a device cannot run is refused before any work directory, input or allocation. */
+ribo_status ribo_executor_check(ribo_device *dev, const ribo_graph *g, int max_tokens, int max_seqs, ribo_error *err);
+
 /* Device address of a per-batch input / of the fp32 output (of I/O slot 0, or of `slot`). */
 ribo_dptr ribo_executor_input(const ribo_executor *ex, ribo_input_kind kind);
 ribo_dptr ribo_executor_output(const ribo_executor *ex);

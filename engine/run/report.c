@@ -1,4 +1,4 @@
-/* Run report and bottleneck verdict (see run_report.h). */
+/* Run report and bottleneck verdict (see report.h). */
 #include "engine/run/report.h"
 
 #include <cjson/cJSON.h>

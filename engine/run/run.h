@@ -1,4 +1,4 @@
-/* Private to the embed driver (embed.c sets a run up and tears it down, embed_threads.c runs its
+/* Private to the embed driver (embed.c sets a run up and tears it down, threads.c runs its
  * batches): everything one `ribo embed` run holds. */
 #ifndef RIBO_ENGINE_EMBED_RUN_H
 #define RIBO_ENGINE_EMBED_RUN_H

@@ -1,4 +1,4 @@
-/* First-error-wins stop of a multi-threaded run (see run_ctl.h). */
+/* First-error-wins stop of a multi-threaded run (see stop.h). */
 #include "engine/run/stop.h"
 
 #include <string.h>

@@ -1,11 +1,11 @@
-/* Running the batches of an embed run (see embed_run.h):
+/* Running the batches of an embed run (see run.h):
  *
  *   producer thread ──batch queue──► pipeline thread per device ──┐
  *        │  (windows)                                             ▼
  *        └───────────────────────────────────────────────► writer queue ──► writer thread ──► parts
  *
  * The producer's fixed pool of batch objects bounds everything in flight: the writer returns each
- * batch to the pool after writing it. Any thread's error stops all of them (run_ctl.h). With --sync
+ * batch to the pool after writing it. Any thread's error stops all of them (stop.h). With --sync
  * the same components run inline on the calling thread, one batch at a time. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Batches -> parts (see part_writer.h). */
+/* Batches -> parts (see writer.h). */
 #include "engine/run/writer.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Work directory: lock, manifest, kept parts, cleanup (see run_dir.h). */
+/* Work directory: lock, manifest, kept parts, cleanup (see workdir.h). */
 #include "engine/store/workdir.h"
 
 #include <dirent.h>
@@ -114,7 +114,7 @@ static ribo_status read_manifest(const char *dir, cJSON **out, ribo_error *err) 
     return RIBO_OK;
 }
 
-/* Checks an earlier run's directory against this run (see run_dir.h). */
+/* Checks an earlier run's directory against this run (see workdir.h). */
 static ribo_status adopt(ribo_run_dir *d, bool resume, ribo_error *err) {
     cJSON *m = NULL;
     RIBO_TRY(read_manifest(d->path, &m, err));
