@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Tensor alignment when neither the config nor the device asks for one (ribo info's plan). */
-#define RIBO_DEFAULT_ALIGN 256
+/* The least tensor alignment of a plan: a device that asks for more (ribo_executor_config.alignment) gets it. */
+#define RIBO_MIN_ALIGN 256
 
 struct ribo_executor {
     ribo_device *dev;
@@ -26,9 +26,9 @@ struct ribo_executor {
     double op_ms[RIBO_OP_KIND_COUNT];
 };
 
-/* n rounded up to the plan's tensor alignment (a power of two). */
+/* n rounded up to the plan's tensor alignment: the config's (the device's), at least RIBO_MIN_ALIGN. */
 static size_t align_up(size_t n, const ribo_executor_config *cfg) {
-    size_t a = cfg->alignment ? cfg->alignment : RIBO_DEFAULT_ALIGN;
+    size_t a = cfg->alignment > RIBO_MIN_ALIGN ? cfg->alignment : RIBO_MIN_ALIGN;
     return (n + a - 1) / a * a;
 }
 
@@ -149,7 +149,6 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
     ex->cfg = *cfg;
     ribo_device_props props;
     ribo_device_get_props(dev, &props);
-    if (!ex->cfg.alignment) ex->cfg.alignment = RIBO_DEFAULT_ALIGN;
     if (props.alignment > ex->cfg.alignment) ex->cfg.alignment = props.alignment;
     ex->io_slots = cfg->io_slots > 0 ? cfg->io_slots : 1;
     ribo_status s = g->resolved_from == st ? RIBO_OK : ribo_weights_check(g, st, NULL, err);

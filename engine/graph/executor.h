@@ -15,8 +15,8 @@ typedef struct ribo_executor_config {
     ribo_storage storage;    /* activation/weight storage type on the device */
     int io_slots;            /* sets of batch input/output tensors (0 = 1): a pipeline uploads batch n+1
                                 into one slot while batch n computes from another */
-    size_t alignment;        /* tensor alignment in bytes (0 = 256); the executor raises it to the device's
-                                ribo_device_props.alignment */
+    size_t alignment;        /* tensor alignment in bytes, a power of two (at least 256 is used); the
+                                executor raises it to the device's ribo_device_props.alignment */
 } ribo_executor_config;
 
 /* Device bytes the executor will allocate (weights + arena + inputs + output). */

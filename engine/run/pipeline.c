@@ -89,7 +89,10 @@ static ribo_status plan_bytes(const ribo_pipeline_config *cfg, int tokens, int s
     local.tensors = malloc((size_t)(local.n_tensors ? local.n_tensors : 1) * sizeof *local.tensors);
     if (!local.tensors) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     memcpy(local.tensors, cfg->graph->tensors, (size_t)local.n_tensors * sizeof *local.tensors);
-    ribo_executor_config ec = {.max_tokens = tokens, .max_seqs = seqs, .storage = cfg->storage, .io_slots = slots};
+    ribo_device_props props;
+    ribo_device_get_props(cfg->dev, &props);
+    ribo_executor_config ec = {.max_tokens = tokens, .max_seqs = seqs, .storage = cfg->storage, .io_slots = slots,
+                               .alignment = props.alignment}; /* as ribo_executor_create will align */
     ribo_memory_plan mp;
     ribo_status s = ribo_executor_plan(&local, &ec, &mp, err);
     free(local.tensors);
