@@ -237,14 +237,23 @@ static void test_head_size_refused_before_any_batch(void) {
     CHECK(strstr(err.message, "batch") == NULL, "refused at a batch, not before: %s", err.message);
     struct stat sb;
     CHECK(stat(out, &sb) != 0, "an output exists after the refusal");
+    CHECK(stat(ribo_test_tmp("h160.npy.ribo-work"), &sb) != 0, "a work directory exists after the refusal");
+    /* refused as soon as the devices are open, before any input is read: a missing input is not reached */
+    const char *missing = ribo_test_tmp("no-such-input.fasta");
+    o.inputs = &missing;
+    CHECK_STATUS(ribo_embed(&o, &sum, &err), RIBO_ERR_UNSUPPORTED, &err);
+    CHECK_MESSAGE(&err, "attention head size 160 is not in 1..128");
+    o.inputs = &fasta;
     CHECK(sum.n_sequences == 0 && sum.n_batches == 0, "%zu sequences in %zu batches embedded", sum.n_sequences, (size_t)sum.n_batches);
 
     /* the same model at head size 64 runs */
     const char *model64 = ribo_test_tmp("esm2_head64");
     CHECK(ribo_test_write_esm2_model(model64, 7, 128, 2, 64), "writing the head-size-64 model");
     o.model_dir = model64;
+    const char *out64 = ribo_test_tmp("h64.npy");
+    o.output = out64;
     CHECK_STATUS(ribo_embed(&o, &sum, &err), RIBO_OK, &err);
-    CHECK(stat(out, &sb) == 0, "no output from the runnable model");
+    CHECK(stat(out64, &sb) == 0, "no output from the runnable model");
 }
 
 int main(void) {
