@@ -171,7 +171,6 @@ static void cuda_device_destroy(ribo_device *dev) {
     if (cd) {
         cudaSetDevice(cd->ordinal);
         ribo_cuda_gemm_release(cd);
-        pthread_mutex_destroy(&cd->gemm_lock);
         pthread_mutex_destroy(&cd->mem_lock);
         free(cd);
     }
@@ -291,7 +290,6 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
         free(cd);
         return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
     }
-    pthread_mutex_init(&cd->gemm_lock, NULL);
     pthread_mutex_init(&cd->mem_lock, NULL);
     cd->ordinal = index;
     cd->storage = storage;

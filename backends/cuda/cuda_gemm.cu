@@ -12,6 +12,24 @@
 #include "cuda_internal.h"
 
 #define RIBO_CUDA_WORKSPACE (32u << 20) /* cuBLASLt workspace recommended for Hopper */
+#define RIBO_CUDA_GEMM_CACHE 512
+
+/* cuBLASLt algorithm chosen for one GEMM shape (cached per device). */
+typedef struct ribo_cuda_gemm_plan {
+    int m, n, k, epilogue, beta_one; /* m: the bucket of token counts (m_bucket) */
+    cublasLtMatmulAlgo_t algo;
+    bool valid;
+} ribo_cuda_gemm_plan;
+
+struct ribo_cuda_blas {
+    bool gelu_tanh_epilogue;      /* RIBO_GELU_EPILOGUE=tanh: bias + tanh-approximated GELU in the GEMM (16-bit) */
+    cublasLtHandle_t lt;
+    void *workspace;              /* cuBLASLt workspace, one per device handle */
+    size_t workspace_bytes;
+    pthread_mutex_t gemm_lock;    /* guards the plan cache */
+    ribo_cuda_gemm_plan plans[RIBO_CUDA_GEMM_CACHE];
+    int n_plans, next_evict;
+};
 
 static const char *lt_status_name(cublasStatus_t s) {
     switch (s) {
@@ -36,19 +54,28 @@ static ribo_status lt_check(cublasStatus_t s, const char *what, ribo_error *err)
 
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err) {
     const char *gelu = getenv("RIBO_GELU_EPILOGUE");
-    if (!gelu || !*gelu || !strcmp(gelu, "0")) cd->gelu_tanh_epilogue = false;
-    else if (!strcmp(gelu, "tanh")) cd->gelu_tanh_epilogue = true;
+    bool tanh_epi;
+    if (!gelu || !*gelu || !strcmp(gelu, "0")) tanh_epi = false;
+    else if (!strcmp(gelu, "tanh")) tanh_epi = true;
     else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_GELU_EPILOGUE='%s' is not 0 or tanh", gelu);
-    RIBO_TRY(lt_check(cublasLtCreate(&cd->lt), "creating the handle", err));
-    cd->workspace_bytes = RIBO_CUDA_WORKSPACE;
-    return ribo_cuda_check(cudaMalloc(&cd->workspace, cd->workspace_bytes), "allocating the cuBLASLt workspace", err);
+    ribo_cuda_blas *b = (ribo_cuda_blas *)calloc(1, sizeof *b);
+    if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+    pthread_mutex_init(&b->gemm_lock, NULL);
+    b->gelu_tanh_epilogue = tanh_epi;
+    cd->blas = b;
+    RIBO_TRY(lt_check(cublasLtCreate(&b->lt), "creating the handle", err));
+    b->workspace_bytes = RIBO_CUDA_WORKSPACE;
+    return ribo_cuda_check(cudaMalloc(&b->workspace, b->workspace_bytes), "allocating the cuBLASLt workspace", err);
 }
 
 void ribo_cuda_gemm_release(ribo_cuda_device *cd) {
-    if (cd->workspace) cudaFree(cd->workspace);
-    if (cd->lt) cublasLtDestroy(cd->lt);
-    cd->workspace = NULL;
-    cd->lt = NULL;
+    ribo_cuda_blas *b = cd->blas;
+    if (!b) return;
+    if (b->workspace) cudaFree(b->workspace);
+    if (b->lt) cublasLtDestroy(b->lt);
+    pthread_mutex_destroy(&b->gemm_lock);
+    free(b);
+    cd->blas = NULL;
 }
 
 static cudaDataType_t data_type(ribo_storage s) {
@@ -98,9 +125,9 @@ static int m_bucket(int m) {
 }
 
 /* The cached plan of (bucket of m, n, k, epilogue, beta) or NULL; with the cache lock held. */
-static ribo_cuda_gemm_plan *plan_find(ribo_cuda_device *cd, int mb, const ribo_linear_args *a, int epi, bool beta_one) {
-    for (int i = 0; i < cd->n_plans; ++i) {
-        ribo_cuda_gemm_plan *p = &cd->plans[i];
+static ribo_cuda_gemm_plan *plan_find(ribo_cuda_blas *bl, int mb, const ribo_linear_args *a, int epi, bool beta_one) {
+    for (int i = 0; i < bl->n_plans; ++i) {
+        ribo_cuda_gemm_plan *p = &bl->plans[i];
         if (p->valid && p->m == mb && p->n == a->n && p->k == a->k && p->epilogue == epi && p->beta_one == beta_one)
             return p;
     }
@@ -109,14 +136,14 @@ static ribo_cuda_gemm_plan *plan_find(ribo_cuda_device *cd, int mb, const ribo_l
 
 /* The algorithm for this call: the cached one of its shape bucket, or (exact, or when the cached one
  * was refused for this m) asks the heuristic for this very shape and caches its answer. */
-static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, const gemm_descs *d, int epi,
+static ribo_status choose_algo(ribo_cuda_blas *bl, const ribo_linear_args *a, const gemm_descs *d, int epi,
                                bool beta_one, bool exact, cublasLtMatmulAlgo_t *algo, ribo_error *err) {
     const int mb = m_bucket(a->m);
-    pthread_mutex_lock(&cd->gemm_lock);
-    const ribo_cuda_gemm_plan *hit = exact ? NULL : plan_find(cd, mb, a, epi, beta_one);
+    pthread_mutex_lock(&bl->gemm_lock);
+    const ribo_cuda_gemm_plan *hit = exact ? NULL : plan_find(bl, mb, a, epi, beta_one);
     if (hit) {
         *algo = hit->algo;
-        pthread_mutex_unlock(&cd->gemm_lock);
+        pthread_mutex_unlock(&bl->gemm_lock);
         return RIBO_OK;
     }
     cublasLtMatmulPreference_t pref = NULL;
@@ -124,15 +151,15 @@ static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, 
     int found = 0;
     cublasStatus_t s = cublasLtMatmulPreferenceCreate(&pref);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cd->workspace_bytes,
-                                                 sizeof cd->workspace_bytes);
+        s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &bl->workspace_bytes,
+                                                 sizeof bl->workspace_bytes);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = cublasLtMatmulAlgoGetHeuristic(cd->lt, d->op, d->a, d->b, d->c, d->c, pref, 1, &result, &found);
+        s = cublasLtMatmulAlgoGetHeuristic(bl->lt, d->op, d->a, d->b, d->c, d->c, pref, 1, &result, &found);
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (s == CUBLAS_STATUS_SUCCESS && found == 0) s = CUBLAS_STATUS_NOT_SUPPORTED;
     if (s == CUBLAS_STATUS_SUCCESS) {
-        ribo_cuda_gemm_plan *p = plan_find(cd, mb, a, epi, beta_one);
-        if (!p) p = &cd->plans[cd->n_plans < RIBO_CUDA_GEMM_CACHE ? cd->n_plans++ : (cd->next_evict++ % RIBO_CUDA_GEMM_CACHE)];
+        ribo_cuda_gemm_plan *p = plan_find(bl, mb, a, epi, beta_one);
+        if (!p) p = &bl->plans[bl->n_plans < RIBO_CUDA_GEMM_CACHE ? bl->n_plans++ : (bl->next_evict++ % RIBO_CUDA_GEMM_CACHE)];
         p->m = mb;
         p->n = a->n;
         p->k = a->k;
@@ -142,7 +169,7 @@ static ribo_status choose_algo(ribo_cuda_device *cd, const ribo_linear_args *a, 
         p->valid = true;
         *algo = result.algo;
     }
-    pthread_mutex_unlock(&cd->gemm_lock);
+    pthread_mutex_unlock(&bl->gemm_lock);
     if (s != CUBLAS_STATUS_SUCCESS) {
         char what[96];
         snprintf(what, sizeof what, "no algorithm for a %dx%dx%d GEMM", a->m, a->n, a->k);
@@ -158,7 +185,8 @@ ribo_status ribo_cuda_linear_check(const ribo_linear_args *a, ribo_error *err) {
 }
 
 ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err) {
-    ribo_cuda_device *cd = ribo_cuda_dev(s->dev);
+    ribo_cuda_device *dev = ribo_cuda_dev(s->dev);
+    ribo_cuda_blas *bl = dev->blas;
     RIBO_TRY(ribo_cuda_linear_check(a, err));
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     const void *bias = ribo_cuda_ptr(a->bias);
@@ -169,26 +197,26 @@ ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_err
     memset(&d, 0, sizeof d);
     cublasLtMatmulAlgo_t algo;
     /* bias + GELU in the epilogue only where asked for (RIBO_GELU_EPILOGUE=tanh) and 16-bit */
-    const bool gelu_epi = a->act == RIBO_ACT_GELU_ERF && cd->gelu_tanh_epilogue && bias && cd->storage != RIBO_STORAGE_F32;
+    const bool gelu_epi = a->act == RIBO_ACT_GELU_ERF && bl->gelu_tanh_epilogue && bias && dev->storage != RIBO_STORAGE_F32;
     const int epi = gelu_epi ? 2 : bias ? 1 : 0;
-    ribo_status st = descs_make(a, cd->storage, bias, gelu_epi, &d, err);
-    if (st == RIBO_OK) st = choose_algo(cd, a, &d, epi, beta != 0.0f, false, &algo, err);
+    ribo_status st = descs_make(a, dev->storage, bias, gelu_epi, &d, err);
+    if (st == RIBO_OK) st = choose_algo(bl, a, &d, epi, beta != 0.0f, false, &algo, err);
     cublasStatus_t rc = CUBLAS_STATUS_SUCCESS;
     if (st == RIBO_OK)
-        rc = cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c, out,
-                            d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s));
+        rc = cublasLtMatmul(bl->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c, out,
+                            d.c, &algo, bl->workspace, bl->workspace_bytes, ribo_cuda_stream(s));
     /* the bucket's algorithm may not take this very m: ask for one that does (checked before launch) */
     if (st == RIBO_OK && (rc == CUBLAS_STATUS_NOT_SUPPORTED || rc == CUBLAS_STATUS_INVALID_VALUE)) {
-        st = choose_algo(cd, a, &d, epi, beta != 0.0f, true, &algo, err);
+        st = choose_algo(bl, a, &d, epi, beta != 0.0f, true, &algo, err);
         if (st == RIBO_OK)
-            rc = cublasLtMatmul(cd->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c,
-                                out, d.c, &algo, cd->workspace, cd->workspace_bytes, ribo_cuda_stream(s));
+            rc = cublasLtMatmul(bl->lt, d.op, &alpha, ribo_cuda_ptr(a->w), d.a, ribo_cuda_ptr(a->x), d.b, &beta, c, d.c,
+                                out, d.c, &algo, bl->workspace, bl->workspace_bytes, ribo_cuda_stream(s));
     }
     if (st == RIBO_OK) st = lt_check(rc, "matmul", err);
     descs_destroy(&d);
     if (st != RIBO_OK) return st;
     if (a->act == RIBO_ACT_GELU_ERF && !gelu_epi) {
-        ribo_cuda_gelu_inplace(ribo_cuda_stream(s), out, (size_t)a->m * a->n, cd->storage);
+        ribo_cuda_gelu_inplace(ribo_cuda_stream(s), out, (size_t)a->m * a->n, dev->storage);
         return ribo_cuda_check(cudaGetLastError(), "launching gelu", err);
     }
     return RIBO_OK;

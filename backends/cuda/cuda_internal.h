@@ -7,14 +7,9 @@
 #include "engine/backend.h"
 #include "vendor.h"
 
-/* cuBLASLt algorithm chosen for one GEMM shape (cached per device). */
-typedef struct ribo_cuda_gemm_plan {
-    int m, n, k, epilogue, beta_one; /* m: the bucket of token counts (cuda_gemm.cu m_bucket) */
-    cublasLtMatmulAlgo_t algo;
-    bool valid;
-} ribo_cuda_gemm_plan;
-
-#define RIBO_CUDA_GEMM_CACHE 512
+/* The GEMM library's state on one device handle, defined by the file that implements the GEMMs
+ * (cuda_gemm.cu: cuBLASLt handle, workspace, plan cache; backends/hip/hip_gemm.cu: rocBLAS). */
+struct ribo_cuda_blas;
 
 /* Attention kernel family asked for with RIBO_ATTENTION=mma|wmma|simt (read once, at device open). */
 typedef enum ribo_cuda_attn_choice { RIBO_CUDA_ATTN_MMA = 0, RIBO_CUDA_ATTN_WMMA, RIBO_CUDA_ATTN_SIMT } ribo_cuda_attn_choice;
@@ -39,15 +34,9 @@ typedef struct ribo_cuda_device {
      * q (the default): q only, k by the separate pass (once per element) */
     ribo_cuda_rotary_fusion rotary_fusion;
     bool ln_block;                /* RIBO_LAYER_NORM=block: always the one-block-per-row LayerNorm */
-    bool gelu_tanh_epilogue;      /* RIBO_GELU_EPILOGUE=tanh: bias + tanh-approximated GELU in the GEMM (16-bit) */
-    cublasLtHandle_t lt;
-    void *workspace;              /* cuBLASLt workspace, one per device */
-    size_t workspace_bytes;
-    pthread_mutex_t gemm_lock;    /* guards the plan cache */
+    struct ribo_cuda_blas *blas;  /* owned by ribo_cuda_gemm_init / ribo_cuda_gemm_release */
     pthread_mutex_t mem_lock;     /* guards the allocation counters below */
     uint64_t allocated, peak_allocated;
-    ribo_cuda_gemm_plan plans[RIBO_CUDA_GEMM_CACHE];
-    int n_plans, next_evict;
 } ribo_cuda_device;
 
 struct ribo_dbuf {
@@ -66,8 +55,11 @@ ribo_status ribo_cuda_check(cudaError_t rc, const char *what, ribo_error *err);
 /* Makes the device current for this thread. */
 ribo_status ribo_cuda_use(ribo_device *dev, ribo_error *err);
 
-/* ---------------------------------------------------------------- cuda_gemm.cu */
+/* ---------------------------------------------------------------- cuda_gemm.cu (HIP: hip_gemm.cu) */
+/* ribo_kernel_i.linear: y = x @ w^T (+ bias) (+ residual), then the activation. */
 ribo_status ribo_cuda_linear(ribo_stream *s, const ribo_linear_args *a, ribo_error *err);
+/* Creates cd->blas at device open (the library handle, its workspace; reads RIBO_GELU_EPILOGUE);
+ * release frees it (NULL-safe, idempotent). */
 ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err);
 void ribo_cuda_gemm_release(ribo_cuda_device *cd);
 
