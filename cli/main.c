@@ -431,8 +431,10 @@ static void print_device(const ribo_device_description *d, void *user) {
     ++*count;
     if (d->note[0] && !d->name[0]) printf("%-8s %2d  (%s)\n", d->backend, d->index, d->note);
     else
-        printf("%-8s %2d  %s  %.1f GiB  dtypes: fp32%s%s\n", d->backend, d->index, d->name, gib(d->memory_bytes),
-               d->fp16 ? " fp16" : "", d->bf16 ? " bf16" : "");
+        printf("%-8s %2d  %s  %.1f GiB  dtypes: fp32%s%s  %s %d  matrix units: %s\n", d->backend, d->index, d->name,
+               gib(d->memory_bytes), d->fp16 ? " fp16" : "", d->bf16 ? " bf16" : "",
+               strcmp(d->backend, "hip") == 0 ? "wave" : "warp", d->warp_size,
+               d->matrix_units[0] ? d->matrix_units : "none");
 }
 
 static int cmd_devices(int argc, char **argv) {

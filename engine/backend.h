@@ -51,7 +51,9 @@ typedef struct ribo_device_props {
     uint64_t memory_bytes;
     uint64_t max_alloc_bytes;
     bool storage_f16, storage_bf16;   /* dtypes the kernels can run with */
-    int warp_size;                    /* 1 for CPUs */
+    int warp_size;                    /* lanes of the physical warp / wave (32 NVIDIA, 64 AMD CDNA); 1 for CPUs */
+    char matrix_units[48];            /* the matrix instructions the kernels use here ("mma.sync sm_90",
+                                         "MFMA gfx90a"), or "" where none are used */
     int compute_units;
     size_t alignment;                 /* byte alignment the kernels want for every tensor a buffer holds
                                          (a power of two; the executor places tensors at multiples of it) */

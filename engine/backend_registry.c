@@ -7,6 +7,9 @@
 #ifdef RIBO_WITH_CUDA
 extern const ribo_backend_reg ribo_cuda_backend;
 #endif
+#ifdef RIBO_WITH_HIP
+extern const ribo_backend_reg ribo_hip_backend;
+#endif
 #ifdef RIBO_WITH_OPENCL
 extern const ribo_backend_reg ribo_opencl_backend;
 #endif
@@ -14,6 +17,9 @@ extern const ribo_backend_reg ribo_opencl_backend;
 static const ribo_backend_reg *const registry[] = {
 #ifdef RIBO_WITH_CUDA
     &ribo_cuda_backend,
+#endif
+#ifdef RIBO_WITH_HIP /* before OpenCL: --backend auto takes the first backend that finds a device */
+    &ribo_hip_backend,
 #endif
 #ifdef RIBO_WITH_OPENCL
     &ribo_opencl_backend,

@@ -94,8 +94,8 @@ struct EmuOps : EmuBasicOps {
         emu.lanes[emu.cur].pending.clear();
     }
     static void ldmatrix(uint32_t r[4], const void *p, bool trans) {
-        const int l = emu.cur & 31;
-        Warp &w = emu.warps[emu.cur >> 5];
+        const int l = emu_lane(emu.cur);
+        Warp &w = emu.warps[emu_wave(emu.cur)];
         check_smem_row(p);
         w.addr[l] = p;
         warp_collective(trans ? K_LDMT : K_LDM, [trans](Warp &w) {
@@ -120,8 +120,8 @@ struct EmuOps : EmuBasicOps {
 
     template <typename T>
     static void mma(float d[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-        const int l = emu.cur & 31;
-        Warp &w = emu.warps[emu.cur >> 5];
+        const int l = emu_lane(emu.cur);
+        Warp &w = emu.warps[emu_wave(emu.cur)];
         memcpy(w.a[l], a, 16);
         w.b[l][0] = b0;
         w.b[l][1] = b1;

@@ -198,6 +198,7 @@ static ribo_status prepare_wmma_all(ribo_cuda_device *cd, int max_optin, ribo_er
 }
 
 ribo_status ribo_cuda_attention_wmma_init(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
+    if (RIBO_GPU_HIP) return RIBO_OK; /* nvcuda::wmma is NVIDIA's; AMD runs the MFMA kernel (backends/hip) */
     if (cd->storage == RIBO_STORAGE_F16) return prepare_wmma_all<__half>(cd, max_optin, err);
     return prepare_wmma_all<__nv_bfloat16>(cd, max_optin, err);
 }

@@ -26,14 +26,24 @@ static ribo_status read_props(int ordinal, ribo_device_props *p, ribo_error *err
     RIBO_TRY(ribo_cuda_check(cudaGetDeviceProperties(&dp, ordinal), "reading device properties", err));
     memset(p, 0, sizeof *p);
     snprintf(p->backend, sizeof p->backend, RIBO_GPU_NAME);
-    snprintf(p->name, sizeof p->name, "%s (sm_%d%d)", dp.name, dp.major, dp.minor);
     p->memory_bytes = dp.totalGlobalMem;
     p->max_alloc_bytes = dp.totalGlobalMem;
     p->warp_size = dp.warpSize;
     p->alignment = 256; /* cudaMalloc's alignment; the 16-byte vector paths and cp.async rely on it */
     p->compute_units = dp.multiProcessorCount;
+#if RIBO_GPU_HIP
+    /* "gfx90a:sramecc+:xnack-": the ISA is the part before the first ':' */
+    char isa[32];
+    snprintf(isa, sizeof isa, "%.*s", (int)strcspn(dp.gcnArchName, ":"), dp.gcnArchName);
+    snprintf(p->name, sizeof p->name, "%s (%s)", dp.name, dp.gcnArchName);
+    if (ribo_hip_isa_has_mfma(isa)) snprintf(p->matrix_units, sizeof p->matrix_units, "MFMA %s", isa);
+    p->storage_f16 = p->storage_bf16 = true; /* 16-bit storage on raw bits; the arithmetic is fp32 */
+#else
+    snprintf(p->name, sizeof p->name, "%s (sm_%d%d)", dp.name, dp.major, dp.minor);
+    if (dp.major >= 8) snprintf(p->matrix_units, sizeof p->matrix_units, "mma.sync sm_%d%d", dp.major, dp.minor);
     p->storage_f16 = dp.major >= 7;
     p->storage_bf16 = dp.major >= 8;
+#endif
     return RIBO_OK;
 }
 
@@ -276,6 +286,29 @@ const ribo_event_i cuda_event_table = {
     .destroy = cuda_event_destroy,
 };
 
+/* ---------------------------------------------------------------- kernels */
+
+/* ribo_kernel_i.check: the limits of the attention and linear entries; every other op runs at any
+ * shape the engine makes. */
+static ribo_status cuda_kernel_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
+    switch (c->op) {
+    case RIBO_KERNEL_ATTENTION: return ribo_cuda_attention_check(&c->attention, err);
+    case RIBO_KERNEL_LINEAR: return ribo_cuda_linear_check(&c->linear, err);
+    default: return RIBO_OK;
+    }
+}
+
+static const ribo_kernel_i cuda_kernel_table = {
+    .embed = ribo_cuda_embed,
+    .layer_norm = ribo_cuda_layer_norm,
+    .linear = ribo_cuda_linear,
+    .attention = ribo_cuda_attention,
+    .pool = ribo_cuda_pool,
+    .glu = ribo_cuda_glu,
+    .convert_from_f32 = ribo_cuda_convert_from_f32,
+    .check = cuda_kernel_check,
+};
+
 /* ---------------------------------------------------------------- open */
 
 static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device **out, ribo_error *err) {
@@ -294,7 +327,7 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
     cd->ordinal = index;
     cd->storage = storage;
     dev->iface = &cuda_device_table;
-    dev->kernels = &ribo_cuda_kernel_table;
+    dev->kernels = &cuda_kernel_table;
     dev->ctx = cd;
     ribo_status s = read_props(index, &cd->props, err);
     if (s == RIBO_OK && ((storage == RIBO_STORAGE_F16 && !cd->props.storage_f16) ||

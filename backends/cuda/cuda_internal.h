@@ -128,7 +128,12 @@ bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attenti
 /* The limit of ribo_cuda_linear for ribo_kernel_i.check: no activation together with a residual. */
 ribo_status ribo_cuda_linear_check(const ribo_linear_args *a, ribo_error *err);
 
-extern const ribo_kernel_i ribo_cuda_kernel_table;
+/* ---------------------------------------------------------------- cuda_kernels.cu */
+/* ribo_kernel_i.embed, .glu and .convert_from_f32 (the table is in cuda_device.cu, a host-only file) */
+ribo_status ribo_cuda_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err);
+ribo_status ribo_cuda_glu(ribo_stream *s, const ribo_glu_args *a, ribo_error *err);
+ribo_status ribo_cuda_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err);
+
 extern "C" const ribo_backend_reg ribo_cuda_backend;
 
 #endif

@@ -1,6 +1,6 @@
 /* CUDA backend kernels without a file of their own: embed, the gated linear unit and the fp32 ->
- * storage conversion of the weights upload; and the ribo_kernel_i table of the backend, whose other
- * entries live by concern in cuda_norm.cu (LayerNorm), cuda_attention.cu (attention, with the rotary
+ * storage conversion of the weights upload. The ribo_kernel_i table is in cuda_device.cu (a host-only
+ * file for HIP); its other entries live by concern in cuda_norm.cu (LayerNorm), cuda_attention.cu (attention, with the rotary
  * pass of cuda_rope.cu; tensor-core kernels in cuda_attention_wmma.cu and cuda_attention_mma.cu),
  * cuda_pool.cu (pooling) and cuda_gemm.cu (linear, with the exact GELU of cuda_gelu.cu). Activations and weights
  * are stored as T (float, __half or __nv_bfloat16); all arithmetic is fp32. Each kernel is preceded
@@ -64,7 +64,7 @@ static void run_embed(const ribo_embed_args *a, cudaStream_t st) {
         a->mask_id);
 }
 
-static ribo_status cuda_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
+ribo_status ribo_cuda_embed(ribo_stream *s, const ribo_embed_args *a, ribo_error *err) {
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     DISPATCH(ribo_cuda_dev(s->dev)->storage, run_embed, a, ribo_cuda_stream(s));
     return launched(s, "embed", err);
@@ -78,7 +78,7 @@ static void run_glu(const ribo_glu_args *a, cudaStream_t st) {
                                           a->act == RIBO_ACT_GELU_ERF);
 }
 
-static ribo_status cuda_glu(ribo_stream *s, const ribo_glu_args *a, ribo_error *err) {
+ribo_status ribo_cuda_glu(ribo_stream *s, const ribo_glu_args *a, ribo_error *err) {
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     DISPATCH(ribo_cuda_dev(s->dev)->storage, run_glu, a, ribo_cuda_stream(s));
     return launched(s, "glu", err);
@@ -90,29 +90,8 @@ static void run_convert(ribo_dptr dst, ribo_dptr src, size_t count, cudaStream_t
     convert_kernel<T><<<blocks, 256, 0, st>>>((T *)ribo_cuda_ptr(dst), (const float *)ribo_cuda_ptr(src), count);
 }
 
-static ribo_status cuda_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err) {
+ribo_status ribo_cuda_convert_from_f32(ribo_stream *s, ribo_dptr dst, ribo_dptr src, size_t count, ribo_error *err) {
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     DISPATCH(ribo_cuda_dev(s->dev)->storage, run_convert, dst, src, count, ribo_cuda_stream(s));
     return launched(s, "convert", err);
 }
-
-/* ribo_kernel_i.check: the limits of the attention and linear entries; every other op runs at any
- * shape the engine makes. */
-static ribo_status cuda_check(ribo_device *dev, const ribo_kernel_call *c, ribo_error *err) {
-    switch (c->op) {
-    case RIBO_KERNEL_ATTENTION: return ribo_cuda_attention_check(&c->attention, err);
-    case RIBO_KERNEL_LINEAR: return ribo_cuda_linear_check(&c->linear, err);
-    default: return RIBO_OK;
-    }
-}
-
-const ribo_kernel_i ribo_cuda_kernel_table = {
-    .embed = cuda_embed,
-    .layer_norm = ribo_cuda_layer_norm,
-    .linear = ribo_cuda_linear,
-    .attention = ribo_cuda_attention,
-    .pool = ribo_cuda_pool,
-    .glu = cuda_glu,
-    .convert_from_f32 = cuda_convert_from_f32,
-    .check = cuda_check,
-};

@@ -95,6 +95,8 @@ ribo_status ribo_list_devices(ribo_device_callback cb, void *user, ribo_error *e
                 d.memory_bytes = p.memory_bytes;
                 d.fp16 = p.storage_f16;
                 d.bf16 = p.storage_bf16;
+                d.warp_size = p.warp_size;
+                snprintf(d.matrix_units, sizeof d.matrix_units, "%s", p.matrix_units);
             }
             cb(&d, user);
         }

@@ -171,6 +171,8 @@ typedef struct ribo_device_description {
     uint64_t memory_bytes;
     bool fp16, bf16;
     char note[256];            /* e.g. why a backend has no device */
+    int warp_size;             /* lanes of a warp / wave (32 NVIDIA, 64 AMD CDNA, 1 CPU) */
+    char matrix_units[48];     /* matrix instructions the kernels use ("mma.sync sm_90", "MFMA gfx90a") or "" */
 } ribo_device_description;
 
 typedef void (*ribo_device_callback)(const ribo_device_description *dev, void *user);

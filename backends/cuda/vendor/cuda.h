@@ -18,7 +18,14 @@
 #define RIBO_GPU_DEVICE_PASS 0
 #endif
 
+#define RIBO_GPU_HIP 0
 #define RIBO_WARP_SIZE 32
+#define RIBO_WAVE_SIZE 32
+
+/* AMD matrix cores: never on NVIDIA */
+#define RIBO_AMD_MFMA 0
+#define RIBO_AMD_MFMA_BF16_1K 0
+#define RIBO_AMD_WMMA 0
 
 /* mma.sync, ldmatrix, cp.async and ex2.approx as inline PTX: sm_80+ device code */
 #if RIBO_GPU_DEVICE_PASS && __CUDA_ARCH__ >= 800
