@@ -85,7 +85,7 @@ if(RIBO_HAVE_HIP)
   # -Wno-unused-result: HIP declares hipError_t [[nodiscard]]; the backend drops a status only where
   # it clears or cleans up (cudaGetLastError after a handled error, frees on the way out)
   set(RIBO_HIP_FLAGS -std=c++20 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
-      -Wno-format-truncation -Wno-unused-result)
+      -Wno-unused-result)
   if(RIBO_WERROR)
     list(APPEND RIBO_HIP_FLAGS -Werror)
   endif()
