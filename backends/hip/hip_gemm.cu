@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "backends/hip/hip_blas.h"
-#include "cuda_launch.cuh"
+#include "backends/cuda/cuda_launch.cuh"
 
 /* rocBLAS state of one device handle: its own loaded library, handle and call lock. */
 struct ribo_cuda_blas {
