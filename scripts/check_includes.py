@@ -26,6 +26,8 @@ LAYERS = {
     "engine/io": 2, "engine/tokenize": 2, "engine": 2,
     "engine/input": 3, "engine/graph": 3,
     "backends/cuda": 4, "backends/cuda/vendor": 3, "backends/opencl": 4,
+    # the HIP backend's own files sit on the shared CUDA sources (hip_gemm.cu includes cuda_internal.h)
+    "backends/hip": 4,
     "models": 4,
     "engine/store": 4,
     "engine/run": 5,
