@@ -314,6 +314,12 @@ int main(void) {
     check_case<EmuOps, __nv_bfloat16, 24, false, 2>("edge lengths", kEdge, kEdgeN, 2);
     check_case<EmuOps, __half, 64, false, 1>("edge lengths", kEdge, kEdgeN, 1);
     check_case<EmuOps908, __nv_bfloat16, 128, false, 2>("edge lengths", kEdge, kEdgeN, 1);
+    check_case<EmuOps, __half, 32, false, 2>("edge lengths", kEdge, kEdgeN, 2);
+    check_case<EmuOps, __half, 128, false, 2>("edge lengths", kEdge, kEdgeN, 1);
+    check_case<EmuOps, __nv_bfloat16, 16, false, 2>("edge lengths", kEdge, kEdgeN, 2);
+    check_case<EmuOps, __nv_bfloat16, 64, false, 2>("edge lengths", kEdge, kEdgeN, 1);
+    check_case<EmuOps, __nv_bfloat16, 24, false, 1>("edge lengths", kEdge, kEdgeN, 2);
+    check_case<EmuOps, __half, 128, false, 1>("edge lengths", kEdge, kEdgeN, 1);
     /* many short sequences (slot search, spare slots) with empty ones */
     std::vector<int> many(60);
     for (int i = 0; i < 60; ++i) many[i] = (int)ribo_test_randf(&rng, 0.0f, 40.0f);
@@ -327,5 +333,7 @@ int main(void) {
     check_case<EmuOps, __nv_bfloat16, 128, true>("1000", longish, 2, 1);
     check_case<EmuOps908, __nv_bfloat16, 32, false, 1>("1000", longish, 2, 1);
     check_case<EmuOps, __half, 16, true>("1000", longish, 2, 1);
+    check_case<EmuOps908, __nv_bfloat16, 24, true>("1000", longish, 2, 2);
+    check_case<EmuOps, __half, 32, false, 2>("1000", longish, 2, 1);
     return ribo_test_finish("test_attention_mfma_emu");
 }
