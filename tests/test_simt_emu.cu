@@ -7,7 +7,9 @@
  *   - the per-(token, head) fallback (ribo_attn_generic_thread) for every head size 1..128, same
  *     batches (per-thread body: every thread of the grid, in shuffled order);
  *   - the one-block-per-row LayerNorm (ribo_ln_block_row, cuda_norm_block.cuh) for widths 1..5120 and
- *     the block sizes 64, 128, 256 the launcher uses.
+ *     the block sizes 64, 128, 256 the launcher uses;
+ *   - the per-thread bodies without collectives (cuda_pointwise.cuh: embed, GLU, convert, per-residue
+ *     pool copy), as emulated CTAs too, against ref_embed / ref_glu / ref_pool and the T rounding.
  * Outputs are NaN-poisoned (rows not computed must stay so); results are compared with the double
  * references of tests/ref_ops.c on the same T-rounded inputs. For the 1000-token sequence only some
  * query tiles run (each still walks every key tile), to keep the emulation within minutes. */
@@ -23,6 +25,7 @@
 #define RIBO_EW_FN inline
 #include "backends/cuda/cuda_attention_simt.cuh"
 #include "backends/cuda/cuda_norm_block.cuh"
+#include "backends/cuda/cuda_pointwise.cuh"
 
 extern "C" {
 #include "ref_ops.h"
@@ -312,6 +315,123 @@ void check_ln_block_type() {
     }
 }
 
+/* ---------------------------------------------------------------- per-thread bodies */
+
+/* Worst |got - want| / (|want| + 1) with NaN as infinity. */
+double worst_rel(const float *got, const float *want, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const double e = fabs((double)got[i] - want[i]) / (fabs((double)want[i]) + 1.0);
+        w = e == e ? std::max(w, e) : INFINITY;
+    }
+    return w;
+}
+
+template <typename T> double round_tol() { return std::is_same_v<T, float> ? 1e-6 : std::is_same_v<T, __half> ? 1e-3 : 8e-3; }
+
+/* embed: one N-thread CTA per token (tokens in shuffled order), some masked, with and without add_row. */
+template <typename T, unsigned N>
+void check_embed(int n_tokens, int width, bool add) {
+    const int vocab = 11, mask_id = 4;
+    std::vector<int> tokens(n_tokens), sot(n_tokens);
+    std::vector<float> scale = {1.0f, 0.75f, 1.25f}, tablef((size_t)vocab * width), addf(width), want((size_t)n_tokens * width),
+                       got((size_t)n_tokens * width);
+    for (int t = 0; t < n_tokens; ++t) {
+        tokens[t] = (int)ribo_test_randf(&rng, 0.0f, (float)vocab) % vocab;
+        sot[t] = t * 3 / n_tokens;
+    }
+    T *table = alloc_poisoned<T>(tablef.size()), *add_row = alloc_poisoned<T>(width), *out = alloc_poisoned<T>(want.size());
+    for (size_t i = 0; i < tablef.size(); ++i) tablef[i] = ribo_ew_to_f(table[i] = ribo_ew_from_f<T>(ribo_test_randf(&rng, -2.0f, 2.0f)));
+    for (int c = 0; c < width; ++c) addf[c] = ribo_ew_to_f(add_row[c] = ribo_ew_from_f<T>(ribo_test_randf(&rng, -1.0f, 1.0f)));
+    ref_embed(tokens.data(), sot.data(), scale.data(), tablef.data(), add ? addf.data() : nullptr, want.data(), n_tokens,
+              width, mask_id);
+    emu.failed = false;
+    for (int t = n_tokens - 1; t >= 0 && !emu.failed; --t)
+        run_cta_of<N>([&](unsigned tid) {
+            ribo_embed_row<T>(tokens.data(), sot.data(), scale.data(), table, add ? add_row : nullptr, out, width, mask_id, t,
+                              tid, N);
+        });
+    for (size_t i = 0; i < got.size(); ++i) got[i] = ribo_ew_to_f(out[i]);
+    const double e = worst_rel(got.data(), want.data(), got.size());
+    CHECK(!emu.failed && e <= round_tol<T>(), "emulated embed %s %u threads width=%d add=%d: worst err %g", type_name<T>(), N,
+          width, add, e);
+    free(table);
+    free(add_row);
+    free(out);
+}
+
+/* GLU and convert: a grid of `blocks` 256-thread CTAs striding over the elements. */
+template <typename T>
+void check_glu_convert(int rows, int width, int gelu, unsigned blocks) {
+    const size_t n = (size_t)rows * width;
+    T *x = alloc_poisoned<T>(2 * n), *out = alloc_poisoned<T>(n + 4), *dst = alloc_poisoned<T>(n + 4);
+    std::vector<float> xf(2 * n), want(n), got(n), src(n);
+    for (size_t i = 0; i < 2 * n; ++i) xf[i] = ribo_ew_to_f(x[i] = ribo_ew_from_f<T>(ribo_test_randf(&rng, -3.0f, 3.0f)));
+    for (size_t i = 0; i < n; ++i) src[i] = ribo_test_randf(&rng, -100.0f, 100.0f);
+    ref_glu(xf.data(), want.data(), rows, width, gelu);
+    emu.failed = false;
+    for (unsigned b = 0; b < blocks && !emu.failed; ++b)
+        run_cta_of<256>([&](unsigned tid) {
+            ribo_glu_thread<T>(x, out, rows, width, gelu, (size_t)b * 256 + tid, (size_t)blocks * 256);
+            ribo_convert_thread<T>(dst, src.data(), n, (size_t)b * 256 + tid, (size_t)blocks * 256);
+        });
+    size_t conv_bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+        got[i] = ribo_ew_to_f(out[i]);
+        const T r = ribo_ew_from_f<T>(src[i]);
+        conv_bad += memcmp((const void *)&r, (const void *)&dst[i], sizeof(T)) != 0;
+    }
+    const double e = worst_rel(got.data(), want.data(), n);
+    const bool guard = is_poison(out + n, 4 * sizeof(T)) && is_poison(dst + n, 4 * sizeof(T));
+    CHECK(!emu.failed && e <= round_tol<T>() * 4 && conv_bad == 0 && guard,
+          "emulated glu/convert %s rows=%d width=%d gelu=%d grid=%u: glu worst err %g, %zu converted elements differ%s",
+          type_name<T>(), rows, width, gelu, blocks, e, conv_bad, guard ? "" : ", wrote past the end");
+    free(x);
+    free(out);
+    free(dst);
+}
+
+/* per-residue pool copy: one N-thread CTA per token; rows skipped write nothing (out poisoned). */
+template <typename T, unsigned N>
+void check_pool_copy(const std::vector<int> &lens, int width, int skip_begin, int skip_end) {
+    std::vector<int> cu(lens.size() + 1, 0), sot;
+    for (size_t s = 0; s < lens.size(); ++s) {
+        cu[s + 1] = cu[s] + lens[s];
+        for (int j = 0; j < lens[s]; ++j) sot.push_back((int)s);
+    }
+    const int n_tokens = cu.back(), n_seqs = (int)lens.size(), kept = n_tokens - n_seqs * (skip_begin + skip_end);
+    T *x = alloc_poisoned<T>((size_t)n_tokens * width);
+    std::vector<float> xf((size_t)n_tokens * width), want((size_t)kept * width);
+    float *out = alloc_poisoned<float>((size_t)kept * width + 4);
+    for (size_t i = 0; i < xf.size(); ++i) xf[i] = ribo_ew_to_f(x[i] = ribo_ew_from_f<T>(ribo_test_randf(&rng, -5.0f, 5.0f)));
+    ref_pool(xf.data(), cu.data(), n_seqs, want.data(), width, skip_begin, skip_end, 2);
+    emu.failed = false;
+    for (int t = 0; t < n_tokens && !emu.failed; ++t)
+        run_cta_of<N>([&](unsigned tid) {
+            ribo_pool_copy_row<T>(x, cu.data(), sot.data(), out, width, skip_begin, skip_end, t, tid, N);
+        });
+    const bool exact = memcmp(out, want.data(), want.size() * sizeof(float)) == 0, guard = is_poison(out + want.size(), 16);
+    CHECK(!emu.failed && exact && guard, "emulated pool copy %s %u threads width=%d skip %d/%d: %s", type_name<T>(), N, width,
+          skip_begin, skip_end, !exact ? "differs from ref_pool" : !guard ? "wrote past the end" : emu.why);
+    free(x);
+    free(out);
+}
+
+template <typename T>
+void check_pointwise_type() {
+    check_embed<T, 64>(7, 33, true);
+    check_embed<T, 128>(5, 320, false);
+    check_embed<T, 256>(3, 1280, true);
+    for (int gelu : {0, 1}) {
+        check_glu_convert<T>(3, 37, gelu, 1);
+        check_glu_convert<T>(5, 1000, gelu, 3);
+    }
+    /* with specials skipped every sequence holds them (at least skip_begin + skip_end rows) */
+    check_pool_copy<T, 64>({2, 3, 65, 2}, 40, 1, 1);
+    check_pool_copy<T, 128>({1, 3, 65, 2}, 320, 0, 0);
+    check_pool_copy<T, 256>({4, 33}, 1280, 1, 0);
+}
+
 } // namespace
 
 int main(void) {
@@ -319,10 +439,13 @@ int main(void) {
     check_ln_block_type<float>();
     check_ln_block_type<__half>();
     check_ln_block_type<__nv_bfloat16>();
+    check_pointwise_type<float>();
+    check_pointwise_type<__half>();
+    check_pointwise_type<__nv_bfloat16>();
     const double t1 = seconds();
     check_attn_type<float>();
     check_attn_type<__half>();
     check_attn_type<__nv_bfloat16>();
-    fprintf(stderr, "test_simt_emu (%d-lane waves): layer_norm %.1f s, attention %.1f s\n", kWave, t1 - t0, seconds() - t1);
+    fprintf(stderr, "test_simt_emu (%d-lane waves): layer_norm and per-thread bodies %.1f s, attention %.1f s\n", kWave, t1 - t0, seconds() - t1);
     return ribo_test_finish("test_simt_emu");
 }
