@@ -32,9 +32,12 @@
  *   wmma     tests/test_ops.c test_attention_reduced and test_attention_rotary16 with
  *            RIBO_ATTENTION=wmma (GPU only)
  *   simt     tests/test_ops.c test_attention and test_attention_rotary (fp32 storage), and
- *            test_attention_reduced / test_attention_rotary16 with RIBO_ATTENTION=simt (GPU only)
- *   generic  no op test today (test_ops.c uses the ESM-2 head sizes only); ref_attention is its
- *            reference too
+ *            test_attention_reduced / test_attention_rotary16 with RIBO_ATTENTION=simt (GPU only);
+ *            on any machine the body (cuda_attention_simt.cuh) runs under the CPU emulator of
+ *            tests/test_simt_emu.cu with 32- and 64-lane waves (every tiled head size, lengths
+ *            1..1000, ALiBi, fp32/fp16/bf16)
+ *   generic  no GPU op test (test_ops.c uses the ESM-2 head sizes only); tests/test_simt_emu.cu runs
+ *            its body for every head size 1..128 against ref_attention
  * test_ops.c's check_attn_path asks ribo_cuda_attention_path (cuda_debug.h) which path ran.
  *
  * Rotary (a->rotary, RIBO_FUSE_ROTARY read at open): where the mma path applies and there is no
