@@ -32,9 +32,12 @@
  *   wmma     tests/test_ops.c test_attention_reduced and test_attention_rotary16 with
  *            RIBO_ATTENTION=wmma (GPU only)
  *   simt     tests/test_ops.c test_attention and test_attention_rotary (fp32 storage), and
- *            test_attention_reduced / test_attention_rotary16 with RIBO_ATTENTION=simt (GPU only)
- *   generic  no op test today (test_ops.c uses the ESM-2 head sizes only); ref_attention is its
- *            reference too
+ *            test_attention_reduced / test_attention_rotary16 with RIBO_ATTENTION=simt (GPU only);
+ *            on any machine the body (cuda_attention_simt.cuh) runs under the CPU emulator of
+ *            tests/test_simt_emu.cu with 32- and 64-lane waves (every tiled head size, lengths
+ *            1..1000, ALiBi, fp32/fp16/bf16)
+ *   generic  no GPU op test (test_ops.c uses the ESM-2 head sizes only); tests/test_simt_emu.cu runs
+ *            its body for every head size 1..128 against ref_attention
  * test_ops.c's check_attn_path asks ribo_cuda_attention_path (cuda_debug.h) which path ran.
  *
  * Rotary (a->rotary, RIBO_FUSE_ROTARY read at open): where the mma path applies and there is no
@@ -49,124 +52,40 @@
 #include "cuda_debug.h"
 #include "cuda_launch.cuh"
 
+#define RIBO_EW_FN __device__ __forceinline__
+#include "cuda_attention_simt.cuh"
+
 /* ---------------------------------------------------------------- attention */
 
 /* Packed varlen attention, FlashAttention-2 style on CUDA cores (fp32 FMAs; the tensor-core versions
- * are cuda_attention_wmma.cu and cuda_attention_mma.cu). Block = (32-query tile, sequence, head);
- * 4 threads share a query, each holding D/4 interleaved dimensions of q and of the accumulator. K/V
- * tiles of BK keys of the block's own sequence are staged in shared memory as fp32; scores of a tile
- * are kept in registers, so the online-softmax rescale happens once per tile:
+ * are cuda_attention_wmma.cu and cuda_attention_mma.cu). Block = (32-query tile, sequence, head), 128
+ * threads, 4 per query; K/V tiles of BK keys staged in shared memory as fp32 (the CTA body
+ * ribo_attn_simt_cta in cuda_attention_simt.cuh, shared with the CPU emulator test):
  *   out[t, h*D + :] = sum_j softmax_j(q_t . k_j * scale - slope_h |i - j|) v_j over j in sequence s. */
 template <typename T, int D, int BK>
-__global__ void __launch_bounds__(128) attention_kernel(const T *qkv, const int *cu_seqlens, const float *alibi, T *out,
-                                                        int n_heads, float scale) {
-    constexpr int QT = 32, DL = D / 4;
+__global__ void __launch_bounds__(RIBO_ATTN_SIMT_THREADS)
+    attention_kernel(const T *qkv, const int *cu_seqlens, const float *alibi, T *out, int n_heads, float scale) {
     __shared__ float ks[BK][D], vs[BK][D];
-    int s = blockIdx.y, h = blockIdx.z;
-    int begin = cu_seqlens[s], len = cu_seqlens[s + 1] - begin;
-    int q0 = blockIdx.x * QT;
-    if (q0 >= len) return;
-    int hd = n_heads * D;
-    size_t row = (size_t)3 * hd;
-    int qi = threadIdx.x / 4, lane = threadIdx.x % 4;
-    int qpos = q0 + qi;
-    bool active = qpos < len;
-    float q[DL], acc[DL];
-    const T *qp = qkv + (size_t)(begin + (active ? qpos : 0)) * row + h * D;
-#pragma unroll
-    for (int j = 0; j < DL; ++j) {
-        q[j] = to_f(qp[lane + 4 * j]) * scale;
-        acc[j] = 0.0f;
-    }
-    float slope = alibi ? alibi[h] : 0.0f;
-    float m = -INFINITY, l = 0.0f;
-    for (int k0 = 0; k0 < len; k0 += BK) {
-        __syncthreads();
-        for (int e = threadIdx.x; e < BK * D; e += blockDim.x) {
-            int kk = e / D, d = e % D;
-            float kv = 0.0f, vv = 0.0f;
-            if (k0 + kk < len) {
-                const T *base = qkv + (size_t)(begin + k0 + kk) * row + h * D + d;
-                kv = to_f(base[hd]);
-                vv = to_f(base[2 * hd]);
-            }
-            ks[kk][d] = kv;
-            vs[kk][d] = vv;
-        }
-        __syncthreads();
-        float sc[BK];
-        float tile_max = -INFINITY;
-#pragma unroll
-        for (int kk = 0; kk < BK; ++kk) {
-            float part = 0.0f;
-#pragma unroll
-            for (int j = 0; j < DL; ++j) part += q[j] * ks[kk][lane + 4 * j];
-            part += __shfl_xor_sync(0xffffffffu, part, 1);
-            part += __shfl_xor_sync(0xffffffffu, part, 2);
-            if (alibi) part -= slope * fabsf((float)(qpos - (k0 + kk)));
-            sc[kk] = k0 + kk < len ? part : -INFINITY;
-            tile_max = fmaxf(tile_max, sc[kk]);
-        }
-        float m_new = fmaxf(m, tile_max);
-        float corr = expf(m - m_new); /* exp(-inf) = 0 on the first tile */
-        l *= corr;
-#pragma unroll
-        for (int j = 0; j < DL; ++j) acc[j] *= corr;
-#pragma unroll
-        for (int kk = 0; kk < BK; ++kk) {
-            float p = expf(sc[kk] - m_new);
-            l += p;
-#pragma unroll
-            for (int j = 0; j < DL; ++j) acc[j] += p * vs[kk][lane + 4 * j];
-        }
-        m = m_new;
-    }
-    if (!active) return;
-    float inv = 1.0f / l;
-    T *op = out + (size_t)(begin + qpos) * hd + h * D;
-#pragma unroll
-    for (int j = 0; j < DL; ++j) op[lane + 4 * j] = from_f<T>(acc[j] * inv);
+    ribo_attn_simt_cta<ribo_ew_device_ops, T, D, BK>(qkv, cu_seqlens, alibi, out, n_heads, scale, (int)blockIdx.x,
+                                                     (int)blockIdx.y, (int)blockIdx.z, threadIdx.x, blockDim.x, ks, vs);
 }
 
-/* Fallback for head sizes without a specialised kernel (any even D <= 128): one thread per
- * (token, head) walks its sequence's keys with an online softmax. Same result, slower. */
+/* Fallback for head sizes without a specialised kernel (any D <= 128): one thread per (token, head)
+ * walks its sequence's keys with an online softmax (ribo_attn_generic_thread in
+ * cuda_attention_simt.cuh). Same result, slower. */
 template <typename T>
 __global__ void attention_generic_kernel(const T *qkv, const int *cu_seqlens, const int *seq_of_token,
                                          const float *alibi, T *out, int n_tokens, int n_heads, int head_dim,
                                          float scale) {
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= n_tokens * n_heads) return;
-    int t = idx / n_heads, h = idx % n_heads, s = seq_of_token[t];
-    int begin = cu_seqlens[s], end = cu_seqlens[s + 1], hd = n_heads * head_dim;
-    size_t row = (size_t)3 * hd;
-    float q[128], acc[128];
-    for (int d = 0; d < head_dim; ++d) {
-        q[d] = to_f(qkv[(size_t)t * row + h * head_dim + d]) * scale;
-        acc[d] = 0.0f;
-    }
-    float slope = alibi ? alibi[h] : 0.0f, m = -INFINITY, l = 0.0f;
-    for (int j = begin; j < end; ++j) {
-        const T *k = qkv + (size_t)j * row + hd + h * head_dim, *v = k + hd;
-        float sc = 0.0f;
-        for (int d = 0; d < head_dim; ++d) sc += q[d] * to_f(k[d]);
-        if (alibi) sc -= slope * fabsf((float)(t - j));
-        if (sc > m) {
-            float corr = expf(m - sc);
-            l *= corr;
-            for (int d = 0; d < head_dim; ++d) acc[d] *= corr;
-            m = sc;
-        }
-        float p = expf(sc - m);
-        l += p;
-        for (int d = 0; d < head_dim; ++d) acc[d] += p * to_f(v[d]);
-    }
-    for (int d = 0; d < head_dim; ++d) out[(size_t)t * hd + h * head_dim + d] = from_f<T>(acc[d] / l);
+    ribo_attn_generic_thread<T>(qkv, cu_seqlens, seq_of_token, alibi, out, n_tokens, n_heads, head_dim, scale,
+                                (int)(blockIdx.x * blockDim.x + threadIdx.x));
 }
 
 template <typename T, int D, int BK>
 static void launch_attention(const ribo_attention_args *a, cudaStream_t st) {
-    dim3 grid((unsigned)((a->max_seqlen + 31) / 32), (unsigned)a->n_seqs, (unsigned)a->n_heads);
-    attention_kernel<T, D, BK><<<grid, 128, 0, st>>>((const T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->cu_seqlens),
+    dim3 grid((unsigned)((a->max_seqlen + RIBO_ATTN_SIMT_QT - 1) / RIBO_ATTN_SIMT_QT), (unsigned)a->n_seqs,
+              (unsigned)a->n_heads);
+    attention_kernel<T, D, BK><<<grid, RIBO_ATTN_SIMT_THREADS, 0, st>>>((const T *)ribo_cuda_ptr(a->qkv), (const int *)ribo_cuda_ptr(a->cu_seqlens),
                                                     (const float *)ribo_cuda_ptr(a->alibi_slopes), (T *)ribo_cuda_ptr(a->out),
                                                     a->n_heads, a->scale);
 }

@@ -4,14 +4,15 @@
  * pass of cuda_rope.cu; tensor-core kernels in cuda_attention_wmma.cu and cuda_attention_mma.cu),
  * cuda_pool.cu (pooling) and cuda_gemm.cu (linear, with the exact GELU of cuda_gelu.cu). Activations and weights
  * are stored as T (float, __half or __nv_bfloat16); all arithmetic is fp32. Each kernel is preceded
- * by what it computes. */
+ * by what it computes; the per-thread bodies are in cuda_pointwise.cuh (shared with the CPU emulator
+ * test tests/test_simt_emu.cu). */
 #include <math.h>
 #include <stdint.h>
 
 #include "cuda_launch.cuh"
 
 #define RIBO_EW_FN __device__ __forceinline__
-#include "cuda_elementwise.cuh"
+#include "cuda_pointwise.cuh"
 
 /* ---------------------------------------------------------------- embed */
 
@@ -20,14 +21,8 @@
 template <typename T>
 __global__ void embed_kernel(const int *tokens, const int *seq_of_token, const float *seq_scale, const T *table,
                              const T *add_row, T *out, int width, int mask_id) {
-    int t = blockIdx.x;
-    int tok = tokens[t];
-    float scale = seq_scale[seq_of_token[t]];
-    for (int c = threadIdx.x; c < width; c += blockDim.x) {
-        float v = tok == mask_id ? 0.0f : to_f(table[(size_t)tok * width + c]) * scale;
-        if (add_row) v += to_f(add_row[c]);
-        out[(size_t)t * width + c] = from_f<T>(v);
-    }
+    ribo_embed_row<T>(tokens, seq_of_token, seq_scale, table, add_row, out, width, mask_id, (int)blockIdx.x,
+                      threadIdx.x, blockDim.x);
 }
 
 /* ---------------------------------------------------------------- gated linear unit */
@@ -35,13 +30,8 @@ __global__ void embed_kernel(const int *tokens, const int *seq_of_token, const f
 /* out[r, c] = act(x[r, c]) * x[r, width + c]  (x [rows, 2*width]; act: exact GELU when gelu != 0). */
 template <typename T>
 __global__ void glu_kernel(const T *x, T *out, int rows, int width, int gelu) {
-    size_t n = (size_t)rows * width;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        size_t r = i / width, c = i % width;
-        float g = to_f(x[r * 2 * width + c]);
-        if (gelu) g = 0.5f * g * (1.0f + erff(g * 0.70710678118654752f));
-        out[i] = from_f<T>(g * to_f(x[r * 2 * width + width + c]));
-    }
+    ribo_glu_thread<T>(x, out, rows, width, gelu, blockIdx.x * (size_t)blockDim.x + threadIdx.x,
+                       (size_t)gridDim.x * blockDim.x);
 }
 
 /* ---------------------------------------------------------------- convert */
@@ -49,8 +39,7 @@ __global__ void glu_kernel(const T *x, T *out, int rows, int width, int gelu) {
 /* dst[i] = (T) src[i]  (weights upload). */
 template <typename T>
 __global__ void convert_kernel(T *dst, const float *src, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = from_f<T>(src[i]);
+    ribo_convert_thread<T>(dst, src, n, blockIdx.x * (size_t)blockDim.x + threadIdx.x, (size_t)gridDim.x * blockDim.x);
 }
 
 /* ---------------------------------------------------------------- entry points */

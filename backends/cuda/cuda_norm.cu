@@ -13,39 +13,22 @@
 
 #define RIBO_EW_FN __device__ __forceinline__
 #include "cuda_elementwise.cuh"
-
-/* Sum over a block (blockDim.x a multiple of 32, <= 1024); every thread gets the result. */
-__device__ float block_sum(float v, float *scratch) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, n_warps = blockDim.x / 32;
-    __syncthreads();
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    v = lane < n_warps ? scratch[lane] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+#include "cuda_norm_block.cuh"
 
 /* ---------------------------------------------------------------- layer norm */
 
+/* The warp operations of ribo_ln_block_row and its block size. */
+struct ln_block_device_ops : ribo_ew_device_ops {
+    static __device__ __forceinline__ unsigned block_threads() { return blockDim.x; }
+};
+
 /* out = (x - mean) / sqrt(var + eps) * gamma + beta per row; two passes (mean, then centred
- * variance) for accuracy. One block per row. */
+ * variance) for accuracy. One block per row (ribo_ln_block_row in cuda_norm_block.cuh, shared with
+ * the CPU emulator test). */
 template <typename T>
 __global__ void layer_norm_kernel(const T *x, const T *gamma, const T *beta, T *out, int width, float eps) {
-    __shared__ float scratch[32];
-    const T *xr = x + (size_t)blockIdx.x * width;
-    float s = 0.0f;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) s += to_f(xr[c]);
-    float mean = block_sum(s, scratch) / width;
-    float q = 0.0f;
-    for (int c = threadIdx.x; c < width; c += blockDim.x) {
-        float d = to_f(xr[c]) - mean;
-        q += d * d;
-    }
-    float rstd = rsqrtf(block_sum(q, scratch) / width + eps);
-    T *orow = out + (size_t)blockIdx.x * width;
-    for (int c = threadIdx.x; c < width; c += blockDim.x)
-        orow[c] = from_f<T>((to_f(xr[c]) - mean) * rstd * to_f(gamma[c]) + to_f(beta[c]));
+    __shared__ float scratch[RIBO_LN_BLOCK_MAX_WARPS];
+    ribo_ln_block_row<ln_block_device_ops, T>(x, gamma, beta, out, width, eps, blockIdx.x, threadIdx.x, scratch);
 }
 
 /* The same LayerNorm with the row held in registers: WPR warps per row (1: four rows per 128-thread

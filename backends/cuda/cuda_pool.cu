@@ -7,6 +7,7 @@
 
 #define RIBO_EW_FN __device__ __forceinline__
 #include "cuda_elementwise.cuh"
+#include "cuda_pointwise.cuh"
 
 /* ---------------------------------------------------------------- pooling */
 
@@ -20,14 +21,13 @@ __global__ void __launch_bounds__(RIBO_POOL_WARPS * RIBO_WARP_SIZE)
 }
 
 /* Per-residue copy-out: row t of sequence s (kept rows only) goes to fp32
- * out[t - s*(skip_begin+skip_end) - skip_begin, :]. One block per token. */
+ * out[t - s*(skip_begin+skip_end) - skip_begin, :]. One block per token (ribo_pool_copy_row in
+ * cuda_pointwise.cuh). */
 template <typename T>
 __global__ void pool_copy_kernel(const T *x, const int *cu, const int *seq_of_token, float *out, int width,
                                  int skip_begin, int skip_end) {
-    int t = blockIdx.x, s = seq_of_token[t];
-    if (t < cu[s] + skip_begin || t >= cu[s + 1] - skip_end) return;
-    size_t dst = (size_t)(t - s * (skip_begin + skip_end) - skip_begin);
-    for (int c = threadIdx.x; c < width; c += blockDim.x) out[dst * width + c] = to_f(x[(size_t)t * width + c]);
+    ribo_pool_copy_row<T>(x, cu, seq_of_token, out, width, skip_begin, skip_end, (int)blockIdx.x, (int)threadIdx.x,
+                          (int)blockDim.x);
 }
 
 /* ---------------------------------------------------------------- launch and entry */
