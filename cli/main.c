@@ -22,7 +22,7 @@ static void usage_embed(FILE *f) {
             "      --pool MODE        mean (the default; ESM-2: residues only, DNABERT: all tokens incl.\n"
             "                         [CLS]/[SEP]), cls, none (per-residue / per-token states)\n"
             "      --dtype T          fp32 | fp16 | bf16 (default: bf16 where the device stores it, else fp32)\n"
-            "      --backend NAME     auto (default) | cuda | opencl\n"
+            "      --backend NAME     auto (default) | cuda | hip | opencl\n"
             "      --device N         device index within the backend (default 0)\n"
             "      --max-tokens N     token budget of one packed batch (default %d)\n"
             "      --max-batch-seqs N at most N sequences per batch (default: no limit)\n"
@@ -422,13 +422,24 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
+/* ribo devices [--backend NAME]: what print_device prints for (only NAME where given) */
+typedef struct device_listing {
+    const char *backend; /* NULL: every backend */
+    int count;           /* devices printed */
+    bool backend_seen;   /* NAME is compiled in */
+    char note[160];      /* why NAME has no devices */
+} device_listing;
+
 static void print_device(const ribo_device_description *d, void *user) {
-    int *count = user;
+    device_listing *l = user;
+    if (l->backend && strcmp(l->backend, d->backend) != 0) return;
+    l->backend_seen = true;
     if (d->index < 0) {
-        printf("%-8s  (no devices: %s)\n", d->backend, d->note);
+        if (l->backend) snprintf(l->note, sizeof l->note, "%s", d->note);
+        else printf("%-8s  (no devices: %s)\n", d->backend, d->note);
         return;
     }
-    ++*count;
+    ++l->count;
     if (d->note[0] && !d->name[0]) printf("%-8s %2d  (%s)\n", d->backend, d->index, d->note);
     else
         printf("%-8s %2d  %s  %.1f GiB  dtypes: fp32%s%s  %s %d  matrix units: %s\n", d->backend, d->index, d->name,
@@ -438,17 +449,35 @@ static void print_device(const ribo_device_description *d, void *user) {
 }
 
 static int cmd_devices(int argc, char **argv) {
-    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: ribo devices\n\nLists every compiled-in backend and its devices (use with --backend/--device).\n");
-        return 0;
+    device_listing l = {0};
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: ribo devices [--backend NAME]\n\nLists every compiled-in backend and its devices (use with "
+                   "--backend/--device);\nwith --backend, only that backend's, and exit status 1 where it has none.\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--backend") && i + 1 < argc) l.backend = argv[++i];
+        else if (!strncmp(argv[i], "--backend=", 10)) l.backend = argv[i] + 10;
+        else {
+            fprintf(stderr, "ribo devices: unknown argument '%s' (usage: ribo devices [--backend NAME])\n", argv[i]);
+            return EXIT_USAGE;
+        }
     }
-    int count = 0;
+    if (l.backend && !strcmp(l.backend, "auto")) l.backend = NULL;
     ribo_error err = {0};
-    if (ribo_list_devices(print_device, &count, &err) != RIBO_OK) {
+    if (ribo_list_devices(print_device, &l, &err) != RIBO_OK) {
         fprintf(stderr, "ribo: error: %s\n", err.message);
         return 1;
     }
-    return count > 0 ? 0 : 1;
+    if (l.backend && !l.backend_seen) {
+        fprintf(stderr, "ribo: error: backend '%s' is not compiled into this build (see ribo devices)\n", l.backend);
+        return 1;
+    }
+    if (l.backend && l.count == 0) {
+        fprintf(stderr, "ribo: error: backend '%s' has no devices: %s\n", l.backend, l.note);
+        return 1;
+    }
+    return l.count > 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv) {

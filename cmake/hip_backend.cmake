@@ -94,3 +94,8 @@ if(RIBO_HAVE_HIP)
   list(APPEND RIBO_BACKEND_LIBS ${RIBO_AMDHIP64_LIBRARY} ${CMAKE_DL_LIBS})
   message(STATUS "ribo HIP: ${CMAKE_HIP_COMPILER} ${RIBO_HIP_TOOLCHAIN} targets ${CMAKE_HIP_ARCHITECTURES}")
 endif()
+if(RIBO_HAVE_HIP)
+  # programs that link the HIP objects are linked by the HIP compiler, which CMake hands
+  # --offload-arch (used only with -fgpu-rdc); keep the link lines quiet
+  add_link_options($<$<LINK_LANGUAGE:HIP>:-Wno-unused-command-line-argument>)
+endif()

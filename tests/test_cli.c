@@ -384,6 +384,28 @@ static void test_bad_options(void) {
     expect_failure("unknown command", "frobnicate", 2, "frobnicate", NULL);
 }
 
+/* --backend hip where no AMD GPU is (every machine this project tests on; where `ribo devices --backend
+ * hip` finds one, the refusals are not expected and the check says so), or where the build has no HIP
+ * backend: one error line, exit 1, no output. */
+static void test_hip_refusals(void) {
+    char out[1024], args[4096];
+    snprintf(out, sizeof out, "%s", ribo_test_tmp("out.npy"));
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --backend hip", ribo_test_fixture("esm2_a"),
+             ribo_test_fixture("short.fasta"), out);
+#ifdef RIBO_WITH_HIP
+    if (ribo_test_run_cli("devices --backend hip", errbuf, sizeof errbuf) == 0) {
+        printf("test_cli: an AMD GPU is present; the no-device refusals of --backend hip are not checked\n");
+        return;
+    }
+    expect_failure("ribo devices --backend hip without an AMD GPU", "devices --backend hip", 1, "backend 'hip' has no devices", NULL);
+    expect_failure("embed --backend hip without an AMD GPU", args, 1, "hip: no device 0 (0 found", out);
+#else
+    expect_failure("ribo devices --backend hip (not built)", "devices --backend hip", 1, "backend 'hip' is not compiled", NULL);
+    expect_failure("embed --backend hip (not built)", args, 1, "hip", out);
+#endif
+    expect_failure("ribo devices --backend nosuch", "devices --backend nosuch", 1, "'nosuch' is not compiled", NULL);
+}
+
 static void test_good_paths(void) {
     char args[4096], m[1024];
     snprintf(m, sizeof m, "%s", ribo_test_fixture("esm2_a"));
@@ -565,6 +587,7 @@ int main(void) {
     test_bad_configs();
     test_fail_fast();
     test_bad_options();
+    test_hip_refusals();
     test_good_paths();
     test_translate();
     test_tokenize();

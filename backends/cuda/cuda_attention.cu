@@ -135,14 +135,14 @@ ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err) {
     if (!fuse || !*fuse || !strcmp(fuse, "q")) cd->rotary_fusion = RIBO_CUDA_ROTARY_FUSED_Q;
     else if (!strcmp(fuse, "1")) cd->rotary_fusion = RIBO_CUDA_ROTARY_FUSED_QK;
     else if (!strcmp(fuse, "0")) cd->rotary_fusion = RIBO_CUDA_ROTARY_SEPARATE;
-    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_FUSE_ROTARY='%s' is not 0, 1 or q", fuse);
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, RIBO_GPU_NAME ": RIBO_FUSE_ROTARY='%s' is not 0, 1 or q", fuse);
     const char *env = getenv("RIBO_ATTENTION");
     if (!env || !*env || !strcmp(env, "mma")) cd->attn_choice = RIBO_CUDA_ATTN_MMA;
     else if (!strcmp(env, "wmma")) cd->attn_choice = RIBO_CUDA_ATTN_WMMA;
     else if (!strcmp(env, "simt")) cd->attn_choice = RIBO_CUDA_ATTN_SIMT;
     else
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
-                              "cuda: RIBO_ATTENTION='%s' is not one of mma, wmma, simt", env);
+                              RIBO_GPU_NAME ": RIBO_ATTENTION='%s' is not one of mma, wmma, simt", env);
     cd->attn_wmma_dims = cd->attn_mma_dims = 0;
     if (cd->storage == RIBO_STORAGE_F32 || cd->cc_major < 8) return RIBO_OK; /* CUDA-core kernels only */
     int max_optin = 0;
@@ -222,7 +222,7 @@ ribo_status ribo_cuda_attention(ribo_stream *s, const ribo_attention_args *a, ri
         }
         if (ribo_cuda_attention_mma_launch(cd, a, k_done ? 1 : 2, ribo_cuda_stream(s)))
             return launched(s, "attention (rotary fused)", err);
-        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: the fused attention did not launch");
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, RIBO_GPU_NAME ": the fused attention did not launch");
     }
     if (a->rotary) {
         const ribo_cuda_rotary_args r = {.qkv = a->qkv, .positions = a->positions, .n_tokens = a->n_tokens,

@@ -17,7 +17,7 @@ static int cuda_device_count(char *note, size_t note_cap) {
         if (note) snprintf(note, note_cap, "%s", cudaGetErrorString(rc));
         return 0;
     }
-    if (n == 0 && note) snprintf(note, note_cap, "no CUDA device");
+    if (n == 0 && note) snprintf(note, note_cap, "no " RIBO_GPU_NAME " device");
     return n;
 }
 
@@ -48,9 +48,11 @@ static ribo_status read_props(int ordinal, ribo_device_props *p, ribo_error *err
 }
 
 static ribo_status cuda_device_describe(int index, ribo_device_props *props, ribo_error *err) {
-    int n = cuda_device_count(NULL, 0);
+    char why[128] = "";
+    int n = cuda_device_count(why, sizeof why);
     if (index < 0 || index >= n)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: no device %d (%d found)", index, n);
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, RIBO_GPU_NAME ": no device %d (%d found%s%s)", index, n,
+                              why[0] ? ": " : "", why);
     return read_props(index, props, err);
 }
 
@@ -62,7 +64,7 @@ static ribo_status cuda_buffer_alloc(ribo_device *dev, size_t bytes, const char 
     *out = NULL;
     RIBO_TRY(ribo_cuda_use(dev, err));
     ribo_dbuf *b = (ribo_dbuf *)calloc(1, sizeof *b);
-    if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+    if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, RIBO_GPU_NAME ": out of host memory");
     if (bytes == 0) bytes = 256;
     cudaError_t rc = cudaMalloc(&b->ptr, bytes);
     if (rc != cudaSuccess) {
@@ -148,7 +150,7 @@ static ribo_status cuda_stream_create(ribo_device *dev, int priority, ribo_strea
     ribo_stream *s = (ribo_stream *)calloc(1, sizeof *s);
     if (!s) {
         cudaStreamDestroy(cs);
-        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, RIBO_GPU_NAME ": out of host memory");
     }
     s->iface = &cuda_stream_table;
     s->dev = dev;
@@ -166,7 +168,7 @@ static ribo_status cuda_event_create(ribo_device *dev, bool timing, ribo_event *
     ribo_event *ev = (ribo_event *)calloc(1, sizeof *ev);
     if (!ev) {
         cudaEventDestroy(ce);
-        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, RIBO_GPU_NAME ": out of host memory");
     }
     ev->iface = &cuda_event_table;
     ev->dev = dev;
@@ -205,7 +207,7 @@ static const ribo_device_i cuda_device_table = {
 
 static ribo_status check_range(ribo_dptr p, size_t bytes, const char *what, ribo_error *err) {
     if (!p.buf || p.offset > p.buf->size || bytes > p.buf->size - p.offset)
-        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: %s of %zu bytes at offset %zu is outside its buffer", what,
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, RIBO_GPU_NAME ": %s of %zu bytes at offset %zu is outside its buffer", what,
                               bytes, p.offset);
     return RIBO_OK;
 }
@@ -313,15 +315,17 @@ static const ribo_kernel_i cuda_kernel_table = {
 
 static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device **out, ribo_error *err) {
     *out = NULL;
-    int n = cuda_device_count(NULL, 0);
+    char why[128] = "";
+    int n = cuda_device_count(why, sizeof why);
     if (index < 0 || index >= n)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: no device %d (%d found)", index, n);
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, RIBO_GPU_NAME ": no device %d (%d found%s%s)", index, n,
+                              why[0] ? ": " : "", why);
     ribo_device *dev = (ribo_device *)calloc(1, sizeof *dev);
     ribo_cuda_device *cd = (ribo_cuda_device *)calloc(1, sizeof *cd);
     if (!dev || !cd) {
         free(dev);
         free(cd);
-        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, RIBO_GPU_NAME ": out of host memory");
     }
     pthread_mutex_init(&cd->mem_lock, NULL);
     cd->ordinal = index;
@@ -332,7 +336,7 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
     ribo_status s = read_props(index, &cd->props, err);
     if (s == RIBO_OK && ((storage == RIBO_STORAGE_F16 && !cd->props.storage_f16) ||
                          (storage == RIBO_STORAGE_BF16 && !cd->props.storage_bf16)))
-        s = ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: device %d ('%s') cannot run --dtype %s; it supports fp32%s",
+        s = ribo_error_set(err, RIBO_ERR_UNSUPPORTED, RIBO_GPU_NAME ": device %d ('%s') cannot run --dtype %s; it supports fp32%s",
                            index, cd->props.name, storage == RIBO_STORAGE_F16 ? "fp16" : "bf16",
                            cd->props.storage_f16 ? " and fp16" : "");
     if (s == RIBO_OK) s = ribo_cuda_use(dev, err);

@@ -57,9 +57,9 @@ ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err) {
     bool tanh_epi;
     if (!gelu || !*gelu || !strcmp(gelu, "0")) tanh_epi = false;
     else if (!strcmp(gelu, "tanh")) tanh_epi = true;
-    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_GELU_EPILOGUE='%s' is not 0 or tanh", gelu);
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, RIBO_GPU_NAME ": RIBO_GELU_EPILOGUE='%s' is not 0 or tanh", gelu);
     ribo_cuda_blas *b = (ribo_cuda_blas *)calloc(1, sizeof *b);
-    if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "cuda: out of host memory");
+    if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, RIBO_GPU_NAME ": out of host memory");
     pthread_mutex_init(&b->gemm_lock, NULL);
     b->gelu_tanh_epilogue = tanh_epi;
     cd->blas = b;

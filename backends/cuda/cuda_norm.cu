@@ -49,7 +49,7 @@ ribo_status ribo_cuda_layer_norm_init(ribo_cuda_device *cd, ribo_error *err) {
     const char *ln = getenv("RIBO_LAYER_NORM");
     if (!ln || !*ln || !strcmp(ln, "rows")) cd->ln_block = false;
     else if (!strcmp(ln, "block")) cd->ln_block = true;
-    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "cuda: RIBO_LAYER_NORM='%s' is not rows or block", ln);
+    else return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, RIBO_GPU_NAME ": RIBO_LAYER_NORM='%s' is not rows or block", ln);
     return RIBO_OK;
 }
 

@@ -48,7 +48,7 @@ static void run_pool(const ribo_pool_args *a, cudaStream_t st) {
 
 ribo_status ribo_cuda_pool(ribo_stream *s, const ribo_pool_args *a, ribo_error *err) {
     if (a->mode == RIBO_POOL_MODE_COPY && !a->seq_of_token.buf)
-        return ribo_error_set(err, RIBO_ERR_INTERNAL, "cuda: per-residue pool without seq_of_token");
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, RIBO_GPU_NAME ": per-residue pool without seq_of_token");
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     DISPATCH(ribo_cuda_dev(s->dev)->storage, run_pool, a, ribo_cuda_stream(s));
     return launched(s, "pool", err);

@@ -128,7 +128,7 @@ static void run_rotary(const ribo_cuda_rotary_args *a, cudaStream_t st) {
 }
 
 ribo_status ribo_cuda_rotary(ribo_stream *s, const ribo_cuda_rotary_args *a, ribo_error *err) {
-    if (a->head_dim % 2) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "cuda: rotary needs an even head_dim (got %d)", a->head_dim);
+    if (a->head_dim % 2) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, RIBO_GPU_NAME ": rotary needs an even head_dim (got %d)", a->head_dim);
     RIBO_TRY(ribo_cuda_use(s->dev, err));
     DISPATCH(ribo_cuda_dev(s->dev)->storage, run_rotary, a, ribo_cuda_stream(s));
     return launched(s, "rotary", err);
