@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the test suite (CPU OpenCL through PoCL; GPU-only tests skip).
+# Sets everything up and runs the test suite (CPU OpenCL through PoCL; GPU-only tests skip), then
+# builds and tests the HIP backend (scripts/test_hip.sh) where Debian's ROCm compiler is available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j 2
+# the HIP backend (AMD) is built and checked where Debian's ROCm packages can be installed
+if [ "${RIBO_SKIP_HIP:-0}" = 1 ]; then
+  echo "test.sh: RIBO_SKIP_HIP=1: the HIP backend is not built or tested"
+elif apt-cache show hipcc >/dev/null 2>&1 || command -v hipcc >/dev/null; then
+  bash scripts/test_hip.sh
+else
+  echo "test.sh: no hipcc package on this system: the HIP backend is not built or tested (scripts/test_hip.sh)"
+fi
