@@ -69,7 +69,7 @@ for arch in "${archs[@]}"; do
         if [ $cdna = 0 ] && [ "$m" -gt 0 ]; then fail "$arch: $sym has v_mfma on a target without MFMA"; fi
     done < <(per_kernel "$attn" attention_mfma_kernel)
     [ "$n" -gt 0 ] || fail "$arch: no attention_mfma_kernel in the code object"
-    kinds=$(grep -o 'v_mfma_[a-z0-9_]*' "$attn" | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')
+    kinds=$( (grep -o 'v_mfma_[a-z0-9_]*' "$attn" || true) | sort | uniq -c | awk '{printf "%s %s, ", $1, $2}')
     if [ $cdna = 1 ]; then
         echo "check_hip_isa: $arch: attention_mfma_kernel: $with_mfma/$n instances with MFMA ($total_mfma: ${kinds%, })"
     else
