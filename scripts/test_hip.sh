@@ -10,18 +10,7 @@
 # Extra arguments go to cmake (e.g. -DCMAKE_HIP_ARCHITECTURES=gfx90a for a quicker build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(hipcc libamdhip64-dev rocm-device-libs)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update
-  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+bash scripts/install_deps.sh hipcc libamdhip64-dev rocm-device-libs
 archs="gfx908;gfx90a;gfx940;gfx1030"
 cmake -S . -B build-hip -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIBO_WERROR=ON -DRIBO_CUDA=OFF -DRIBO_HIP=ON \
   "-DCMAKE_HIP_ARCHITECTURES=$archs" "$@"

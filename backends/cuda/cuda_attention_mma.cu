@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "cuda_internal.h"
+#include "cuda_attention_tc.cuh"
 
 #define RIBO_MMA_FN __device__ __forceinline__
 #include "cuda_attention_mma.cuh"
@@ -120,132 +121,54 @@ __global__ void __launch_bounds__(128) attention_mma_kernel(const T *qkv, const 
 #endif
 }
 
-/* ---------------------------------------------------------------- one-time set-up per device */
+/* ---------------------------------------------------------------- set-up and launch */
 
-static int mma_dim_bit(int d) {
-    switch (d) {
-    case 16: return 1;
-    case 24: return 2;
-    case 32: return 4;
-    case 64: return 8;
-    case 128: return 16;
-    default: return 0;
+/* The kernel as cuda_attention_tc.cuh sees it. */
+struct ribo_mma_kernels {
+    template <typename T, int D, bool ALIBI, int ROPE> static const void *kernel() {
+        return (const void *)attention_mma_kernel<T, D, ALIBI, ROPE>;
     }
-}
-
-/* Checks that the device runs an sm_80+ binary of kernel f and that its shared memory fits; sets the
- * dynamic shared-memory limit once (not per launch). *ok = false when the kernel cannot run here. */
-static ribo_status prepare_kernel(const void *f, size_t smem, int max_optin, bool *ok, const char *what, ribo_error *err) {
-    cudaFuncAttributes fa;
-    cudaError_t rc = cudaFuncGetAttributes(&fa, f);
-    if (rc == cudaErrorInvalidDeviceFunction || rc == cudaErrorNoKernelImageForDevice ||
-        rc == cudaErrorUnsupportedPtxVersion) {
-        cudaGetLastError();
-        *ok = false;
+    /* Checks that the device runs an sm_80+ binary of kernel f and that its shared memory fits; sets
+     * the dynamic shared-memory limit once (not per launch). *ok = false when it cannot run here. */
+    template <typename T, int D>
+    static ribo_status check(const void *f, int max_optin, bool *ok, const char *what, ribo_error *err) {
+        constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
+        cudaFuncAttributes fa;
+        cudaError_t rc = cudaFuncGetAttributes(&fa, f);
+        if (rc == cudaErrorInvalidDeviceFunction || rc == cudaErrorNoKernelImageForDevice ||
+            rc == cudaErrorUnsupportedPtxVersion) {
+            cudaGetLastError();
+            *ok = false;
+            return RIBO_OK;
+        }
+        char w[128];
+        snprintf(w, sizeof w, "reading the attributes of the %s attention kernel", what);
+        RIBO_TRY(ribo_cuda_check(rc, w, err));
+        if (fa.binaryVersion < 80 || smem > (size_t)max_optin) {
+            *ok = false;
+            return RIBO_OK;
+        }
+        snprintf(w, sizeof w, "setting the shared-memory size of the %s attention kernel", what);
+        RIBO_TRY(ribo_cuda_check(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), w, err));
         return RIBO_OK;
     }
-    char w[128];
-    snprintf(w, sizeof w, "reading the attributes of the %s attention kernel", what);
-    RIBO_TRY(ribo_cuda_check(rc, w, err));
-    if (fa.binaryVersion < 80 || smem > (size_t)max_optin) {
-        *ok = false;
-        return RIBO_OK;
+    template <typename T, int D, bool ALIBI, int ROPE>
+    static void launch(const ribo_tc_launch &p, unsigned blocks, cudaStream_t st) {
+        attention_mma_kernel<T, D, ALIBI, ROPE><<<blocks, 128, ribo_mma_attn_cfg<T, D>::SMEM_BYTES, st>>>(
+            (const T *)p.qkv, p.cu_seqlens, p.n_seqs, p.alibi, (T *)p.out, p.n_heads, p.scale_log2, p.freqs, p.q_scale);
     }
-    snprintf(w, sizeof w, "setting the shared-memory size of the %s attention kernel", what);
-    RIBO_TRY(ribo_cuda_check(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem), w, err));
-    return RIBO_OK;
-}
-
-template <typename T, int D>
-static ribo_status prepare_mma(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
-    constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
-    bool ok = true;
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, 0>, smem, max_optin, &ok, "mma", err));
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, true, 0>, smem, max_optin, &ok, "mma (ALiBi)",
-                            err));
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, 1>, smem, max_optin, &ok,
-                            "mma (rotary on q)", err));
-    RIBO_TRY(prepare_kernel((const void *)attention_mma_kernel<T, D, false, 2>, smem, max_optin, &ok,
-                            "mma (rotary)", err));
-    if (ok) cd->attn_mma_dims |= (unsigned)mma_dim_bit(D);
-    return RIBO_OK;
-}
-
-template <typename T>
-static ribo_status prepare_mma_all(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
-    RIBO_TRY((prepare_mma<T, 16>(cd, max_optin, err)));
-    RIBO_TRY((prepare_mma<T, 24>(cd, max_optin, err)));
-    RIBO_TRY((prepare_mma<T, 32>(cd, max_optin, err)));
-    RIBO_TRY((prepare_mma<T, 64>(cd, max_optin, err)));
-    return prepare_mma<T, 128>(cd, max_optin, err);
-}
+};
 
 ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin, ribo_error *err) {
     cd->attn_mma_dims = 0;
     if (cd->cc_major < 8) return RIBO_OK;
-    if (cd->storage == RIBO_STORAGE_F16) return prepare_mma_all<__half>(cd, max_optin, err);
-    if (cd->storage == RIBO_STORAGE_BF16) return prepare_mma_all<__nv_bfloat16>(cd, max_optin, err);
-    return RIBO_OK;
+    return ribo_tc_prepare<ribo_mma_kernels>(cd, max_optin, "mma", err);
 }
 
-bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim) {
-    const int bit = mma_dim_bit(head_dim);
-    return bit && (cd->attn_mma_dims & (unsigned)bit);
-}
+bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim) { return ribo_tc_supports(cd, head_dim); }
 
-/* ---------------------------------------------------------------- launch */
-
-template <typename T, int D>
-static void launch_mma(const ribo_attention_args *a, int rope, unsigned blocks, cudaStream_t st) {
-    constexpr size_t smem = ribo_mma_attn_cfg<T, D>::SMEM_BYTES;
-    const float scale_log2 = a->scale * 1.4426950408889634f;
-    const T *qkv = (const T *)ribo_cuda_ptr(a->qkv);
-    const int *cu = (const int *)ribo_cuda_ptr(a->cu_seqlens);
-    const float *alibi = (const float *)ribo_cuda_ptr(a->alibi_slopes);
-    T *out = (T *)ribo_cuda_ptr(a->out);
-    ribo_cuda_rope_freqs freqs;
-    memset(&freqs, 0, sizeof freqs);
-    if (rope) ribo_cuda_rope_freqs_fill(&freqs, a->rope_theta, D);
-    if (rope == 2)
-        attention_mma_kernel<T, D, false, 2>
-            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
-    else if (rope == 1)
-        attention_mma_kernel<T, D, false, 1>
-            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
-    else if (alibi)
-        attention_mma_kernel<T, D, true, 0>
-            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
-    else
-        attention_mma_kernel<T, D, false, 0>
-            <<<blocks, 128, smem, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
-}
-
-template <typename T>
-static void launch_mma_dim(const ribo_attention_args *a, int rope, unsigned blocks, cudaStream_t st) {
-    switch (a->head_dim) {
-    case 16: launch_mma<T, 16>(a, rope, blocks, st); break;
-    case 24: launch_mma<T, 24>(a, rope, blocks, st); break;
-    case 32: launch_mma<T, 32>(a, rope, blocks, st); break;
-    case 64: launch_mma<T, 64>(a, rope, blocks, st); break;
-    default: launch_mma<T, 128>(a, rope, blocks, st); break;
-    }
-}
-
-/* CTAs of one launch: sequence s owns the slots cu[s]/64 + s .. cu[s+1]/64 + s (see cuda_attention_mma.cuh) */
-static unsigned long long mma_blocks(const ribo_attention_args *a) {
-    return ((unsigned long long)a->n_tokens / 64 + (unsigned long long)a->n_seqs) * (unsigned long long)a->n_heads;
-}
-
-bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a) {
-    return ribo_cuda_attention_mma_supports(cd, a->head_dim) && a->n_seqs >= 1 && a->n_heads >= 1 && a->n_tokens >= 0 &&
-           mma_blocks(a) <= 0x7fffffffull;
-}
+bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a) { return ribo_tc_fits(cd, a); }
 
 bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, int rope, cudaStream_t st) {
-    if (!ribo_cuda_attention_mma_fits(cd, a)) return false;
-    if (rope < 0 || rope > 2 || (rope && a->alibi_slopes.buf)) return false; /* no rotary + ALiBi variant */
-    const unsigned long long blocks = mma_blocks(a);
-    if (cd->storage == RIBO_STORAGE_F16) launch_mma_dim<__half>(a, rope, (unsigned)blocks, st);
-    else launch_mma_dim<__nv_bfloat16>(a, rope, (unsigned)blocks, st);
-    return true;
+    return ribo_tc_launch_any<ribo_mma_kernels>(cd, a, rope, st);
 }

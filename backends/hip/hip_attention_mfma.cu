@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "backends/cuda/cuda_internal.h"
+#include "backends/cuda/cuda_attention_tc.cuh"
 
 #define RIBO_MMA_FN __device__ __forceinline__
 #define RIBO_MFMA_FN __device__ __forceinline__
@@ -104,52 +105,35 @@ __global__ void __launch_bounds__(256) attention_mfma_kernel(const T *qkv, const
 #endif
 }
 
-/* ---------------------------------------------------------------- one-time set-up per device */
+/* ---------------------------------------------------------------- set-up and launch */
 
-static int mfma_dim_bit(int d) {
-    switch (d) {
-    case 16: return 1;
-    case 24: return 2;
-    case 32: return 4;
-    case 64: return 8;
-    case 128: return 16;
-    default: return 0;
+/* The kernel as cuda_attention_tc.cuh sees it. */
+struct ribo_mfma_kernels {
+    template <typename T, int D, bool ALIBI, int ROPE> static const void *kernel() {
+        return (const void *)attention_mfma_kernel<T, D, ALIBI, ROPE>;
     }
-}
-
-/* Whether the device has a code object for kernel f whose LDS fits (*ok stays true then). */
-static ribo_status check_kernel(const void *f, int max_lds, bool *ok, ribo_error *err) {
-    hipFuncAttributes fa;
-    hipError_t rc = hipFuncGetAttributes(&fa, f);
-    if (rc == hipErrorInvalidDeviceFunction || rc == hipErrorNoBinaryForGpu) {
-        hipGetLastError();
-        *ok = false;
+    /* Whether the device has a code object for kernel f whose (static) LDS fits; *ok = false if not. */
+    template <typename T, int D>
+    static ribo_status check(const void *f, int max_lds, bool *ok, const char *what, ribo_error *err) {
+        hipFuncAttributes fa;
+        hipError_t rc = hipFuncGetAttributes(&fa, f);
+        if (rc == hipErrorInvalidDeviceFunction || rc == hipErrorNoBinaryForGpu) {
+            hipGetLastError();
+            *ok = false;
+            return RIBO_OK;
+        }
+        char w[128];
+        snprintf(w, sizeof w, "reading the attributes of the %s attention kernel", what);
+        RIBO_TRY(ribo_cuda_check(rc, w, err));
+        if (fa.sharedSizeBytes > (size_t)max_lds) *ok = false;
         return RIBO_OK;
     }
-    RIBO_TRY(ribo_cuda_check(rc, "reading the attributes of the MFMA attention kernel", err));
-    if (fa.sharedSizeBytes > (size_t)max_lds) *ok = false;
-    return RIBO_OK;
-}
-
-template <typename T, int D>
-static ribo_status prepare_mfma(ribo_cuda_device *cd, int max_lds, ribo_error *err) {
-    bool ok = true;
-    RIBO_TRY(check_kernel((const void *)attention_mfma_kernel<T, D, false, 0>, max_lds, &ok, err));
-    RIBO_TRY(check_kernel((const void *)attention_mfma_kernel<T, D, true, 0>, max_lds, &ok, err));
-    RIBO_TRY(check_kernel((const void *)attention_mfma_kernel<T, D, false, 1>, max_lds, &ok, err));
-    RIBO_TRY(check_kernel((const void *)attention_mfma_kernel<T, D, false, 2>, max_lds, &ok, err));
-    if (ok) cd->attn_mma_dims |= (unsigned)mfma_dim_bit(D);
-    return RIBO_OK;
-}
-
-template <typename T>
-static ribo_status prepare_mfma_all(ribo_cuda_device *cd, int max_lds, ribo_error *err) {
-    RIBO_TRY((prepare_mfma<T, 16>(cd, max_lds, err)));
-    RIBO_TRY((prepare_mfma<T, 24>(cd, max_lds, err)));
-    RIBO_TRY((prepare_mfma<T, 32>(cd, max_lds, err)));
-    RIBO_TRY((prepare_mfma<T, 64>(cd, max_lds, err)));
-    return prepare_mfma<T, 128>(cd, max_lds, err);
-}
+    template <typename T, int D, bool ALIBI, int ROPE>
+    static void launch(const ribo_tc_launch &p, unsigned blocks, hipStream_t st) {
+        attention_mfma_kernel<T, D, ALIBI, ROPE><<<blocks, 256, 0, st>>>(
+            (const T *)p.qkv, p.cu_seqlens, p.n_seqs, p.alibi, (T *)p.out, p.n_heads, p.scale_log2, p.freqs, p.q_scale);
+    }
+};
 
 /* MFMA devices only: cuda_device.cu's read_props writes "MFMA <isa>" into matrix_units exactly
  * where ribo_hip_isa_has_mfma(isa) holds (the host-side twin of RIBO_AMD_MFMA). */
@@ -157,68 +141,13 @@ ribo_status ribo_cuda_attention_mma_init(ribo_cuda_device *cd, int max_optin_sme
     cd->attn_mma_dims = 0;
     const char *mu = cd->props.matrix_units;
     if (strncmp(mu, "MFMA ", 5) != 0 || !ribo_hip_isa_has_mfma(mu + 5)) return RIBO_OK;
-    if (cd->storage == RIBO_STORAGE_F16) return prepare_mfma_all<__half>(cd, max_optin_smem, err);
-    if (cd->storage == RIBO_STORAGE_BF16) return prepare_mfma_all<__nv_bfloat16>(cd, max_optin_smem, err);
-    return RIBO_OK;
+    return ribo_tc_prepare<ribo_mfma_kernels>(cd, max_optin_smem, "MFMA", err);
 }
 
-bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim) {
-    const int bit = mfma_dim_bit(head_dim);
-    return bit && (cd->attn_mma_dims & (unsigned)bit);
-}
+bool ribo_cuda_attention_mma_supports(const ribo_cuda_device *cd, int head_dim) { return ribo_tc_supports(cd, head_dim); }
 
-/* ---------------------------------------------------------------- launch */
-
-template <typename T, int D>
-static void launch_mfma(const ribo_attention_args *a, int rope, unsigned blocks, hipStream_t st) {
-    const float scale_log2 = a->scale * 1.4426950408889634f;
-    const T *qkv = (const T *)ribo_cuda_ptr(a->qkv);
-    const int *cu = (const int *)ribo_cuda_ptr(a->cu_seqlens);
-    const float *alibi = (const float *)ribo_cuda_ptr(a->alibi_slopes);
-    T *out = (T *)ribo_cuda_ptr(a->out);
-    ribo_cuda_rope_freqs freqs;
-    memset(&freqs, 0, sizeof freqs);
-    if (rope) ribo_cuda_rope_freqs_fill(&freqs, a->rope_theta, D);
-    if (rope == 2)
-        attention_mfma_kernel<T, D, false, 2>
-            <<<blocks, 256, 0, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
-    else if (rope == 1)
-        attention_mfma_kernel<T, D, false, 1>
-            <<<blocks, 256, 0, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, a->q_scale);
-    else if (alibi)
-        attention_mfma_kernel<T, D, true, 0>
-            <<<blocks, 256, 0, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
-    else
-        attention_mfma_kernel<T, D, false, 0>
-            <<<blocks, 256, 0, st>>>(qkv, cu, a->n_seqs, alibi, out, a->n_heads, scale_log2, freqs, 1.0f);
-}
-
-template <typename T>
-static void launch_mfma_dim(const ribo_attention_args *a, int rope, unsigned blocks, hipStream_t st) {
-    switch (a->head_dim) {
-    case 16: launch_mfma<T, 16>(a, rope, blocks, st); break;
-    case 24: launch_mfma<T, 24>(a, rope, blocks, st); break;
-    case 32: launch_mfma<T, 32>(a, rope, blocks, st); break;
-    case 64: launch_mfma<T, 64>(a, rope, blocks, st); break;
-    default: launch_mfma<T, 128>(a, rope, blocks, st); break;
-    }
-}
-
-/* CTAs of one launch: sequence s owns the slots cu[s]/64 + s .. cu[s+1]/64 + s (as the mma kernel) */
-static unsigned long long mfma_blocks(const ribo_attention_args *a) {
-    return ((unsigned long long)a->n_tokens / 64 + (unsigned long long)a->n_seqs) * (unsigned long long)a->n_heads;
-}
-
-bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a) {
-    return ribo_cuda_attention_mma_supports(cd, a->head_dim) && a->n_seqs >= 1 && a->n_heads >= 1 && a->n_tokens >= 0 &&
-           mfma_blocks(a) <= 0x7fffffffull;
-}
+bool ribo_cuda_attention_mma_fits(const ribo_cuda_device *cd, const ribo_attention_args *a) { return ribo_tc_fits(cd, a); }
 
 bool ribo_cuda_attention_mma_launch(const ribo_cuda_device *cd, const ribo_attention_args *a, int rope, hipStream_t st) {
-    if (!ribo_cuda_attention_mma_fits(cd, a)) return false;
-    if (rope < 0 || rope > 2 || (rope && a->alibi_slopes.buf)) return false; /* no rotary + ALiBi variant */
-    const unsigned long long blocks = mfma_blocks(a);
-    if (cd->storage == RIBO_STORAGE_F16) launch_mfma_dim<__half>(a, rope, (unsigned)blocks, st);
-    else launch_mfma_dim<__nv_bfloat16>(a, rope, (unsigned)blocks, st);
-    return true;
+    return ribo_tc_launch_any<ribo_mfma_kernels>(cd, a, rope, st);
 }
