@@ -191,10 +191,10 @@ RIBO_MMA_FN void ribo_mma_rope_sincos(float a, float *s, float *c) {
 /* Rotary on the rows [0, BK) of a shared tile whose row r is position pos0 + r of a sequence of len
  * tokens (rows at or past len are left alone): for every i < D/2 the pair (x_i, x_{i+D/2}), scaled
  * by q_scale when SCALE, rotated by pos * inv_freq[i]. Plain shared loads and stores; the caller
- * puts a CTA barrier between this and any other thread's reads of the tile. */
-template <class Ops, typename T, int D, bool SCALE>
+ * puts a CTA barrier between this and any other thread's reads of the tile. C: the tiling (its BK,
+ * LDS row stride and THREADS; the MFMA body passes its own). */
+template <class Ops, typename T, int D, bool SCALE, class C = ribo_mma_attn_cfg<T, D>>
 RIBO_MMA_FN void ribo_mma_rope_tile(T *tile, int pos0, int len, const float *inv_freq, float q_scale, int tid) {
-    using C = ribo_mma_attn_cfg<T, D>;
     constexpr int HALF = D / 2, UNITS = HALF / 2; /* 32-bit words (two dimensions) per half row */
     static_assert(HALF % 2 == 0, "the rotary pairs are handled two at a time");
     for (int e = tid; e < C::BK * UNITS; e += C::THREADS) {

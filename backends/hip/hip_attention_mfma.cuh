@@ -129,34 +129,6 @@ RIBO_MMA_UNROLL
     }
 }
 
-/* Rotary on the rows of an LDS tile whose row r is position pos0 + r of a sequence of len tokens
- * (rows at or past len left alone): ribo_mma_rope_tile's arithmetic for this layout. */
-template <class Ops, typename T, int D, bool SCALE>
-RIBO_MFMA_FN void ribo_mfma_rope_tile(T *tile, int pos0, int len, const float *inv_freq, float q_scale, int tid) {
-    using C = ribo_mfma_attn_cfg<T, D>;
-    constexpr int HALF = D / 2, UNITS = HALF / 2;
-    for (int e = tid; e < C::BK * UNITS; e += C::THREADS) {
-        const int r = e / UNITS, i = (e % UNITS) * 2, pos = pos0 + r;
-        if (pos >= len) continue;
-        T *const p1 = tile + r * C::LDS + i, *const p2 = p1 + HALF;
-        float a1, b1, a2, b2;
-        ribo_mma_unpack2<T>(ribo_mma_ld32(p1), &a1, &b1);
-        ribo_mma_unpack2<T>(ribo_mma_ld32(p2), &a2, &b2);
-        if constexpr (SCALE) {
-            a1 *= q_scale;
-            b1 *= q_scale;
-            a2 *= q_scale;
-            b2 *= q_scale;
-        }
-        const float fpos = (float)pos;
-        float sa, ca, sb, cb;
-        ribo_mma_rope_sincos<Ops>(fpos * inv_freq[i], &sa, &ca);
-        ribo_mma_rope_sincos<Ops>(fpos * inv_freq[i + 1], &sb, &cb);
-        ribo_mma_st32(p1, ribo_mma_pack2<T>(a1 * ca - a2 * sa, b1 * cb - b2 * sb));
-        ribo_mma_st32(p2, ribo_mma_pack2<T>(a2 * ca + a1 * sa, b2 * cb + b1 * sb));
-    }
-}
-
 /* The whole CTA: block = blockIdx.x (slot * n_heads + head), tid = threadIdx.x (0..255), smem =
  * cfg::SMEM_BYTES of LDS (16-byte aligned). Arguments as ribo_mma_attention_cta's. */
 template <class Ops, typename T, int D, bool ALIBI, int ROPE>
@@ -190,7 +162,7 @@ RIBO_MFMA_FN void ribo_mfma_attention_cta(const T *qkv, const int *cu, int n_seq
     ribo_mfma_fetch<Ops, T, D>(vreg, vbase, rs, 0, len, tid);
     Ops::sync_cta();
     if constexpr (ROPE) {
-        ribo_mfma_rope_tile<Ops, T, D, true>(kt, q0, len, inv_freq, q_scale, tid);
+        ribo_mma_rope_tile<Ops, T, D, true, C>(kt, q0, len, inv_freq, q_scale, tid);
         Ops::sync_cta();
     }
     /* B operands Q^T of this wave's 16 queries: query col, dims 16 kk + 4 grp .. +3 */
@@ -222,7 +194,7 @@ RIBO_MMA_UNROLL
     for (int it = 0; it < n_tiles; ++it) {
         const int k0 = it * C::BK;
         if constexpr (ROPE == 2) { /* this tile is in LDS (staged at the end of the last iteration) */
-            ribo_mfma_rope_tile<Ops, T, D, false>(kt, k0, len, inv_freq, 1.0f, tid);
+            ribo_mma_rope_tile<Ops, T, D, false, C>(kt, k0, len, inv_freq, 1.0f, tid);
             Ops::sync_cta();
         }
         if (it + 1 < n_tiles) { /* the next tile into registers, stored after this one's compute */
