@@ -82,6 +82,10 @@ if(RIBO_HAVE_HIP)
   # files without kernels: host pass only (their host function tables have no device twin)
   set_source_files_properties(${PROJECT_SOURCE_DIR}/backends/cuda/cuda_device.cu
     ${PROJECT_SOURCE_DIR}/backends/cuda/cuda_error.cu PROPERTIES COMPILE_OPTIONS --cuda-host-only)
+  # the device open refuses a GPU whose ISA has no code object here (cuda_device.cu: hip_check_isa)
+  string(REPLACE ";" "," RIBO_HIP_TARGETS_CSV "${CMAKE_HIP_ARCHITECTURES}")
+  set_property(SOURCE ${PROJECT_SOURCE_DIR}/backends/cuda/cuda_device.cu APPEND PROPERTY COMPILE_DEFINITIONS
+    "RIBO_HIP_TARGETS=\"${RIBO_HIP_TARGETS_CSV}\"")
   # -Wno-unused-result: HIP declares hipError_t [[nodiscard]]; the backend drops a status only where
   # it clears or cleans up (cudaGetLastError after a handled error, frees on the way out)
   set(RIBO_HIP_FLAGS -std=c++20 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the HIP backend's code objects instruction by instruction, so a guard mistake cannot
 # silently drop the AMD fast path: for every target of the build (CMAKE_HIP_ARCHITECTURES),
-#   CDNA (gfx908, gfx90a, gfx94x): every instance of the attention kernel (attention_mfma_kernel)
+#   CDNA (gfx908, gfx90a, gfx94x, gfx950): every instance of the attention kernel (attention_mfma_kernel)
 #     contains v_mfma instructions, and none is the trap stub;
 #   other targets (RDNA, no MFMA): the attention kernel is the trap stub (the host never selects it);
 #   every target: the GEMM epilogue kernel (bias_act_kernel, run after rocBLAS; element-wise, so no
@@ -19,11 +19,16 @@ if [ ${#archs[@]} -eq 0 ]; then
 fi
 [ ${#archs[@]} -gt 0 ] || { echo "check_hip_isa: no HIP targets in $build/CMakeCache.txt" >&2; exit 1; }
 
-tool() { # the first of NAME-15..19 or NAME on PATH, or the ROCm one
+# the LLVM tools of the build's own HIP compiler (they know its targets), else the newest on PATH
+compiler=$(sed -n 's/^set(CMAKE_HIP_COMPILER "\(.*\)")$/\1/p' "$build"/CMakeFiles/*/CMakeHIPCompiler.cmake 2>/dev/null | head -1)
+compiler_dir=
+[ -n "$compiler" ] && [ -e "$compiler" ] && compiler_dir=$(dirname "$(readlink -f "$compiler")")
+tool() {
+    [ -n "$compiler_dir" ] && [ -x "$compiler_dir/$1" ] && { echo "$compiler_dir/$1"; return; }
+    [ -x "/opt/rocm/llvm/bin/$1" ] && { echo "/opt/rocm/llvm/bin/$1"; return; }
     for v in 19 18 17 16 15; do command -v "$1-$v" >/dev/null && { echo "$1-$v"; return; }; done
     command -v "$1" >/dev/null && { echo "$1"; return; }
-    [ -x "/opt/rocm/llvm/bin/$1" ] && { echo "/opt/rocm/llvm/bin/$1"; return; }
-    echo "check_hip_isa: $1 not found (Debian: llvm-15, clang-15)" >&2
+    echo "check_hip_isa: $1 not found (Debian: llvm-15, clang-tools-15)" >&2
     exit 1
 }
 objcopy=$(tool llvm-objcopy)
@@ -56,7 +61,7 @@ per_kernel() {
 status=0
 fail() { echo "check_hip_isa: FAIL: $*" >&2; status=1; }
 for arch in "${archs[@]}"; do
-    case $arch in gfx908 | gfx90a | gfx94*) cdna=1 ;; *) cdna=0 ;; esac
+    case $arch in gfx908* | gfx90a* | gfx94* | gfx950*) cdna=1 ;; *) cdna=0 ;; esac
     attn=$(disassemble "$obj_dir/hip/hip_attention_mfma.cu.o" "$arch")
     gemm=$(disassemble "$obj_dir/hip/hip_gemm.cu.o" "$arch")
     simt=$(disassemble "$obj_dir/cuda/cuda_attention.cu.o" "$arch")

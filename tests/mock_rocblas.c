@@ -3,7 +3,8 @@
  * accumulation as compute type f32), with rocBLAS's argument checks (an inconsistent leading
  * dimension is rocblas_status_invalid_size). "Device" pointers are host pointers here. Built twice
  * (tests/CMakeLists.txt): rocblas_mock, and rocblas_mock_nogemm with RIBO_MOCK_NO_GEMM (no
- * rocblas_gemm_ex, for the loader's missing-symbol path). */
+ * rocblas_gemm_ex, for the loader's missing-symbol path), and rocblas_mock_otherhip with
+ * RIBO_MOCK_OTHER_HIP (a hipGetDeviceCount of its own: a rocBLAS of another HIP runtime). */
 #include "mock_rocblas.h"
 
 #include <math.h>
@@ -16,6 +17,7 @@
 struct _rocblas_handle {
     uint32_t magic;
     ribo_rocblas_stream stream;
+    rocblas_atomics_mode atomics;
 };
 
 /* what the test inspects (rocblas_mock_get_stats); the mock is single-threaded test code */
@@ -28,6 +30,7 @@ rocblas_status rocblas_create_handle(rocblas_handle *handle) {
     rocblas_handle h = calloc(1, sizeof *h);
     if (!h) return rocblas_status_memory_error;
     h->magic = MOCK_HANDLE_MAGIC;
+    h->atomics = rocblas_atomics_allowed; /* rocBLAS < 4's default */
     *handle = h;
     return rocblas_status_success;
 }
@@ -44,6 +47,20 @@ rocblas_status rocblas_set_stream(rocblas_handle handle, ribo_rocblas_stream str
     handle->stream = stream;
     return rocblas_status_success;
 }
+
+rocblas_status rocblas_set_atomics_mode(rocblas_handle handle, rocblas_atomics_mode mode) {
+    if (!handle || handle->magic != MOCK_HANDLE_MAGIC) return rocblas_status_invalid_handle;
+    if (mode != rocblas_atomics_allowed && mode != rocblas_atomics_not_allowed) return rocblas_status_invalid_value;
+    handle->atomics = mode;
+    return rocblas_status_success;
+}
+
+#ifdef RIBO_MOCK_OTHER_HIP
+int hipGetDeviceCount(int *count) {
+    *count = 0;
+    return 100; /* hipErrorNoDevice */
+}
+#endif
 
 const char *rocblas_status_to_string(rocblas_status status) {
     switch (status) {
@@ -176,6 +193,7 @@ rocblas_status rocblas_gemm_ex(rocblas_handle handle, rocblas_operation trans_a,
             store(d, d_type, (size_t)i + (size_t)j * ldd, v);
         }
     stats.last_gemm_stream = handle->stream;
+    stats.last_gemm_atomics = handle->atomics;
     ++stats.gemm_calls;
     return rocblas_status_success;
 }

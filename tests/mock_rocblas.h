@@ -10,6 +10,7 @@ ribo_rocblas_create_handle_fn rocblas_create_handle;
 ribo_rocblas_destroy_handle_fn rocblas_destroy_handle;
 ribo_rocblas_set_stream_fn rocblas_set_stream;
 ribo_rocblas_status_to_string_fn rocblas_status_to_string;
+ribo_rocblas_set_atomics_mode_fn rocblas_set_atomics_mode;
 #ifndef RIBO_MOCK_NO_GEMM
 ribo_rocblas_gemm_ex_fn rocblas_gemm_ex;
 #endif
@@ -19,8 +20,14 @@ ribo_rocblas_gemm_ex_fn rocblas_gemm_ex;
 typedef struct rocblas_mock_stats {
     ribo_rocblas_stream last_gemm_stream;
     int gemm_calls;
+    rocblas_atomics_mode last_gemm_atomics; /* the handle's mode at the last call (allowed until set) */
 } rocblas_mock_stats;
 typedef void rocblas_mock_get_stats_fn(rocblas_mock_stats *out);
 rocblas_mock_get_stats_fn rocblas_mock_get_stats;
+
+#ifdef RIBO_MOCK_OTHER_HIP
+/* rocblas_mock_otherhip: a library that brings its own HIP runtime (the loader must refuse it) */
+int hipGetDeviceCount(int *count);
+#endif
 
 #endif

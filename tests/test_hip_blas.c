@@ -96,6 +96,7 @@ static void check_linear(const ribo_hip_blas_lib *lib, rocblas_handle h, rocblas
     ribo_status s = ribo_hip_blas_linear(lib, h, stream, &a, &err);
     CHECK_STATUS(s, RIBO_OK, &err);
     get_stats(&after);
+    CHECK(after.last_gemm_atomics == rocblas_atomics_not_allowed, "the GEMM ran with rocBLAS atomics allowed");
     CHECK(after.gemm_calls == before.gemm_calls + 1 && after.last_gemm_stream == stream,
           "gemm ran on stream %p (want %p), calls %d -> %d", (void *)after.last_gemm_stream, (void *)stream,
           before.gemm_calls, after.gemm_calls);
@@ -134,7 +135,8 @@ static void test_linear_shapes(void) {
     memcpy(&get_stats, &sym, sizeof sym);
     CHECK(get_stats != NULL, "mock without rocblas_mock_get_stats: %s", dlerror());
     rocblas_handle h = NULL;
-    CHECK_STATUS(ribo_hip_blas_check(&lib, lib.create_handle(&h), "rocblas_create_handle", &err), RIBO_OK, &err);
+    CHECK(lib.set_atomics_mode != NULL, "rocblas_set_atomics_mode not resolved");
+    CHECK_STATUS(ribo_hip_blas_create_handle(&lib, &h, &err), RIBO_OK, &err);
     static const int shapes[][3] = {{1, 1, 1}, {1, 7, 3}, {5, 1, 9}, {3, 5, 1}, {3, 5, 7},
                                     {17, 13, 33}, {2, 64, 31}, {40, 24, 48}, {9, 33, 16}};
     static const ribo_storage storages[] = {RIBO_STORAGE_F32, RIBO_STORAGE_F16, RIBO_STORAGE_BF16};
@@ -186,6 +188,15 @@ static void test_load_failures(void) {
     CHECK_MESSAGE(&e2, "install rocBLAS");
     CHECK(lib.dl == NULL && lib.create_handle == NULL, "a failed load left a handle");
 
+    /* a library of another HIP runtime (its own hipGetDeviceCount) */
+    ribo_error e4 = {0};
+    setenv("RIBO_ROCBLAS_LIBRARY", RIBO_MOCK_ROCBLAS_OTHERHIP_PATH, 1);
+    s = ribo_hip_blas_load(&lib, &e4);
+    CHECK_STATUS(s, RIBO_ERR_UNSUPPORTED, &e4);
+    CHECK_MESSAGE(&e4, RIBO_MOCK_ROCBLAS_OTHERHIP_PATH);
+    CHECK_MESSAGE(&e4, "uses the HIP runtime");
+    CHECK(lib.dl == NULL && lib.create_handle == NULL, "a refused load left a handle");
+
     /* the default search: every candidate named (unless this machine has a real rocBLAS) */
     unsetenv("RIBO_ROCBLAS_LIBRARY");
     setenv("ROCM_PATH", "/nonexistent/ribo-rocm", 1);
@@ -196,7 +207,9 @@ static void test_load_failures(void) {
         ribo_hip_blas_unload(&lib);
     } else {
         CHECK_STATUS(s, RIBO_ERR_UNSUPPORTED, &e3);
+        CHECK_MESSAGE(&e3, "librocblas.so.5");
         CHECK_MESSAGE(&e3, "librocblas.so.4");
+        CHECK_MESSAGE(&e3, "/nonexistent/ribo-rocm/lib/librocblas.so.5");
         CHECK_MESSAGE(&e3, "/nonexistent/ribo-rocm/lib/librocblas.so");
         CHECK_MESSAGE(&e3, "/opt/rocm/lib/librocblas.so");
         CHECK_MESSAGE(&e3, "install rocBLAS");

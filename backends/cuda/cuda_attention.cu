@@ -144,7 +144,8 @@ ribo_status ribo_cuda_attention_init(ribo_cuda_device *cd, ribo_error *err) {
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
                               RIBO_GPU_NAME ": RIBO_ATTENTION='%s' is not one of mma, wmma, simt", env);
     cd->attn_wmma_dims = cd->attn_mma_dims = 0;
-    if (cd->storage == RIBO_STORAGE_F32 || cd->cc_major < 8) return RIBO_OK; /* CUDA-core kernels only */
+    /* CUDA-core kernels only: fp32, and NVIDIA GPUs before sm_80 (on AMD, the MFMA set-up decides by ISA) */
+    if (cd->storage == RIBO_STORAGE_F32 || (!RIBO_GPU_HIP && cd->cc_major < 8)) return RIBO_OK;
     int max_optin = 0;
     RIBO_TRY(ribo_cuda_check(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cd->ordinal),
                              "reading the shared-memory limit", err));

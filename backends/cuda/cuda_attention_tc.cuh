@@ -83,9 +83,17 @@ static inline bool ribo_tc_supports(const ribo_cuda_device *cd, int head_dim) {
     return bit && (cd->attn_mma_dims & (unsigned)bit);
 }
 
+/* The most CTAs of one 1-D launch: CUDA's gridDim.x limit; on AMD the dispatch packet holds the grid
+ * in work-items (32 bits), so CTAs x the MFMA kernel's 256 threads must fit in 2^32 - 1. */
+#if RIBO_GPU_HIP
+#define RIBO_TC_MAX_BLOCKS (0xffffffffull / 256)
+#else
+#define RIBO_TC_MAX_BLOCKS 0x7fffffffull
+#endif
+
 static inline bool ribo_tc_fits(const ribo_cuda_device *cd, const ribo_attention_args *a) {
     return ribo_tc_supports(cd, a->head_dim) && a->n_seqs >= 1 && a->n_heads >= 1 && a->n_tokens >= 0 &&
-           ribo_tc_blocks(a) <= 0x7fffffffull;
+           ribo_tc_blocks(a) <= RIBO_TC_MAX_BLOCKS;
 }
 
 /* rope 2: q and k rotated inside, 1: q only (k rotated before), 0: neither; ALiBi only without rotary */

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "cuda_internal.h"
+#if RIBO_GPU_HIP
+#include "vendor/hip_targets.h"
+#endif
 
 /* ---------------------------------------------------------------- discovery */
 
@@ -14,7 +17,11 @@ static int cuda_device_count(char *note, size_t note_cap) {
     cudaError_t rc = cudaGetDeviceCount(&n);
     if (rc != cudaSuccess) {
         cudaGetLastError();
-        if (note) snprintf(note, note_cap, "%s", cudaGetErrorString(rc));
+        if (note)
+            snprintf(note, note_cap, "%s%s", cudaGetErrorString(rc),
+                     RIBO_GPU_HIP ? "; an AMD GPU needs the amdgpu driver and read/write access to /dev/kfd and "
+                                    "/dev/dri (the render and video groups)"
+                                  : "");
         return 0;
     }
     if (n == 0 && note) snprintf(note, note_cap, "no " RIBO_GPU_NAME " device");
@@ -46,6 +53,28 @@ static ribo_status read_props(int ordinal, ribo_device_props *p, ribo_error *err
 #endif
     return RIBO_OK;
 }
+
+#if RIBO_GPU_HIP
+/* Refuses a device whose ISA this build has no code objects for (RIBO_HIP_TARGETS: the build's
+ * CMAKE_HIP_ARCHITECTURES, comma-separated; target IDs such as gfx90a:xnack+ compare by ISA): the
+ * HIP runtime would otherwise fail at the first kernel ("no binary for GPU"). */
+static ribo_status hip_check_isa(int index, ribo_error *err) {
+#ifdef RIBO_HIP_TARGETS
+    cudaDeviceProp dp;
+    RIBO_TRY(ribo_cuda_check(cudaGetDeviceProperties(&dp, index), "reading device properties", err));
+    if (ribo_hip_targets_cover(RIBO_HIP_TARGETS, dp.gcnArchName)) return RIBO_OK;
+    const size_t isa_len = strcspn(dp.gcnArchName, ":");
+    return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
+                          "hip: device %d ('%s') is %.*s, but this build has code only for %s: rebuild with "
+                          "-DCMAKE_HIP_ARCHITECTURES=%.*s (docs/hip.md)",
+                          index, dp.name, (int)isa_len, dp.gcnArchName, RIBO_HIP_TARGETS, (int)isa_len, dp.gcnArchName);
+#else
+    (void)index;
+    (void)err;
+    return RIBO_OK;
+#endif
+}
+#endif
 
 static ribo_status cuda_device_describe(int index, ribo_device_props *props, ribo_error *err) {
     char why[128] = "";
@@ -339,6 +368,9 @@ static ribo_status cuda_device_open(int index, ribo_storage storage, ribo_device
         s = ribo_error_set(err, RIBO_ERR_UNSUPPORTED, RIBO_GPU_NAME ": device %d ('%s') cannot run --dtype %s; it supports fp32%s",
                            index, cd->props.name, storage == RIBO_STORAGE_F16 ? "fp16" : "bf16",
                            cd->props.storage_f16 ? " and fp16" : "");
+#if RIBO_GPU_HIP
+    if (s == RIBO_OK) s = hip_check_isa(index, err);
+#endif
     if (s == RIBO_OK) s = ribo_cuda_use(dev, err);
     if (s == RIBO_OK)
         s = ribo_cuda_check(cudaDeviceGetAttribute(&cd->cc_major, cudaDevAttrComputeCapabilityMajor, index),

@@ -1,6 +1,8 @@
 /* rocBLAS loaded at run time (dlopen) and ribo's linear layer as one rocblas_gemm_ex (hip_blas.h).
  * No process-wide state: each device handle owns its ribo_hip_blas_lib (dlopen counts references, so
  * several devices share one mapping of the library). */
+/* dladdr, RTLD_DEFAULT and RTLD_NODELETE are GNU extensions of <dlfcn.h> */
+#define _GNU_SOURCE
 #include "backends/hip/hip_blas.h"
 
 #include <dlfcn.h>
@@ -11,7 +13,8 @@
 #define RIBO_HIP_BLAS_HINT "install rocBLAS (ROCm's rocblas package) or set RIBO_ROCBLAS_LIBRARY"
 
 /* The sonames tried in order when RIBO_ROCBLAS_LIBRARY is not set (then the ROCm directories). */
-static const char *const sonames[] = {"librocblas.so.4", "librocblas.so.3", "librocblas.so.0", "librocblas.so"};
+static const char *const sonames[] = {"librocblas.so.5", "librocblas.so.4", "librocblas.so.3", "librocblas.so.0",
+                                      "librocblas.so"};
 
 /* Resolves name from lib->dl into *slot (a function pointer of the library's type). */
 static bool resolve(ribo_hip_blas_lib *lib, const char *name, void *slot, ribo_error *err) {
@@ -30,14 +33,17 @@ static bool resolve(ribo_hip_blas_lib *lib, const char *name, void *slot, ribo_e
 
 /* dlopen of one candidate; records the path, or appends dlerror to tried. */
 static bool try_open(ribo_hip_blas_lib *lib, const char *path, char *tried, size_t tried_cap) {
-    lib->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    lib->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (lib->dl) {
         snprintf(lib->path, sizeof lib->path, "%s", path);
         return true;
     }
+    /* a file that is not there is named alone; any other failure (a missing dependency, a wrong ELF
+     * class) with the loader's reason */
     const char *why = dlerror();
+    const bool absent = !why || strstr(why, "No such file or directory") != NULL;
     size_t used = strlen(tried);
-    snprintf(tried + used, tried_cap - used, "%s%s", used ? "; " : "", why ? why : path);
+    snprintf(tried + used, tried_cap - used, "%s%s", used ? (absent ? ", " : "; ") : "", absent ? path : why);
     return false;
 }
 
@@ -46,37 +52,73 @@ static bool open_any(ribo_hip_blas_lib *lib, const char *override, char *tried, 
     for (size_t i = 0; i < sizeof sonames / sizeof sonames[0]; ++i)
         if (try_open(lib, sonames[i], tried, tried_cap)) return true;
     const char *rocm = getenv("ROCM_PATH");
-    if (rocm && *rocm) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/lib/librocblas.so", rocm);
-        if (try_open(lib, path, tried, tried_cap)) return true;
+    const char *dirs[2] = {rocm && *rocm ? rocm : NULL, "/opt/rocm"};
+    for (int d = 0; d < 2; ++d) {
+        if (!dirs[d]) continue;
+        for (size_t i = 0; i < sizeof sonames / sizeof sonames[0]; ++i) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/lib/%s", dirs[d], sonames[i]);
+            if (try_open(lib, path, tried, tried_cap)) return true;
+        }
     }
-    return try_open(lib, "/opt/rocm/lib/librocblas.so", tried, tried_cap);
+    return false;
+}
+
+/* The file a function address lives in ("?" where unknown). */
+static const char *object_of(void *addr) {
+    Dl_info info;
+    return addr && dladdr(addr, &info) && info.dli_fname ? info.dli_fname : "?";
+}
+
+/* The library's HIP runtime is this process's (or it links none, as the test mock). */
+static bool same_hip_runtime(ribo_hip_blas_lib *lib, ribo_error *err) {
+    void *theirs = dlsym(lib->dl, "hipGetDeviceCount");
+    void *ours = dlsym(RTLD_DEFAULT, "hipGetDeviceCount");
+    if (!theirs || theirs == ours) return true;
+    ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
+                   "hip: rocBLAS library '%s' uses the HIP runtime %s, ribo runs %s: use the rocBLAS of the ROCm ribo "
+                   "was built with (set RIBO_ROCBLAS_LIBRARY) or rebuild ribo with that ROCm",
+                   lib->path, object_of(theirs), ours ? object_of(ours) : "none");
+    return false;
 }
 
 ribo_status ribo_hip_blas_load(ribo_hip_blas_lib *lib, ribo_error *err) {
     memset(lib, 0, sizeof *lib);
     const char *override = getenv("RIBO_ROCBLAS_LIBRARY");
     if (override && !*override) override = NULL;
-    char tried[700] = "";
+    char tried[3000] = "";
     if (!open_any(lib, override, tried, sizeof tried)) {
         if (override)
             return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "hip: cannot load RIBO_ROCBLAS_LIBRARY='%s' (%s): " RIBO_HIP_BLAS_HINT,
                                   override, tried);
-        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED,
-                              "hip: cannot load rocBLAS (librocblas.so.4/.3/.0/.so, $ROCM_PATH/lib, /opt/rocm/lib: %s): "
-                              RIBO_HIP_BLAS_HINT, tried);
+        return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "hip: cannot load rocBLAS: " RIBO_HIP_BLAS_HINT " (tried: %s)",
+                              tried);
     }
     bool ok = resolve(lib, "rocblas_create_handle", &lib->create_handle, err) &&
               resolve(lib, "rocblas_destroy_handle", &lib->destroy_handle, err) &&
               resolve(lib, "rocblas_set_stream", &lib->set_stream, err) &&
               resolve(lib, "rocblas_status_to_string", &lib->status_to_string, err) &&
-              resolve(lib, "rocblas_gemm_ex", &lib->gemm_ex, err);
+              resolve(lib, "rocblas_gemm_ex", &lib->gemm_ex, err) && same_hip_runtime(lib, err);
     if (!ok) {
         ribo_hip_blas_unload(lib);
         return RIBO_ERR_UNSUPPORTED;
     }
+    void *atomics = dlsym(lib->dl, "rocblas_set_atomics_mode"); /* optional */
+    memcpy(&lib->set_atomics_mode, &atomics, sizeof atomics);
     return RIBO_OK;
+}
+
+ribo_status ribo_hip_blas_create_handle(const ribo_hip_blas_lib *lib, rocblas_handle *handle, ribo_error *err) {
+    *handle = NULL;
+    RIBO_TRY(ribo_hip_blas_check(lib, lib->create_handle(handle), "rocblas_create_handle", err));
+    if (!lib->set_atomics_mode) return RIBO_OK;
+    ribo_status s = ribo_hip_blas_check(lib, lib->set_atomics_mode(*handle, rocblas_atomics_not_allowed),
+                                        "rocblas_set_atomics_mode", err);
+    if (s != RIBO_OK) {
+        lib->destroy_handle(*handle);
+        *handle = NULL;
+    }
+    return s;
 }
 
 void ribo_hip_blas_unload(ribo_hip_blas_lib *lib) {

@@ -22,15 +22,24 @@ typedef struct ribo_hip_blas_lib {
     ribo_rocblas_set_stream_fn *set_stream;
     ribo_rocblas_status_to_string_fn *status_to_string;
     ribo_rocblas_gemm_ex_fn *gemm_ex;
+    ribo_rocblas_set_atomics_mode_fn *set_atomics_mode; /* NULL in a rocBLAS that predates it */
 } ribo_hip_blas_lib;
 
 /* Loads rocBLAS into *lib: $RIBO_ROCBLAS_LIBRARY when set (that file only), else the first of
- * librocblas.so.4, .so.3, .so.0, .so, $ROCM_PATH/lib/librocblas.so, /opt/rocm/lib/librocblas.so that
- * loads, and resolves every function. RIBO_ERR_UNSUPPORTED with a message naming the library (and the
- * missing function) and what to install; *lib is left unloaded then. */
+ * librocblas.so.5, .so.4, .so.3, .so.0, .so (the loader's search path), then the same names under
+ * $ROCM_PATH/lib and /opt/rocm/lib, that loads, and resolves every function. The library must use
+ * the HIP runtime this process runs (its hipGetDeviceCount is ours, or it has none): a rocBLAS of
+ * another ROCm would get streams of a runtime it does not own. Loaded with RTLD_NODELETE (ROCm
+ * libraries hold runtime state that must not be unmapped while the process runs). RIBO_ERR_UNSUPPORTED
+ * with a message naming the library (and the missing function, or both runtimes) and what to
+ * install; *lib is left unloaded then. */
 ribo_status ribo_hip_blas_load(ribo_hip_blas_lib *lib, ribo_error *err);
 /* Closes a loaded library (NULL-safe, idempotent). */
 void ribo_hip_blas_unload(ribo_hip_blas_lib *lib);
+
+/* Creates a handle for the current device, with atomics not allowed where the library can say so
+ * (deterministic GEMMs). */
+ribo_status ribo_hip_blas_create_handle(const ribo_hip_blas_lib *lib, rocblas_handle *handle, ribo_error *err);
 
 /* One linear layer on device pointers, row-major: y[m, n] = x[m, k] @ w[n, k]^T (+ c[m, n] when c is
  * not NULL; c may be y), every matrix of the storage type, fp32 accumulation. The call runs on

@@ -34,7 +34,7 @@ ribo_status ribo_cuda_gemm_init(ribo_cuda_device *cd, ribo_error *err) {
     cd->blas = b;
     RIBO_TRY(ribo_hip_blas_load(&b->lib, err));
     /* the device is current (cuda_device_open): the handle belongs to it */
-    return ribo_hip_blas_check(&b->lib, b->lib.create_handle(&b->handle), "rocblas_create_handle", err);
+    return ribo_hip_blas_create_handle(&b->lib, &b->handle, err);
 }
 
 void ribo_cuda_gemm_release(ribo_cuda_device *cd) {

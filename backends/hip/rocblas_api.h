@@ -56,6 +56,10 @@ typedef enum rocblas_datatype_ {
 
 typedef enum rocblas_gemm_algo_ { rocblas_gemm_algo_standard = 0x0, rocblas_gemm_algo_solution_index = 0x1 } rocblas_gemm_algo;
 
+/* Whether rocBLAS may use atomics (some GEMM kernels then sum in a run-dependent order); ribo asks
+ * for none, so equal inputs give equal bytes (resume, the output-hash tests). */
+typedef enum rocblas_atomics_mode_ { rocblas_atomics_not_allowed = 0, rocblas_atomics_allowed = 1 } rocblas_atomics_mode;
+
 /* rocblas_gemm_flags_none: the only flags value ribo passes */
 #define RIBO_ROCBLAS_GEMM_FLAGS_NONE 0u
 
@@ -63,6 +67,7 @@ typedef rocblas_status ribo_rocblas_create_handle_fn(rocblas_handle *handle);
 typedef rocblas_status ribo_rocblas_destroy_handle_fn(rocblas_handle handle);
 typedef rocblas_status ribo_rocblas_set_stream_fn(rocblas_handle handle, ribo_rocblas_stream stream);
 typedef const char *ribo_rocblas_status_to_string_fn(rocblas_status status);
+typedef rocblas_status ribo_rocblas_set_atomics_mode_fn(rocblas_handle handle, rocblas_atomics_mode mode);
 /* D = alpha * op(A) * op(B) + beta * C, column-major; op(A) m x k, op(B) k x n, C and D m x n; alpha
  * and beta point to host values of compute_type (the default host pointer mode); C may be D when
  * ldc == ldd and c_type == d_type; C is not read when beta is 0. */
