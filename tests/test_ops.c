@@ -384,8 +384,8 @@ static int context_refs_after_destroy(bool gemm) {
  * the last OpenCL device must clear it, or the context (and its memory) lives until exit. Run with
  * no other device open; compared with a device that never ran a GEMM (drivers may keep their own). */
 static void test_opencl_context_released(void) {
-    const char *backend = getenv("RIBO_TEST_BACKEND");
-    if (backend && strcmp(backend, "opencl") != 0 && strcmp(backend, "auto") != 0) return;
+    const char *backend = ribo_test_backend();
+    if (strcmp(backend, "opencl") != 0 && strcmp(backend, "auto") != 0) return;
     int base = context_refs_after_destroy(false);
     if (base < 0) return; /* no OpenCL device */
     int after_gemm = context_refs_after_destroy(true);
@@ -397,16 +397,26 @@ static void test_opencl_context_released(void) {
 
 /* ---------------------------------------------------------------- 16-bit attention, every kernel
  * Attention with fp16/bf16 storage against the double reference computed from the same 16-bit-rounded
- * inputs. On CUDA every attention kernel runs each case: the device is opened once per RIBO_ATTENTION
- * value (mma, wmma, simt; the backend reads it at open), and the test checks through
- * ribo_cuda_attention_path that the kernel asked for is the one that ran. Other backends (none
- * stores 16-bit today) run their one kernel. qkv goes up as f32 (already rounded, so the device
- * conversion is exact); the 16-bit output is NaN-poisoned in both halves of every word before the
- * kernel and comes back through the per-residue pool copy (which widens to fp32), so every element
- * is proven written. */
+ * inputs. On CUDA and HIP every attention kernel runs each case: the device is opened once per
+ * RIBO_ATTENTION value (CUDA: mma, wmma, simt; HIP: mma (MFMA), simt, as HIP has no wmma kernel; the
+ * backend reads it at open), and the test checks through ribo_cuda_attention_path (the HIP build
+ * compiles the same cuda_attention.cu) that the kernel expected is the one that ran: on HIP "mma"
+ * exactly where the device props say "MFMA <isa>", so an MFMA kernel that never enables on AMD
+ * hardware fails here instead of passing on SIMT. Other backends (none stores 16-bit today) run
+ * their one kernel. qkv goes up as f32 (already rounded, so the device conversion is exact); the
+ * 16-bit output is NaN-poisoned in both halves of every word before the kernel and comes back
+ * through the per-residue pool copy (which widens to fp32), so every element is proven written. */
 
-#ifdef RIBO_WITH_CUDA
+#if defined(RIBO_WITH_CUDA) || defined(RIBO_WITH_HIP)
 #include "backends/cuda/cuda_debug.h"
+#define RIBO_TEST_GPU 1
+#else
+#define RIBO_TEST_GPU 0
+#endif
+#ifdef RIBO_WITH_HIP
+#define RIBO_TEST_GPU_NAME "hip" /* the CUDA sources built as HIP: one GPU backend per build */
+#else
+#define RIBO_TEST_GPU_NAME "cuda"
 #endif
 
 /* x rounded to the nearest bf16 / fp16 value (ties to even); x finite and well inside the range */
@@ -426,45 +436,73 @@ static float round_f16(float x) {
     return copysignf(nearbyintf(a / ulp) * ulp, x); /* default rounding mode: to nearest even */
 }
 
+#ifdef RIBO_WITH_HIP
+/* RIBO_ATTENTION=wmma on HIP enables nothing (ribo_cuda_attention_wmma_init returns at once) and runs
+ * simt: not a kernel of its own */
+enum { N_ATTN_KERNELS = 2 };
+static const char *const attn_kernels[N_ATTN_KERNELS] = {"mma", "simt"};
+#else
 enum { N_ATTN_KERNELS = 3 };
 static const char *const attn_kernels[N_ATTN_KERNELS] = {"mma", "wmma", "simt"};
+#endif
 
 typedef struct attn_dev {
     ribo_device *dev;
     ribo_stream *st;
     const char *kernel; /* RIBO_ATTENTION it was opened with (NULL: the backend ignores it) */
-    bool cuda;
-    int sm;             /* compute capability * 10 on CUDA */
+    bool gpu;           /* the build's GPU backend (cuda, or hip in the HIP build) */
+    bool mfma;          /* HIP: the props' matrix_units say "MFMA <isa>" (the MFMA attention applies) */
+    int sm;             /* compute capability * 10 on CUDA (0 elsewhere) */
+    char arch[64];      /* for messages: "sm_90" on CUDA, the matrix units (or "no MFMA") on HIP */
 } attn_dev;
 
+#ifdef RIBO_WITH_HIP
+/* The head sizes the MFMA attention kernel compiles (those of mma.sync, cuda_attention_tc.cuh). */
+static bool tc_head_dim(int d) { return d == 16 || d == 24 || d == 32 || d == 64 || d == 128; }
+#endif
+
+/* Opens device 0 of the test backend with 16-bit storage (RIBO_ATTENTION=kernel where not NULL).
+ * false where it does not open: expected where the device does not store the type (OpenCL); a
+ * failure where RIBO_TEST_BACKEND names a backend whose device claims it
+ * (ribo_test_storage_refusal_expected). */
 static bool open_attn_dev(ribo_storage storage, const char *kernel, attn_dev *d) {
-    const char *backend = getenv("RIBO_TEST_BACKEND");
     ribo_error err = {0};
     memset(d, 0, sizeof *d);
     if (kernel) setenv("RIBO_ATTENTION", kernel, 1);
-    ribo_status s = ribo_backend_open(backend ? backend : "auto", 0, storage, &d->dev, NULL, &err);
-    if (s != RIBO_OK) return false;
+    ribo_status s = ribo_backend_open(ribo_test_backend(), 0, storage, &d->dev, NULL, &err);
+    if (s != RIBO_OK) {
+        CHECK(ribo_test_storage_refusal_expected(storage, &err), "RIBO_TEST_BACKEND=%s did not open with %s storage%s%s: %s",
+              ribo_test_backend(), storage == RIBO_STORAGE_BF16 ? "bf16" : "fp16", kernel ? " and RIBO_ATTENTION=" : "",
+              kernel ? kernel : "", err.message);
+        return false;
+    }
     CHECK(d->dev->iface->stream_create(d->dev, 0, &d->st, &err) == RIBO_OK, "stream: %s", err.message);
     ribo_device_props props;
     d->dev->iface->get_props(d->dev, &props);
-    d->cuda = strcmp(props.backend, "cuda") == 0;
-    const char *sm = strstr(props.name, "(sm_");
-    d->sm = sm ? atoi(sm + 4) : 0;
+    d->gpu = RIBO_TEST_GPU && strcmp(props.backend, RIBO_TEST_GPU_NAME) == 0;
+    if (d->gpu && !strcmp(props.backend, "cuda")) { /* compute capability: CUDA's name ends "(sm_XY)" */
+        const char *sm = strstr(props.name, "(sm_");
+        d->sm = sm ? atoi(sm + 4) : 0;
+        snprintf(d->arch, sizeof d->arch, "sm_%d", d->sm);
+    } else if (d->gpu) { /* HIP: cuda_device.cu read_props writes "MFMA <isa>" for MFMA ISAs only */
+        d->mfma = strncmp(props.matrix_units, "MFMA ", 5) == 0;
+        snprintf(d->arch, sizeof d->arch, "%s", d->mfma ? props.matrix_units : "no MFMA");
+    }
     d->kernel = kernel;
     return d->st != NULL;
 }
 
-/* Opens the device with each attention kernel (CUDA) or once (others); restores RIBO_ATTENTION. */
+/* Opens the device with each attention kernel (CUDA, HIP) or once (others); restores RIBO_ATTENTION. */
 static int open_attn_devs(ribo_storage storage, attn_dev devs[N_ATTN_KERNELS]) {
     const char *env = getenv("RIBO_ATTENTION");
     char *saved = env ? strdup(env) : NULL;
     int n = 0;
     if (open_attn_dev(storage, attn_kernels[0], &devs[0])) {
         n = 1;
-        if (devs[0].cuda) {
+        if (devs[0].gpu) {
             for (int k = 1; k < N_ATTN_KERNELS; ++k) {
                 bool ok = open_attn_dev(storage, attn_kernels[k], &devs[n]);
-                CHECK(ok, "CUDA device did not open with RIBO_ATTENTION=%s", attn_kernels[k]);
+                CHECK(ok, RIBO_TEST_GPU_NAME " device did not open with RIBO_ATTENTION=%s", attn_kernels[k]);
                 if (ok) ++n;
             }
         } else {
@@ -485,11 +523,18 @@ static void close_attn_devs(attn_dev *devs, int n) {
 }
 
 /* The CUDA kernel that runs must be the one asked for (on sm_80+, where all exist; WMMA has no head
- * size 24 and needs 112 KiB of shared memory for 128). */
+ * size 24 and needs 112 KiB of shared memory for 128). On HIP (16-bit storage here): mma (the MFMA
+ * kernel) for RIBO_ATTENTION=mma and a tensor-core head size exactly where the props say MFMA,
+ * simt otherwise. */
 static void check_attn_path(const attn_dev *d, int head_dim) {
-#ifdef RIBO_WITH_CUDA
-    if (!d->cuda || !d->kernel) return;
+#if RIBO_TEST_GPU
+    if (!d->gpu || !d->kernel) return;
     const char *path = ribo_cuda_attention_path(d->dev, head_dim);
+#ifdef RIBO_WITH_HIP
+    const char *want = !strcmp(d->kernel, "mma") && d->mfma && tc_head_dim(head_dim) ? "mma" : "simt";
+    CHECK(!strcmp(path, want), "RIBO_ATTENTION=%s on %s, head size %d runs the '%s' kernel, expected '%s'", d->kernel,
+          d->arch, head_dim, path, want);
+#else
     bool ok;
     if (d->sm < 80) ok = true;
     else if (!strcmp(d->kernel, "mma")) ok = !strcmp(path, "mma");
@@ -497,6 +542,7 @@ static void check_attn_path(const attn_dev *d, int head_dim) {
         ok = head_dim == 24 ? !strcmp(path, "simt") : !strcmp(path, "wmma") || (head_dim == 128 && !strcmp(path, "simt"));
     else ok = !strcmp(path, "simt");
     CHECK(ok, "RIBO_ATTENTION=%s on sm_%d, head size %d runs the '%s' kernel", d->kernel, d->sm, head_dim, path);
+#endif
 #else
     (void)d;
     (void)head_dim;
@@ -593,7 +639,7 @@ static bool open_dev_env(ribo_storage storage, int n, const char *const *names, 
         else unsetenv(names[i]);
         free(saved[i]);
     }
-    if (ok && !d->cuda) { /* 16-bit storage is a CUDA matter today; other backends keep their own tests */
+    if (ok && !d->gpu) { /* 16-bit storage is a CUDA/HIP matter today; other backends keep their own tests */
         close_attn_devs(d, 1);
         return false;
     }
@@ -652,7 +698,7 @@ static double max_ulp16(const float *a, const float *b, size_t n, bool bf) {
 
 /* The LayerNorm kernel the device should run for a width (see ribo_cuda_layer_norm_path). */
 static void check_ln_path(attn_dev *d, int width, bool block_forced, ribo_storage storage) {
-#ifdef RIBO_WITH_CUDA
+#if RIBO_TEST_GPU /* the same choice on HIP (32-lane logical warps there too) */
     const char *path = ribo_cuda_layer_norm_path(d->dev, width);
     const int epv = storage == RIBO_STORAGE_F32 ? 4 : 8, nv = width / epv;
     const char *want = block_forced || width % epv || nv > 1024 ? "block" : nv <= 256 ? "warp" : "4warps";
@@ -747,15 +793,21 @@ static void test_linear_gelu16(ribo_storage storage) {
     close_attn_devs(&d, 1);
 }
 
-/* 16-bit attention with rotary on every CUDA path: the mma kernel rotating Q and K itself
- * (RIBO_FUSE_ROTARY=1), the same kernel after the separate rotary pass (=0), and the wmma / simt
- * kernels (always the separate pass). Reference: Q (scaled) and K rotated in double and rounded to
- * 16 bits, as the separate pass stores them, then attention in double; the fused and the separate
- * mma runs are also compared with each other (they differ where a rotated element rounds to the
- * neighbouring 16-bit value). */
+/* 16-bit attention with rotary on every CUDA / HIP path: the mma kernel (MFMA on HIP) rotating Q and
+ * K itself (RIBO_FUSE_ROTARY=1), the same kernel after the separate rotary pass (=0), and the wmma
+ * (CUDA only) / simt kernels (always the separate pass). Reference: Q (scaled) and K rotated in
+ * double and rounded to 16 bits, as the separate pass stores them, then attention in double; the
+ * fused and the separate mma runs are also compared with each other (they differ where a rotated
+ * element rounds to the neighbouring 16-bit value). */
+#ifdef RIBO_WITH_HIP
+enum { N_ROPE_DEVS = 3 };
+static const char *const rope_kernel[N_ROPE_DEVS] = {"mma", "mma", "simt"};
+static const char *const rope_fuse[N_ROPE_DEVS] = {"1", "0", "1"};
+#else
 enum { N_ROPE_DEVS = 4 };
 static const char *const rope_kernel[N_ROPE_DEVS] = {"mma", "mma", "wmma", "simt"};
 static const char *const rope_fuse[N_ROPE_DEVS] = {"1", "0", "1", "1"};
+#endif
 
 static void test_attention_rotary16(attn_dev *devs, int n_devs, ribo_storage storage, const char *name, const int *lens,
                                     int n_seqs, int n_heads, int head_dim, bool alibi) {
@@ -818,7 +870,8 @@ static void test_attention_rotary16_all(ribo_storage storage) {
     for (int k = 0; k < N_ROPE_DEVS; ++k) {
         const char *values[] = {rope_kernel[k], rope_fuse[k]};
         if (!open_dev_env(storage, 2, names, values, &devs[n])) {
-            CHECK(k == 0, "CUDA device did not open with RIBO_ATTENTION=%s RIBO_FUSE_ROTARY=%s", values[0], values[1]);
+            CHECK(k == 0, RIBO_TEST_GPU_NAME " device did not open with RIBO_ATTENTION=%s RIBO_FUSE_ROTARY=%s", values[0],
+                  values[1]);
             break;
         }
         devs[n].kernel = rope_kernel[k];
@@ -826,13 +879,18 @@ static void test_attention_rotary16_all(ribo_storage storage) {
     }
     if (n == 0) return;
     const int dims[] = {16, 24, 32, 64, 128};
-#ifdef RIBO_WITH_CUDA
+#if RIBO_TEST_GPU
     for (int k = 0; k < n; ++k) /* where the backend's attention entry rotates inside the kernel */
         for (int d = 0; d < 5; ++d) {
             bool fuses = ribo_cuda_attention_fuses_rotary(devs[k].dev, dims[d]);
+            /* k 0: mma with RIBO_FUSE_ROTARY=1, on a device where the mma path applies (sm_80+; HIP: MFMA) */
+#ifdef RIBO_WITH_HIP
+            bool want = k == 0 && devs[k].mfma && tc_head_dim(dims[d]);
+#else
             bool want = k == 0 && devs[k].sm >= 80;
-            CHECK(fuses == want, "kernel=%s fuse=%s sm_%d dim %d: attention_fuses_rotary %d, expected %d", rope_kernel[k],
-                  rope_fuse[k], devs[k].sm, dims[d], fuses, want);
+#endif
+            CHECK(fuses == want, "kernel=%s fuse=%s %s dim %d: attention_fuses_rotary %d, expected %d", rope_kernel[k],
+                  rope_fuse[k], devs[k].arch, dims[d], fuses, want);
         }
 #endif
     const int lens_r[] = {1, 2, 63, 64, 65, 127, 128, 129, 1000, 3}; /* positions restart in each */
@@ -845,19 +903,19 @@ static void test_attention_rotary16_all(ribo_storage storage) {
     close_attn_devs(devs, n);
 }
 
-/* RIBO_ATTENTION, RIBO_FUSE_ROTARY, RIBO_LAYER_NORM with an unknown value: the CUDA device refuses to
- * open, naming the variable. */
+/* RIBO_ATTENTION, RIBO_FUSE_ROTARY, RIBO_LAYER_NORM with an unknown value: the CUDA (HIP) device
+ * refuses to open, naming the variable. */
 static void test_env_refused(const char *name, const char *value) {
-#ifdef RIBO_WITH_CUDA
+#if RIBO_TEST_GPU
     ribo_device_props props;
     dev->iface->get_props(dev, &props);
-    if (strcmp(props.backend, "cuda") != 0) return;
+    if (strcmp(props.backend, RIBO_TEST_GPU_NAME) != 0) return;
     const char *env = getenv(name);
     char *saved = env ? strdup(env) : NULL;
     setenv(name, value, 1);
     ribo_device *d = NULL;
     ribo_error err = {0};
-    ribo_status s = ribo_backend_open("cuda", 0, RIBO_STORAGE_F32, &d, NULL, &err);
+    ribo_status s = ribo_backend_open(RIBO_TEST_GPU_NAME, 0, RIBO_STORAGE_F32, &d, NULL, &err);
     CHECK_STATUS(s, RIBO_ERR_INVALID_ARGUMENT, &err);
     CHECK_MESSAGE(&err, name);
     if (d) d->iface->destroy(d);

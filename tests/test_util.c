@@ -106,14 +106,59 @@ int ribo_test_finish(const char *name) {
 static ribo_dbuf *test_buffers[1024];
 static int n_test_buffers;
 
-void ribo_test_open_device(ribo_device **dev, ribo_stream **stream) {
-    const char *backend = getenv("RIBO_TEST_BACKEND");
-    ribo_error err = {0};
-    ribo_status s = ribo_backend_open(backend ? backend : "auto", 0, RIBO_STORAGE_F32, dev, NULL, &err);
-    if (s != RIBO_OK) {
-        fprintf(stderr, "SKIPPED: no usable device (%s)\n", err.message);
-        exit(RIBO_TEST_SKIP);
+const char *ribo_test_backend(void) {
+    const char *b = getenv("RIBO_TEST_BACKEND");
+    return b && *b ? b : "auto";
+}
+
+bool ribo_test_backend_explicit(void) { return strcmp(ribo_test_backend(), "auto") != 0; }
+
+static void print_named_open_failure(const char *why) {
+    fprintf(stderr,
+            "FAILED: RIBO_TEST_BACKEND=%s names the backend to test, and its device 0 did not open: %s "
+            "(unset RIBO_TEST_BACKEND to let the test skip where no device is usable)\n",
+            ribo_test_backend(), why);
+}
+
+void ribo_test_open_failed(const ribo_error *err) {
+    const char *why = err && err->message[0] ? err->message : "no reason given";
+    if (ribo_test_backend_explicit()) {
+        print_named_open_failure(why);
+        exit(1);
     }
+    fprintf(stderr, "SKIPPED: no usable device (%s)\n", why);
+    exit(RIBO_TEST_SKIP);
+}
+
+bool ribo_test_storage_refusal_expected(ribo_storage storage, const ribo_error *err) {
+    if (!ribo_test_backend_explicit()) return true; /* auto: a device that does not open is a skip */
+    const char *why = err && err->message[0] ? err->message : "no reason given";
+    const ribo_backend_reg *reg = NULL;
+    ribo_error e2 = {0};
+    ribo_device_props props;
+    memset(&props, 0, sizeof props);
+    ribo_status s = ribo_backend_resolve(ribo_test_backend(), &reg, &e2);
+    if (s == RIBO_OK) s = reg->device_describe ? reg->device_describe(0, &props, &e2) : RIBO_ERR_UNSUPPORTED;
+    if (s != RIBO_OK) {
+        print_named_open_failure(why);
+        return false;
+    }
+    const bool claimed = storage == RIBO_STORAGE_F16 ? props.storage_f16
+                         : storage == RIBO_STORAGE_BF16 ? props.storage_bf16
+                                                        : true;
+    if (!claimed) return true; /* e.g. OpenCL: fp32 only */
+    fprintf(stderr,
+            "FAILED: RIBO_TEST_BACKEND=%s: '%s' says it stores %s but did not open with it: %s "
+            "(unset RIBO_TEST_BACKEND to let the test skip where no device is usable)\n",
+            ribo_test_backend(), props.name, storage == RIBO_STORAGE_F16 ? "fp16" : storage == RIBO_STORAGE_BF16 ? "bf16" : "fp32",
+            why);
+    return false;
+}
+
+void ribo_test_open_device(ribo_device **dev, ribo_stream **stream) {
+    ribo_error err = {0};
+    ribo_status s = ribo_backend_open(ribo_test_backend(), 0, RIBO_STORAGE_F32, dev, NULL, &err);
+    if (s != RIBO_OK) ribo_test_open_failed(&err);
     s = ribo_stream_create(*dev, 0, stream, &err);
     if (s != RIBO_OK) {
         fprintf(stderr, "stream_create failed: %s\n", err.message);

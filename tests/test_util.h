@@ -58,8 +58,26 @@ int ribo_test_finish(const char *name);
 /* ---- device helpers (tests that need a backend device) ---- */
 #include "engine/backend.h"
 
-/* Opens device 0 of the backend named by $RIBO_TEST_BACKEND (default "auto"); exits with
- * RIBO_TEST_SKIP and a clear message when no device exists. */
+/* The backend the device tests open: $RIBO_TEST_BACKEND, or "auto" where it is unset or empty. */
+const char *ribo_test_backend(void);
+/* Whether $RIBO_TEST_BACKEND names a backend (anything but unset, empty or "auto"): then a device
+ * that does not open is a test failure, not a skip (an AMD GPU without rocBLAS must not pass as
+ * "skipped"). */
+bool ribo_test_backend_explicit(void);
+/* After an open of the test backend failed with err: with an explicit $RIBO_TEST_BACKEND prints
+ * "FAILED: ..." (the backend, the reason, and that unsetting RIBO_TEST_BACKEND lets the test skip)
+ * and exits 1; otherwise (auto: no usable device here) prints "SKIPPED: ..." and exits
+ * RIBO_TEST_SKIP. */
+__attribute__((noreturn)) void ribo_test_open_failed(const ribo_error *err);
+/* After an open of the test backend with 16-bit `storage` failed with err: true where the refusal is
+ * expected: always under auto (as before: the 16-bit cases skip), and with an explicit
+ * RIBO_TEST_BACKEND where its device 0 says it does not store the type (OpenCL). False (the reason
+ * printed) where RIBO_TEST_BACKEND names the backend and its device claims the storage type or
+ * cannot even be described: the caller reports a failure. */
+bool ribo_test_storage_refusal_expected(ribo_storage storage, const ribo_error *err);
+
+/* Opens device 0 of the backend named by $RIBO_TEST_BACKEND (default "auto") with fp32 storage; on
+ * failure ribo_test_open_failed (skip under auto, failure where the backend is named). */
 void ribo_test_open_device(ribo_device **dev, ribo_stream **stream);
 void ribo_test_close_device(ribo_device *dev, ribo_stream *stream);
 /* Allocates a device buffer of n bytes, filled from host (or with a NaN poison pattern if host is NULL). */
