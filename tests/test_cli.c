@@ -248,6 +248,24 @@ static void test_bad_models(void) {
     write_st(st_path, &im, 0, 0);
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"), out);
     expect_failure("wrong architecture", args, 1, "bert", out);
+    /* an unsupported model_type ("llama", and the empty string): the message quotes the type and
+     * names config.json exactly (it was once formatted from the freed config: garbage bytes) */
+    const char *types[] = {"llama", ""};
+    for (int i = 0; i < 2; ++i) {
+        char cfg_text[128], want[1400];
+        snprintf(dir, sizeof dir, "%s", ribo_test_tmp(i ? "type_empty" : "type_llama"));
+        snprintf(cfg_text, sizeof cfg_text, "{\"model_type\": \"%s\", \"hidden_size\": 64}", types[i]);
+        make_model_dir(dir, cfg_text);
+        snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir);
+        write_st(st_path, &im, 0, 0);
+        snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", dir, ribo_test_fixture("short.fasta"),
+                 out);
+        snprintf(want, sizeof want, "ribo: error: %s/config.json: model_type \"%s\" is not a supported architecture (supported: ",
+                 dir, types[i]);
+        expect_failure("unsupported model_type", args, 1, want, out);
+        CHECK(strncmp(errbuf, want, strlen(want)) == 0 && strstr(errbuf, "DNABERT-2 / MosaicBERT)\n"),
+              "unsupported model_type '%s': message %s", types[i], errbuf);
+    }
     /* config disagreeing with the weights: hidden_size 32 */
     char *cfg = ribo_test_read_file(ribo_test_fixture("esm2_a/config.json"), NULL);
     char *p = strstr(cfg, "\"hidden_size\": 64");
