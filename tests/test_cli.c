@@ -68,6 +68,9 @@ static void test_bad_fasta(void) {
     longseq[1106] = '\n';
     expect_fasta_failure("too long with --truncate 0", longseq, 1107, "--truncate 0", "'long'");
     expect_fasta_failure("no sequences", "", 0, "", "no sequences");
+    const char bare_cr[] = ">a\nMKV\n>b\rx\nMKL\n";
+    expect_fasta_failure("bare CR in an id", bare_cr, sizeof bare_cr - 1, "",
+                         "in.fasta: record 2 ('b?x'), line 3: id contains a carriage return");
     /* duplicate id across two files */
     char f1[1024], f2[1024], out[1024];
     snprintf(f1, sizeof f1, "%s", ribo_test_tmp("one.fasta"));

@@ -252,6 +252,17 @@ static void test_empty_id(void) {
     CHECK_STATUS(r.status, RIBO_ERR_INPUT, &r.err);
     CHECK_MESSAGE(&r.err, "empty id");
     free_result(&r);
+    /* a bare CR inside the id (not trailing): refused when read, naming file, record and the byte */
+    read_text("bare_cr.fa", ">ok\nMK\n>ab\rcd desc\r\nMKV\n", &r);
+    CHECK_STATUS(r.status, RIBO_ERR_INPUT, &r.err);
+    CHECK_MESSAGE(&r.err, "bare_cr.fa: record 2 ('ab?cd'), line 3: id contains a carriage return (byte 0x0d at column 4");
+    CHECK(r.n == 1, "records before the bad one: %zu", r.n);
+    free_result(&r);
+    /* a CR in the description only leaves the id alone */
+    read_text("desc_cr.fa", ">ab cd\ref\nMKV\n", &r);
+    CHECK_STATUS(r.status, RIBO_OK, &r.err);
+    CHECK(r.n == 1 && strcmp(r.ids[0], "ab") == 0, "id with a CR in the description: '%s'", r.ids[0]);
+    free_result(&r);
 }
 
 static void test_long_lines(void) {

@@ -232,6 +232,20 @@ static ribo_status find_first_header(ribo_fasta_reader *r, ribo_error *err) {
     }
 }
 
+/* Refuses an id holding a carriage return (a bare CR inside the header: trailing ones are already
+ * stripped): ids are written one per line, so the run would otherwise fail only at assembly. The id
+ * is shown with the CR as '?' so the message stays one line. */
+static ribo_status check_id(const ribo_fasta_reader *r, size_t header_line, ribo_error *err) {
+    const char *cr = memchr(r->id.data, '\r', r->id.len);
+    if (!cr) return RIBO_OK;
+    char ex[32];
+    excerpt(r->id.data, r->id.len, ex);
+    return ribo_error_set(err, RIBO_ERR_INPUT,
+                          "%s: record %zu ('%s'), line %zu: id contains a carriage return (byte 0x0d at column %zu "
+                          "of the header)",
+                          r->path, r->record_count, ex, header_line, (size_t)(cr - r->id.data) + 2);
+}
+
 /* Makes the pending header the current record's header and extracts its id. */
 static ribo_status start_record(ribo_fasta_reader *r, size_t *header_line, ribo_error *err) {
     fasta_buf tmp = r->header;
@@ -244,7 +258,8 @@ static ribo_status start_record(ribo_fasta_reader *r, size_t *header_line, ribo_
     if (k == 0)
         return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu, line %zu: header has an empty id (nothing "
                               "directly after '>')", r->path, r->record_count, *header_line);
-    return buf_set(&r->id, r->header.data, k, r->path, err);
+    RIBO_TRY(buf_set(&r->id, r->header.data, k, r->path, err));
+    return check_id(r, *header_line, err);
 }
 
 /* Appends one sequence line, dropping spaces, tabs and CRs; other control bytes are an error.
