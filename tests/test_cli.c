@@ -154,6 +154,23 @@ static void write_st(const char *path, const st_image *im, uint64_t header_len_o
     free(json);
 }
 
+/* Writes the weights with the header padded by trailing spaces to a length of 4k+1 bytes, so every
+ * tensor's data starts at an odd file offset (the format does not require padding). */
+static void write_st_misaligned(const char *path, const st_image *im) {
+    char *json = cJSON_PrintUnformatted(im->header);
+    uint64_t hl = strlen(json);
+    uint64_t padded = hl + (4 - hl % 4) % 4 + 1;
+    size_t total = 8 + padded + im->data_len;
+    unsigned char *buf = malloc(total);
+    memcpy(buf, &padded, 8);
+    memset(buf + 8, ' ', padded);
+    memcpy(buf + 8, json, hl);
+    memcpy(buf + 8 + padded, im->data, im->data_len);
+    ribo_test_write_file(path, buf, total);
+    free(buf);
+    free(json);
+}
+
 /* Writes a model dir (esm2_a's config and vocab) whose weights are the fixture's, changed by `mutate`. */
 static void write_model(const char *dir, void (*mutate)(st_image *), uint64_t hl_override, size_t cut) {
     make_model_dir(dir, NULL);
@@ -471,6 +488,37 @@ static void test_good_paths(void) {
     }
 }
 
+/* A checkpoint whose header length is not a multiple of 4 (tensor data at odd offsets) loads, and
+ * embeds byte-identically to the fixture it was copied from (the finiteness check reads the
+ * unaligned mapping with memcpy loads: no undefined behaviour, no fault under UBSan). */
+static void test_misaligned_weights(void) {
+    char dir[1024], st_path[1200], args[4096];
+    snprintf(dir, sizeof dir, "%s", ribo_test_tmp("misaligned"));
+    make_model_dir(dir, NULL);
+    snprintf(st_path, sizeof st_path, "%s/model.safetensors", dir);
+    st_image im = load_fixture_weights();
+    write_st_misaligned(st_path, &im);
+    cJSON_Delete(im.header);
+    free(im.data);
+    const char *models[2] = {dir, ribo_test_fixture("esm2_a")};
+    const char *outs[2] = {"misaligned.npy", "aligned.npy"};
+    char *bytes[2] = {NULL, NULL};
+    size_t n[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+        char out[1024];
+        snprintf(out, sizeof out, "%s", ribo_test_tmp(outs[i]));
+        snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s'", models[i],
+                 ribo_test_fixture("short.fasta"), out);
+        int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+        CHECK(rc == 0, "misaligned weights (%s): rc %d: %s", outs[i], rc, errbuf);
+        bytes[i] = ribo_test_read_file(out, &n[i]);
+    }
+    CHECK(bytes[0] && bytes[1] && n[0] == n[1] && memcmp(bytes[0], bytes[1], n[0]) == 0,
+          "misaligned weights: output differs from the aligned fixture's");
+    free(bytes[0]);
+    free(bytes[1]);
+}
+
 /* --translate 6: six rows per DNA record, ids <id>_F1.._R3, each row byte-identical to embedding the
  * hand-translated protein directly; --drop-stop-frames leaves out frames with a stop. */
 static void test_translate(void) {
@@ -610,6 +658,7 @@ int main(void) {
     test_bad_options();
     test_hip_refusals();
     test_good_paths();
+    test_misaligned_weights();
     test_translate();
     test_tokenize();
     return ribo_test_finish("test_cli");

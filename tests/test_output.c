@@ -452,6 +452,33 @@ static void test_bad_specs(void) {
     CHECK(partials == 0, "partial files left after failed opens");
 }
 
+/* A crafted .npy header whose shape asks for 4 TiB of data in a file holding 16 bytes: refused from
+ * the file size, before any allocation (it used to malloc the 4 TiB first). */
+static void test_npy_huge_shape(void) {
+    char file[128];
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }";
+    size_t hl = 118; /* 10 + 118 = 128: the dict padded with spaces, ending in '\n' */
+    memcpy(file, "\x93NUMPY\x01\x00", 8);
+    file[8] = (char)hl;
+    file[9] = 0;
+    memset(file + 10, ' ', hl);
+    memcpy(file + 10, dict, strlen(dict));
+    file[10 + hl - 1] = '\n';
+    char data[16] = {0};
+    const char *path = ribo_test_tmp("huge_shape.npy");
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(file, 1, sizeof file, f) == sizeof file && fwrite(data, 1, sizeof data, f) == sizeof data,
+          "write %s", path);
+    if (f) fclose(f);
+    ribo_npy_array a;
+    ribo_error err;
+    ribo_error_clear(&err);
+    CHECK_STATUS(ribo_npy_read(path, &a, &err), RIBO_ERR_INPUT, &err);
+    CHECK_MESSAGE(&err, "huge_shape.npy: truncated .npy data: the header's shape needs 4398046511104 bytes, the file "
+                        "holds 16 after the header");
+    CHECK(a.data == NULL, "data left allocated after the refusal");
+}
+
 int main(void) {
     test_npy_pooled();
     test_npy_per_residue();
@@ -465,5 +492,6 @@ int main(void) {
     test_missing_row();
     test_close_without_commit();
     test_bad_specs();
+    test_npy_huge_shape();
     return ribo_test_finish("test_output");
 }

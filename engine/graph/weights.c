@@ -98,16 +98,23 @@ static bool same_storage(ribo_st_dtype d, ribo_storage s) {
 
 /* Index of the first NaN/inf among n raw F32/F16/BF16 values (all-ones exponent), or -1. */
 static int64_t first_non_finite(const void *data, ribo_st_dtype d, size_t n) {
+    /* data points into the mapped checkpoint at 8 + header length + offset, which the format does
+     * not align: each element is read with memcpy (a plain load on x86/ARM, no undefined behaviour) */
+    const unsigned char *p = data;
     if (d == RIBO_ST_F32) {
-        const uint32_t *v = data;
-        for (size_t i = 0; i < n; ++i)
-            if ((v[i] & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
+        for (size_t i = 0; i < n; ++i) {
+            uint32_t v;
+            memcpy(&v, p + 4 * i, sizeof v);
+            if ((v & 0x7f800000u) == 0x7f800000u) return (int64_t)i;
+        }
         return -1;
     }
-    const uint16_t *v = data;
     uint16_t exp_mask = d == RIBO_ST_F16 ? 0x7c00u : 0x7f80u;
-    for (size_t i = 0; i < n; ++i)
-        if ((v[i] & exp_mask) == exp_mask) return (int64_t)i;
+    for (size_t i = 0; i < n; ++i) {
+        uint16_t v;
+        memcpy(&v, p + 2 * i, sizeof v);
+        if ((v & exp_mask) == exp_mask) return (int64_t)i;
+    }
     return -1;
 }
 

@@ -3,10 +3,12 @@
 #include "engine/io/npy.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "ribo's .npy code assumes a little-endian host"
@@ -91,6 +93,19 @@ static const char *parse_dict(const char *hdr, ribo_npy_array *out) {
     return NULL;
 }
 
+/* Refuses a header whose shape needs more data bytes than a regular file holds after the header,
+ * before anything is allocated for them (a crafted header could ask for terabytes). */
+static ribo_status check_data_fits(FILE *f, const char *path, size_t nbytes, ribo_error *err) {
+    struct stat st;
+    long at = ftell(f);
+    if (at < 0 || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) return RIBO_OK; /* fread checks */
+    uint64_t left = (uint64_t)st.st_size > (uint64_t)at ? (uint64_t)st.st_size - (uint64_t)at : 0;
+    if ((uint64_t)nbytes <= left) return RIBO_OK;
+    return ribo_error_set(err, RIBO_ERR_INPUT,
+                          "%s: truncated .npy data: the header's shape needs %zu bytes, the file holds %llu after the header",
+                          path, nbytes, (unsigned long long)left);
+}
+
 ribo_status ribo_npy_read(const char *path, ribo_npy_array *out, ribo_error *err) {
     if (!path || !out) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_npy_read: NULL argument");
     memset(out, 0, sizeof *out);
@@ -146,6 +161,8 @@ ribo_status ribo_npy_read(const char *path, ribo_npy_array *out, ribo_error *err
     }
     size_t es = descr_size(out->descr);
     size_t nbytes = n * es;
+    s = check_data_fits(f, path, nbytes, err);
+    if (s != RIBO_OK) goto done;
     out->n_elements = n;
     out->data = malloc(nbytes ? nbytes : 1);
     if (!out->data) {
