@@ -165,8 +165,9 @@ static ribo_status dnabert2_check_checkpoint(const char *dir, const ribo_model_d
 
 /* tokenizer.json (HuggingFace tokenizers BPE) next to config.json. */
 static ribo_status dnabert2_load_tokenizer(const char *dir, ribo_tokenizer **out, ribo_error *err) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/tokenizer.json", dir) >= sizeof path) /* refused, never cut */
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "%s/tokenizer.json: path too long (limit %d bytes)", dir, PATH_MAX - 1);
     return ribo_tokenizer_load_hf_json(path, out, err);
 }
 

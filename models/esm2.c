@@ -174,8 +174,9 @@ static void esm2_seq_scale(const ribo_model_conventions *conv, const int32_t *to
 
 /* vocab.txt next to config.json. */
 static ribo_status esm2_load_tokenizer(const char *dir, ribo_tokenizer **out, ribo_error *err) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/vocab.txt", dir) >= sizeof path) /* refused, never cut */
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "%s/vocab.txt: path too long (limit %d bytes)", dir, PATH_MAX - 1);
     return ribo_tokenizer_load_esm_vocab(path, out, err);
 }
 

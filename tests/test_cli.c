@@ -12,7 +12,7 @@
 
 #include "test_util.h"
 
-static char errbuf[8192];
+static char errbuf[20000];
 
 static bool exists(const char *path) {
     struct stat sb;
@@ -519,6 +519,56 @@ static void test_misaligned_weights(void) {
     free(bytes[1]);
 }
 
+/* Creates a chain of nested directories under the tmpdir, each level a 200-byte name, until the path
+ * is at least `len` bytes long; returns it in out. */
+static void deep_dir(const char *tag, size_t len, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%s", ribo_test_tmpdir(), tag);
+    mkdir(out, 0755);
+    char level[201];
+    memset(level, 'd', 200);
+    level[200] = '\0';
+    while (strlen(out) < len) {
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "/%s", level);
+        CHECK(mkdir(out, 0755) == 0, "mkdir of a %zu-byte path failed", strlen(out));
+    }
+}
+
+/* Long valid paths (1600 to 2100 bytes, under PATH_MAX) for the model directory and the output (its
+ * work directory and parts under it): the run succeeds with the bytes of a short-path run. A path
+ * past PATH_MAX is refused with a message naming it and saying why, not cut. */
+static void test_long_paths(void) {
+    static char mdir[8192], odir[8192], out[8192], cmd[16384], args[20000];
+    deep_dir("long_model", 1600, mdir, sizeof mdir);
+    deep_dir("long_out", 2100, odir, sizeof odir);
+    snprintf(cmd, sizeof cmd, "cp '%s'/* '%s'/", ribo_test_fixture("esm2_a"), mdir);
+    CHECK(system(cmd) == 0, "copying esm2_a into the deep directory failed");
+    snprintf(out, sizeof out, "%s/out.npy", odir);
+    snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s'", mdir, ribo_test_fixture("short.fasta"),
+             out);
+    int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0, "long paths: rc %d: %s", rc, errbuf);
+    snprintf(args, sizeof args, "embed -q --model '%s' --input '%s' --output '%s'", ribo_test_fixture("esm2_a"),
+             ribo_test_fixture("short.fasta"), ribo_test_tmp("short_path.npy"));
+    CHECK(ribo_test_run_cli(args, errbuf, sizeof errbuf) == 0, "short path run: %s", errbuf);
+    size_t n1 = 0, n2 = 0;
+    char *a = ribo_test_read_file(out, &n1), *b = ribo_test_read_file(ribo_test_tmp("short_path.npy"), &n2);
+    CHECK(a && b && n1 == n2 && memcmp(a, b, n1) == 0, "long-path output differs from the short-path one");
+    free(a);
+    free(b);
+    /* a model path over PATH_MAX (need not exist): one line naming it in full, with the reason */
+    char *huge = malloc(5001);
+    memset(huge, 'x', 5000);
+    huge[0] = '/';
+    huge[5000] = '\0';
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", huge, ribo_test_fixture("short.fasta"),
+             ribo_test_tmp("never.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 1 && one_error_line() && strstr(errbuf, huge) && strstr(errbuf, "path too long"),
+          "model path over PATH_MAX: rc %d: %.200s...", rc, errbuf);
+    free(huge);
+}
+
 /* --translate 6: six rows per DNA record, ids <id>_F1.._R3, each row byte-identical to embedding the
  * hand-translated protein directly; --drop-stop-frames leaves out frames with a stop. */
 static void test_translate(void) {
@@ -659,6 +709,7 @@ int main(void) {
     test_hip_refusals();
     test_good_paths();
     test_misaligned_weights();
+    test_long_paths();
     test_translate();
     test_tokenize();
     return ribo_test_finish("test_cli");

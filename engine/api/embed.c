@@ -186,7 +186,7 @@ static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
 
 static void run_log_adapter(void *user, const char *fmt, ...) RIBO_PRINTF(2, 3);
 static void run_log_adapter(void *user, const char *fmt, ...) {
-    char line[1100];
+    char line[PATH_MAX + 1024]; /* a path and its context */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);

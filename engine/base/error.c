@@ -25,27 +25,35 @@ static void flatten(char *s) {
         if (*s == '\n' || *s == '\r' || *s == '\t') *s = ' ';
 }
 
+/* A message longer than the buffer ends in "..." so the cut is visible, never silent. */
+static void mark_cut(char *msg, size_t cap, int wanted) {
+    if (wanted >= 0 && (size_t)wanted < cap) return;
+    memcpy(msg + cap - 4, "...", 4);
+}
+
 ribo_status ribo_error_set(ribo_error *err, ribo_status status, const char *fmt, ...) {
     if (!err) return status;
     err->status = status;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    mark_cut(err->message, sizeof err->message, n);
     flatten(err->message);
     return status;
 }
 
 ribo_status ribo_error_prefix(ribo_error *err, const char *fmt, ...) {
     if (!err) return RIBO_ERR_INTERNAL;
-    char prefix[512];
+    char prefix[sizeof err->message];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     char old[sizeof err->message];
     memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    int n = snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    mark_cut(err->message, sizeof err->message, n);
     flatten(err->message);
     return err->status;
 }

@@ -115,9 +115,13 @@ static ribo_status refuse_unclaimed(const ribo_model *m, const char *path, ribo_
 
 ribo_status ribo_model_open(const char *dir, ribo_model *m, ribo_error *err) {
     memset(m, 0, sizeof *m);
+    char path[PATH_MAX];
+    /* refused, not truncated: a cut directory name would read another model's files */
+    if (strlen(dir) >= sizeof m->dir || (size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                              "model directory '%s': path too long (%zu bytes; its files' paths must stay under %d)", dir,
+                              strlen(dir), PATH_MAX);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
     char *text = NULL;
     size_t len = 0;
     ribo_status s = ribo_read_small_file(path, RIBO_MAX_CONFIG_BYTES, &text, &len, err);

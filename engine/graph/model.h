@@ -5,6 +5,7 @@
 #define RIBO_ENGINE_MODEL_H
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -62,7 +63,7 @@ typedef struct ribo_model_family {
 } ribo_model_family;
 
 typedef struct ribo_model {
-    char dir[1024];
+    char dir[PATH_MAX];
     const ribo_model_family *family;
     cJSON *config;
     ribo_model_dims dims;

@@ -1,6 +1,7 @@
 /* Parts -> final output file (see assemble.h). */
 #include "engine/run/assemble.h"
 
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,7 +42,7 @@ static ribo_status scan_parts(const ribo_assemble_config *c, size_t n_rows, uint
     *row_tokens = c->per_residue ? malloc((n_rows ? n_rows : 1) * sizeof **row_tokens) : NULL;
     if (c->per_residue && !*row_tokens)
         return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory for %zu row counts", n_rows);
-    char path[1300];
+    char path[PATH_MAX + 64]; /* work_dir (< PATH_MAX) + a part name */
     for (size_t i = 0, row = 0; i < c->n_parts; ++i) {
         if (!c->parts[i].has_file) continue;
         int fd;
@@ -66,7 +67,7 @@ typedef struct id_reader {
 
 static const char *next_id(void *user, ribo_error *err) {
     id_reader *r = user;
-    char path[1300];
+    char path[PATH_MAX + 64]; /* work_dir (< PATH_MAX) + a part name */
     while (r->pos >= r->len) {
         if (r->next_part >= r->c->n_parts) {
             ribo_error_set(err, RIBO_ERR_INTERNAL, "assembly: the parts hold fewer ids than rows");
@@ -96,7 +97,7 @@ static ribo_status copy_part(const ribo_assemble_config *c, ribo_output *out, co
                              const int64_t *row_tokens, float *buf, ribo_error *err) {
     int fd;
     ribo_part_header h;
-    char path[1300];
+    char path[PATH_MAX + 64]; /* work_dir (< PATH_MAX) + a part name */
     RIBO_TRY(open_part(c, e, &fd, &h, path, sizeof path, err));
     size_t row_bytes = c->dim * 4;
     uint64_t off = h.data_offset;

@@ -7,6 +7,7 @@
  * The producer's fixed pool of batch objects bounds everything in flight: the writer returns each
  * batch to the pool after writing it. Any thread's error stops all of them (stop.h). With --sync
  * the same components run inline on the calling thread, one batch at a time. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 void embed_log(void *run, const char *fmt, ...) {
     embed_run *r = run;
     if (!r->o->log) return;
-    char line[1200];
+    char line[PATH_MAX + 1024]; /* a path and its context */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);

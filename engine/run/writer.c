@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@
 typedef struct open_part {
     ribo_window_msg *win;       /* owned */
     int fd;
-    char tmp_path[1200], path[1200];
+    char tmp_path[PATH_MAX + 64], path[PATH_MAX + 64]; /* work_dir (< PATH_MAX) + a part's name */
     ribo_part_header h;
     int64_t *out_start;         /* n_rows + 1 output-row offsets (prefix sums) */
     uint32_t *row_crc;          /* CRC-32 of each sequence's rows */
@@ -30,7 +31,7 @@ typedef struct open_part {
 
 struct ribo_part_writer {
     ribo_part_writer_config cfg;
-    char work_dir[1024];
+    char work_dir[PATH_MAX];
     open_part **open;           /* windows in flight (few) */
     size_t n_open, cap_open;
     ribo_part_entry *entries;   /* one per announced window, by index */
@@ -45,6 +46,10 @@ struct ribo_part_writer {
 
 ribo_status ribo_part_writer_create(const ribo_part_writer_config *cfg, ribo_part_writer **out, ribo_error *err) {
     *out = NULL;
+    /* refused, not truncated: parts under a cut directory name would be written somewhere else */
+    if (strlen(cfg->work_dir) >= PATH_MAX)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "work directory '%s': path too long (%zu bytes, limit %d)",
+                              cfg->work_dir, strlen(cfg->work_dir), PATH_MAX - 1);
     ribo_part_writer *w = calloc(1, sizeof *w);
     if (!w) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     w->cfg = *cfg;

@@ -26,10 +26,12 @@ typedef enum ribo_status {
     RIBO_ERR_INTERNAL          /* a bug in ribo */
 } ribo_status;
 
-/* One-line message naming what failed, where and why. */
+/* One-line message naming what failed, where and why. Room for three paths of PATH_MAX (4096 on
+ * Linux) and the reason, so a long path does not push the reason out of the message. */
+#define RIBO_ERROR_MESSAGE_MAX 16384
 typedef struct ribo_error {
     ribo_status status;
-    char message[1024];
+    char message[RIBO_ERROR_MESSAGE_MAX];
 } ribo_error;
 
 const char *ribo_status_name(ribo_status status);
