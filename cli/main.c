@@ -193,6 +193,16 @@ static void print_summary(const ribo_embed_options *o, const ribo_embed_summary 
     if (s->bottleneck[0]) fprintf(stderr, "ribo: bottleneck: %s\n", s->bottleneck);
 }
 
+/* getopt's '?' (an unknown option) and ':' (a missing value; optstrings start with ':') as one
+ * ribo error line (getopt's own messages are off: opterr = 0). */
+static void bad_option(const char *cmd, int c, int argc, char **argv) {
+    const char *arg = optind >= 1 && optind - 1 < argc ? argv[optind - 1] : "";
+    if (c == ':') fprintf(stderr, "ribo: error: %s: option '%s' needs a value (see 'ribo %s --help')\n", cmd, arg, cmd);
+    else if (optopt && optopt < 128 && strncmp(arg, "--", 2) != 0)
+        fprintf(stderr, "ribo: error: %s: unknown option '-%c' (see 'ribo %s --help')\n", cmd, optopt, cmd);
+    else fprintf(stderr, "ribo: error: %s: unknown option '%s' (see 'ribo %s --help')\n", cmd, arg, cmd);
+}
+
 static int cmd_embed(int argc, char **argv) {
     enum { OPT_POOL = 256, OPT_DTYPE, OPT_BACKEND, OPT_DEVICE, OPT_MAX_TOKENS, OPT_MAX_SEQS, OPT_TRUNCATE, OPT_SKIP,
            OPT_TRANSLATE, OPT_DROP_STOP, OPT_LENIENT, OPT_DEVICES, OPT_SYNC, OPT_RING, OPT_QUEUE, OPT_WIN_TOKENS,
@@ -219,7 +229,8 @@ static int cmd_embed(int argc, char **argv) {
     int n_inputs = 0, c;
     long v;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:i:o:qh", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:i:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': o.model_dir = optarg; break;
         case 'i': inputs[n_inputs++] = optarg; break;
@@ -246,6 +257,8 @@ static int cmd_embed(int argc, char **argv) {
         case OPT_RESUME: o.resume = true; break;
         case OPT_REPORT: o.report_path = optarg; break;
         case OPT_TRACE: o.trace_path = optarg; break;
+        case '?':
+        case ':': bad_option("embed", c, argc, argv); goto usage;
         default: goto usage;
         }
     }
@@ -328,7 +341,8 @@ static int cmd_tokenize(int argc, char **argv) {
     long v;
     bool with_ids = false;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:i:h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:i:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'm': o.model_dir = optarg; break;
         case 'i': inputs[n_inputs++] = optarg; break;
@@ -339,6 +353,8 @@ static int cmd_tokenize(int argc, char **argv) {
         case OPT_DROP_STOP: o.drop_stop_frames = true; break;
         case OPT_LENIENT: o.lenient = true; break;
         case OPT_WITH_IDS: with_ids = true; break;
+        case '?':
+        case ':': bad_option("tokenize", c, argc, argv); goto usage;
         default: goto usage;
         }
     }
@@ -381,7 +397,8 @@ static int cmd_info(int argc, char **argv) {
     long max_tokens = RIBO_DEFAULT_MAX_TOKENS;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:h", longopts, NULL)) != -1) {
         if (c == 'm') dir = optarg;
         else if (c == 't') {
             if ((max_tokens = parse_int("--max-tokens", optarg, 1)) < 0) return EXIT_USAGE;
@@ -389,7 +406,10 @@ static int cmd_info(int argc, char **argv) {
             printf("usage: ribo info --model DIR [--max-tokens N]\n\n"
                    "Prints the architecture, shape, parameter count and the device memory needed at a token budget.\n");
             return 0;
-        } else return EXIT_USAGE;
+        } else {
+            if (c == '?' || c == ':') bad_option("info", c, argc, argv);
+            return EXIT_USAGE;
+        }
     }
     if (!dir && optind < argc) dir = argv[optind];
     if (!dir) {

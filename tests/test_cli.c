@@ -420,6 +420,15 @@ static void test_bad_options(void) {
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --pool max", m, in, out);
     expect_failure("bad --pool", args, 2, "--pool", out);
     expect_failure("unknown command", "frobnicate", 2, "frobnicate", NULL);
+    /* getopt's own messages never reach the user: one ribo line, exit 2 */
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --frobnicate", m, in, out);
+    expect_failure("unknown long option", args, 2, "embed: unknown option '--frobnicate'", out);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' -Z", m, in, out);
+    expect_failure("unknown short option", args, 2, "embed: unknown option '-Z'", out);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --pool", m, in, out);
+    expect_failure("option without its value", args, 2, "embed: option '--pool' needs a value", out);
+    expect_failure("tokenize unknown option", "tokenize --frobnicate", 2, "tokenize: unknown option '--frobnicate'", NULL);
+    expect_failure("info unknown option", "info --frobnicate", 2, "info: unknown option '--frobnicate'", NULL);
 }
 
 /* --backend hip where no AMD GPU is (every machine this project tests on; where `ribo devices --backend
@@ -442,6 +451,56 @@ static void test_hip_refusals(void) {
     expect_failure("embed --backend hip (not built)", args, 1, "hip", out);
 #endif
     expect_failure("ribo devices --backend nosuch", "devices --backend nosuch", 1, "'nosuch' is not compiled", NULL);
+}
+
+/* --output naming an input (a FASTA called in.npy, through another name too: a hard link) or a
+ * model file: refused before anything is written, naming both; the input is left as it was. */
+static void test_output_is_an_input(void) {
+    char in[1024], link[1024], args[4096], cmd[3000];
+    snprintf(in, sizeof in, "%s", ribo_test_tmp("in-as-out.npy"));
+    snprintf(link, sizeof link, "%s", ribo_test_tmp("linked-input.npy"));
+    size_t n = 0;
+    char *fasta = ribo_test_read_file(ribo_test_fixture("short.fasta"), &n);
+    ribo_test_write_file(in, fasta, n);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", ribo_test_fixture("esm2_a"), in, in);
+    int rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 1 && one_error_line() && strstr(errbuf, "is the input") && strstr(errbuf, "in-as-out.npy"),
+          "output = input: exit %d, stderr: %s", rc, errbuf);
+    size_t n2 = 0;
+    char *after = ribo_test_read_file(in, &n2);
+    CHECK(after && n2 == n && memcmp(after, fasta, n) == 0, "the input was changed by a refused run");
+    free(after);
+    /* the same file under another name */
+    snprintf(cmd, sizeof cmd, "rm -f '%s' && ln '%s' '%s'", link, in, link);
+    CHECK(system(cmd) == 0, "cannot make a hard link");
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", ribo_test_fixture("esm2_a"), in, link);
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 1 && one_error_line() && strstr(errbuf, "is the input"), "hard-linked output: exit %d, stderr: %s", rc,
+          errbuf);
+    /* the .ids.txt side file of OUT.npy is an input */
+    char ids_in[1024];
+    snprintf(ids_in, sizeof ids_in, "%s", ribo_test_tmp("side.ids.txt"));
+    ribo_test_write_file(ids_in, fasta, n);
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", ribo_test_fixture("esm2_a"), ids_in,
+             ribo_test_tmp("side.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 1 && one_error_line() && strstr(errbuf, "side.ids.txt"), "side file = input: exit %d, stderr: %s", rc,
+          errbuf);
+    CHECK(!exists(ribo_test_tmp("side.npy")), "a refused run wrote its output");
+    /* a model file as the output */
+    char model[1024], weights[1200];
+    snprintf(model, sizeof model, "%s", ribo_test_tmp("model-as-out"));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -r '%s' '%s'", model, ribo_test_fixture("esm2_a"), model);
+    CHECK(system(cmd) == 0, "cannot copy the model");
+    snprintf(weights, sizeof weights, "%s/model.npy", model);
+    snprintf(cmd, sizeof cmd, "cp '%s/config.json' '%s'", model, weights);
+    CHECK(system(cmd) == 0, "cannot make a model file");
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", model, ribo_test_fixture("short.fasta"),
+             weights);
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 1 && one_error_line() && strstr(errbuf, "the model's file"), "output = model file: exit %d, stderr: %s",
+          rc, errbuf);
+    free(fasta);
 }
 
 static void test_good_paths(void) {
@@ -707,6 +766,7 @@ int main(void) {
     test_fail_fast();
     test_bad_options();
     test_hip_refusals();
+    test_output_is_an_input();
     test_good_paths();
     test_misaligned_weights();
     test_long_paths();

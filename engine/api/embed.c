@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "engine/io/path_guard.h"
 #include "engine/run/assemble.h"
 #include "engine/backend.h"
 #include "engine/run/run.h"
@@ -438,6 +439,7 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
      * put to the devices' support query right after, before any input is read or memory allocated. */
     if (s == RIBO_OK) s = ribo_model_build_graph(&r->model, r->pool, &r->graph, err);
     if (s == RIBO_OK) s = ribo_output_check_path(o->output, err);
+    if (s == RIBO_OK) s = ribo_output_guard_inputs(o->output, o->inputs, o->n_inputs, o->model_dir, err);
     struct stat sb;
     if (s == RIBO_OK && stat(o->output, &sb) == 0 && S_ISDIR(sb.st_mode)) /* found now, not after the run */
         s = ribo_error_set(err, RIBO_ERR_IO, "output '%s': is an existing directory", o->output);
