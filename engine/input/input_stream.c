@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "engine/base/batch_queue.h"
 #include "engine/io/fasta.h"
@@ -60,6 +61,63 @@ static ribo_status hash_add(hash_set *s, uint64_t h, ribo_error *err) {
     return RIBO_OK;
 }
 
+/* The ids read from inputs that cannot be read a second time (pipes, FIFOs, sockets, character
+ * devices such as /dev/stdin): the exact check behind a hash match looks them up here instead of
+ * re-reading. One entry per id, in input order: varint file, varint record, varint length, the id's
+ * bytes (about length + 3 bytes per id; nothing is kept for regular files, which are re-read). */
+typedef struct id_log {
+    unsigned char *bytes;
+    size_t n, cap;
+} id_log;
+
+static void put_varint(unsigned char *p, size_t *at, uint64_t v) {
+    for (; v >= 0x80; v >>= 7) p[(*at)++] = (unsigned char)(v | 0x80);
+    p[(*at)++] = (unsigned char)v;
+}
+
+static uint64_t get_varint(const unsigned char *p, size_t *at) {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+        unsigned char b = p[(*at)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+    }
+}
+
+/* Appends (file, record, id), growing the buffer by half as needed. */
+static ribo_status id_log_add(id_log *l, int file, size_t record, const char *id, ribo_error *err) {
+    size_t len = strlen(id), need = l->n + len + 30; /* three varints of at most 10 bytes */
+    if (need > l->cap) {
+        size_t cap = l->cap ? l->cap + l->cap / 2 : 4096;
+        if (cap < need) cap = need;
+        unsigned char *b = realloc(l->bytes, cap);
+        if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of memory keeping the ids of a piped input");
+        l->bytes = b;
+        l->cap = cap;
+    }
+    put_varint(l->bytes, &l->n, (uint64_t)file);
+    put_varint(l->bytes, &l->n, (uint64_t)record);
+    put_varint(l->bytes, &l->n, (uint64_t)len);
+    memcpy(l->bytes + l->n, id, len);
+    l->n += len;
+    return RIBO_OK;
+}
+
+/* Looks for id in the log: *found_file < 0 when it is not there. */
+static void id_log_find(const id_log *l, const char *id, int *found_file, size_t *found_record) {
+    size_t len = strlen(id);
+    for (size_t at = 0; at < l->n;) {
+        int f = (int)get_varint(l->bytes, &at);
+        size_t rec = (size_t)get_varint(l->bytes, &at), n = (size_t)get_varint(l->bytes, &at);
+        if (n == len && memcmp(l->bytes + at, id, len) == 0) {
+            *found_file = f;
+            *found_record = rec;
+            return;
+        }
+        at += n;
+    }
+}
+
 struct ribo_input {
     ribo_input_config cfg;
     ribo_seqset_options opts;
@@ -70,6 +128,8 @@ struct ribo_input {
     size_t windows;
     uint64_t rows;              /* sequences returned so far */
     hash_set ids;
+    bool *rereadable;           /* per file: a regular file (re-read by the exact check) */
+    id_log piped_ids;           /* the ids of the other inputs (see id_log) */
     uint64_t hash_mask;         /* all ones; RIBO_TEST_ID_HASH_BITS=n keeps n bits (forces collisions) */
     uint64_t *sizes;            /* file sizes */
     uint64_t bytes_total, bytes_before; /* all files; files finished before `file` */
@@ -81,8 +141,8 @@ static uint64_t id_hash(const ribo_input *in, const char *id) {
     return h ? h : 1;
 }
 
-/* Re-reads the inputs from the start up to (file, record) and looks for a kept sequence with this
- * id: the exact check behind a hash match. *found_file < 0 when there is none (a hash collision). */
+/* Re-reads the regular-file inputs from the start up to (file, record) and looks for a kept sequence
+ * with this id (inputs that cannot be re-read are skipped: their ids are in the id log). */
 static ribo_status rescan(const ribo_input *in, int file, size_t record, const char *id, int *found_file,
                           size_t *found_record, ribo_error *err) {
     *found_file = -1;
@@ -92,6 +152,7 @@ static ribo_status rescan(const ribo_input *in, int file, size_t record, const c
     memset(&scratch, 0, sizeof scratch);
     ribo_status s = RIBO_OK;
     for (int f = 0; s == RIBO_OK && f <= file && *found_file < 0; ++f) {
+        if (!in->rereadable[f]) continue;
         ribo_fasta_reader *r = NULL;
         s = ribo_fasta_open(in->cfg.paths[f], &r, err);
         while (s == RIBO_OK && *found_file < 0) {
@@ -113,21 +174,49 @@ static ribo_status rescan(const ribo_input *in, int file, size_t record, const c
     return s;
 }
 
-/* The id check of the per-record step: hash screen, exact re-read on a match, then remember. */
+/* The exact check behind a hash match: the id log (ids of inputs that cannot be re-read), then the
+ * regular files re-read up to (file, record). *found_file < 0 when the id was not seen before (a
+ * hash collision). */
+static ribo_status find_earlier(const ribo_input *in, int file, size_t record, const char *id, int *found_file,
+                                size_t *found_record, ribo_error *err) {
+    *found_file = -1;
+    id_log_find(&in->piped_ids, id, found_file, found_record);
+    if (*found_file >= 0) return RIBO_OK;
+    return rescan(in, file, record, id, found_file, found_record, err);
+}
+
+/* Remembers an id: its hash, and the id itself when its input cannot be re-read. */
+static ribo_status remember_id(ribo_input *in, uint64_t h, int file, size_t record, const char *id, ribo_error *err) {
+    if (!in->rereadable[file]) RIBO_TRY(id_log_add(&in->piped_ids, file, record, id, err));
+    return hash_add(&in->ids, h, err);
+}
+
+/* The id check of the per-record step: hash screen, exact check on a match, then remember. */
 static ribo_status check_id(void *user, int file, const ribo_fasta_record *rec, const char *id, ribo_error *err) {
     ribo_input *in = user;
     uint64_t h = id_hash(in, id);
     if (hash_find(&in->ids, h)) {
         int ff = -1;
         size_t fr = 0;
-        RIBO_TRY(rescan(in, file, rec->record_number, id, &ff, &fr, err));
+        RIBO_TRY(find_earlier(in, file, rec->record_number, id, &ff, &fr, err));
         if (ff >= 0)
             return ribo_error_set(err, RIBO_ERR_INPUT,
                                   "%s: record %zu ('%s'): duplicate id '%s' (first seen in %s, record %zu)",
                                   in->cfg.paths[file], rec->record_number, rec->id, id, in->cfg.paths[ff], fr);
-        return RIBO_OK; /* a collision of two different ids: the table already holds h */
+        /* A collision of two different ids: the table already holds h, the log needs the id. */
+        return in->rereadable[file] ? RIBO_OK : id_log_add(&in->piped_ids, file, rec->record_number, id, err);
     }
-    return hash_add(&in->ids, h, err);
+    return remember_id(in, h, file, rec->record_number, id, err);
+}
+
+/* Test hook: RIBO_TEST_INPUT_OPEN_DELAY_MS=n waits n ms before the inputs are opened for reading (a
+ * FIFO writer that finishes meanwhile must still be read). */
+static void test_open_delay(void) {
+    const char *ms = getenv("RIBO_TEST_INPUT_OPEN_DELAY_MS");
+    long n = ms ? atol(ms) : 0;
+    if (n <= 0) return;
+    struct timespec ts = {.tv_sec = n / 1000, .tv_nsec = (n % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo_error *err) {
@@ -137,8 +226,9 @@ ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo
     RIBO_TRY(ribo_seqset_check_options(cfg->opts, err));
     ribo_input *in = calloc(1, sizeof *in);
     if (in) in->sizes = calloc((size_t)cfg->n_paths, sizeof *in->sizes);
-    if (!in || !in->sizes) {
-        free(in);
+    if (in) in->rereadable = calloc((size_t)cfg->n_paths, sizeof *in->rereadable);
+    if (!in || !in->sizes || !in->rereadable) {
+        ribo_input_close(in);
         return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     in->cfg = *cfg;
@@ -150,10 +240,13 @@ ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo
     const char *bits = getenv("RIBO_TEST_ID_HASH_BITS"); /* test hook: exercise the exact re-read */
     if (bits && atoi(bits) > 0 && atoi(bits) < 64) in->hash_mask = ((UINT64_C(1) << atoi(bits)) - 1) << (64 - atoi(bits));
     for (int f = 0; f < cfg->n_paths; ++f) {
-        struct stat sb;
-        if (stat(cfg->paths[f], &sb) == 0) in->sizes[f] = (uint64_t)sb.st_size;
+        struct stat sb; /* stat, not open: a FIFO is opened once, to be read */
+        bool regular = stat(cfg->paths[f], &sb) == 0 && S_ISREG(sb.st_mode);
+        in->rereadable[f] = regular;
+        in->sizes[f] = regular ? (uint64_t)sb.st_size : 0;
         in->bytes_total += in->sizes[f];
     }
+    test_open_delay();
     /* Opening the first file now reports a missing input before any device work starts. */
     ribo_status s = ribo_fasta_open(cfg->paths[0], &in->reader, err);
     if (s != RIBO_OK) {
@@ -233,6 +326,8 @@ void ribo_input_close(ribo_input *in) {
     if (!in) return;
     ribo_fasta_close(in->reader);
     for (int i = 0; i < HASH_PARTS; ++i) free(in->ids.part[i].slots);
+    free(in->piped_ids.bytes);
+    free(in->rereadable);
     free(in->sizes);
     free(in);
 }

@@ -5,8 +5,9 @@
  * Duplicate ids are caught over the whole input: every id's 64-bit hash is kept (8 bytes per
  * sequence in open-addressing tables, 11-21 bytes with their free slots: the one part of host
  * memory that grows with the input); a hash seen before triggers an exact check that re-reads the
- * inputs up to the current record, so a hash collision is never reported as a duplicate and a real
- * duplicate is reported with both places ("<file>: record N ('<id>'): duplicate id '<id>' (first
+ * regular-file inputs up to the current record and looks up the ids of the inputs that cannot be
+ * re-read (pipes, FIFOs, sockets, /dev/stdin), which are kept in memory for this (their length + about
+ * 3 bytes each), so a hash collision is never reported as a duplicate and a real duplicate is reported with both places ("<file>: record N ('<id>'): duplicate id '<id>' (first
  * seen in <file>, record M)"). */
 #ifndef RIBO_ENGINE_INPUT_STREAM_H
 #define RIBO_ENGINE_INPUT_STREAM_H
@@ -39,7 +40,8 @@ typedef struct ribo_input_window {
     double read_s, tokenize_s; /* time spent reading FASTA / in the per-record step */
 } ribo_input_window;
 
-/* Checks that every path can be opened (errors name it) and prepares the first file. */
+/* Checks that every path can be opened (errors name it) and prepares the first file. Each input is
+ * opened for reading once, in order (stat only before that), so a FIFO or pipe is read exactly once. */
 ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo_error *err);
 
 /* Fills win with the next window. *has = false when the input is exhausted. A window may hold no

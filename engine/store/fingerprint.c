@@ -119,11 +119,37 @@ static ribo_status model_json(const char *dir, cJSON *model, ribo_error *err) {
     return s;
 }
 
+/* What an input that is not a regular file is, for the fingerprint and the messages. */
+static const char *input_kind(const struct stat *sb) {
+    if (S_ISFIFO(sb->st_mode)) return "pipe";
+    if (S_ISSOCK(sb->st_mode)) return "socket";
+    if (S_ISCHR(sb->st_mode)) return "character device";
+    if (S_ISBLK(sb->st_mode)) return "block device";
+    if (S_ISDIR(sb->st_mode)) return "directory";
+    return "special file";
+}
+
+/* An input that cannot be read twice (pipe, FIFO, socket, character device such as /dev/stdin) is
+ * not opened here: opening a FIFO a second time loses its data or blocks forever. It is identified by
+ * the path given and its kind only; --resume checks its content through the kept windows' hashes. */
+static void stream_input_json(const char *path, const struct stat *sb, cJSON *inputs) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path); /* as given: /dev/fd/63 resolves to "pipe:[inode]" */
+    cJSON_AddStringToObject(o, "kind", input_kind(sb));
+    cJSON_AddNumberToObject(o, "size", 0);
+    cJSON_AddItemToArray(inputs, o);
+}
+
 static ribo_status input_json(const char *path, cJSON *inputs, ribo_error *err) {
     char real[PATH_MAX];
+    struct stat sb;
+    if (stat(path, &sb) != 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) {
+        stream_input_json(path, &sb, inputs);
+        return RIBO_OK;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
     ribo_status s = fstat(fd, &sb) == 0 ? RIBO_OK : ribo_error_set(err, RIBO_ERR_IO, "%s: cannot stat", path);
     uint64_t size = (uint64_t)sb.st_size, head = RIBO_HASH_INIT, tail = RIBO_HASH_INIT;
     uint64_t edge = size < EDGE_BYTES ? size : EDGE_BYTES;
@@ -204,6 +230,12 @@ static ribo_status compare_inputs(const cJSON *was, const cJSON *now, ribo_error
         char was_path[1200] = "";
         if (strcmp(str_of(a, "path"), str_of(b, "path")) != 0)
             snprintf(was_path, sizeof was_path, "; the interrupted run read %s", str_of(a, "path"));
+        const char *wk = *str_of(a, "kind") ? str_of(a, "kind") : "regular file"; /* no "kind": regular */
+        const char *nk = *str_of(b, "kind") ? str_of(b, "kind") : "regular file";
+        if (strcmp(wk, nk) != 0)
+            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
+                                  "input %d (%s) differs from the interrupted run's (a %s now, was a %s%s)", i + 1,
+                                  str_of(b, "path"), nk, wk, was_path);
         if (num_of(a, "size") != num_of(b, "size"))
             return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
                                   "input %d (%s) differs from the interrupted run's (size %.0f bytes, was %.0f%s)", i + 1,

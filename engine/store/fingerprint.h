@@ -8,7 +8,11 @@
  *            times are not used: copying an input changes them without changing a byte. Besides,
  *            every kept part records a hash of its window's ids and token ids, checked against the
  *            input when the run is resumed, so content that a kept part depends on cannot have
- *            changed unnoticed.
+ *            changed unnoticed. An input that is not a regular file (pipe, FIFO, socket, character
+ *            device such as /dev/stdin) is never opened here, since it can be read only once: it is
+ *            recorded by the path given and its kind ("kind": "pipe", ...), size 0, no hashes; on
+ *            --resume its kind must match and its content is checked only through the kept windows'
+ *            ids and token ids (the windows after them are computed from what it gives this time).
  *   options: the settings that change the output bytes or the part boundaries (pooling, dtype,
  *            truncation, skipping, token budget, batch size limit, window size, backend, output kind).
  *
