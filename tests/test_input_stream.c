@@ -28,7 +28,7 @@ static void check_windows(const ribo_tokenizer *tok, const char *const *paths, i
     ribo_seqset all;
     ribo_error err;
     CHECK_STATUS(ribo_test_read_input(paths, n, tok, &o, &all, &err), RIBO_OK, &err);
-    ribo_input_config cfg = {paths, n, tok, &o, wt, ws};
+    ribo_input_config cfg = {.paths = paths, .n_paths = n, .tok = tok, .opts = &o, .window_tokens = wt, .window_seqs = ws};
     ribo_input *in = NULL;
     CHECK_STATUS(ribo_input_open(&cfg, &in, &err), RIBO_OK, &err);
     ribo_input_window w;
@@ -84,7 +84,7 @@ static void test_windows(const ribo_tokenizer *tok) {
 /* The error of reading paths window by window (RIBO_OK when none). */
 static ribo_status read_all(const ribo_tokenizer *tok, const char *const *paths, int n, size_t ws, ribo_error *err) {
     ribo_seqset_options o = {.max_residues = 1022};
-    ribo_input_config cfg = {paths, n, tok, &o, 1 << 20, ws};
+    ribo_input_config cfg = {.paths = paths, .n_paths = n, .tok = tok, .opts = &o, .window_tokens = 1 << 20, .window_seqs = ws};
     ribo_input *in = NULL;
     RIBO_TRY(ribo_input_open(&cfg, &in, err));
     ribo_input_window w;

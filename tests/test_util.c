@@ -255,7 +255,7 @@ double ribo_test_max_row_rel_err(const float *a, const float *r, size_t rows, si
 ribo_status ribo_test_read_input(const char *const *paths, int n_paths, const ribo_tokenizer *tok,
                                  const ribo_seqset_options *opts, ribo_seqset *set, ribo_error *err) {
     memset(set, 0, sizeof *set);
-    ribo_input_config cfg = {paths, n_paths, tok, opts, SIZE_MAX, SIZE_MAX};
+    ribo_input_config cfg = {.paths = paths, .n_paths = n_paths, .tok = tok, .opts = opts, .window_tokens = SIZE_MAX, .window_seqs = SIZE_MAX};
     ribo_input *in = NULL;
     RIBO_TRY(ribo_input_open(&cfg, &in, err));
     ribo_input_window w;

@@ -30,17 +30,11 @@
 #include "engine/run/report.h"
 #include "engine/run/trace.h"
 
-#define DEFAULT_RING_DEPTH 3
-#define DEFAULT_QUEUE_DEPTH 4
 
 void ribo_embed_options_init(ribo_embed_options *o) {
     memset(o, 0, sizeof *o);
     o->backend = "auto";
     o->truncate = -1;
-}
-
-static ribo_storage storage_of(ribo_dtype dtype) {
-    return dtype == RIBO_DTYPE_FP16 ? RIBO_STORAGE_F16 : dtype == RIBO_DTYPE_BF16 ? RIBO_STORAGE_BF16 : RIBO_STORAGE_F32;
 }
 
 static ribo_status check_options(const ribo_embed_options *o, ribo_error *err) {
@@ -64,99 +58,14 @@ static ribo_status check_options(const ribo_embed_options *o, ribo_error *err) {
 }
 
 
-/* ---------------------------------------------------------------- devices */
-
-/* Parses "all" or "0,2,0" into indices (n_max of them at most); "all" takes the count. */
-static ribo_status parse_devices(const char *list, int count, int *idx, int *n, ribo_error *err) {
-    *n = 0;
-    if (strcmp(list, "all") == 0) {
-        if (count < 1) return ribo_error_set(err, RIBO_ERR_UNSUPPORTED, "--devices all: the backend has no device");
-        for (int i = 0; i < count && i < RIBO_MAX_DEVICES; ++i) idx[(*n)++] = i;
-        return RIBO_OK;
-    }
-    const char *p = list;
-    while (*p) {
-        char *end = NULL;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 0 || v > 1000000 || (*end && *end != ','))
-            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
-                                  "--devices expects 'all' or a comma-separated list of device indices like 0,2; got '%s'",
-                                  list);
-        if (*n == RIBO_MAX_DEVICES)
-            return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--devices: at most %d pipelines", RIBO_MAX_DEVICES);
-        idx[(*n)++] = (int)v;
-        p = *end ? end + 1 : end;
-    }
-    if (*n == 0) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--devices: no device given");
-    return RIBO_OK;
-}
-
-/* Opens every device of --devices (or --device) before reading inputs, so a bad --backend, device
- * index or --dtype fails fast. An index may repeat: each entry is its own pipeline with its own
- * device handle (on a GPU that shares the GPU; on PoCL it lets CI exercise several pipelines). */
-static ribo_status open_devices(embed_run *r, ribo_error *err) {
-    const ribo_embed_options *o = r->o;
-    const ribo_backend_reg *reg = NULL;
-    r->dtype = o->dtype;
-    ribo_storage storage = storage_of(o->dtype);
-    int idx[RIBO_MAX_DEVICES], n = 1;
-    idx[0] = o->device;
-    bool all = o->devices && strcmp(o->devices, "all") == 0;
-    if (o->devices && !all) RIBO_TRY(parse_devices(o->devices, 0, idx, &n, err));
-    if (all) idx[0] = 0;
-    RIBO_TRY(ribo_backend_resolve(o->backend, &reg, err));
-    if (o->dtype == RIBO_DTYPE_AUTO) { /* the default: bf16 where the device stores it (docs/benchmarks.md) */
-        ribo_device_props props;
-        RIBO_TRY(reg->device_describe(idx[0], &props, err));
-        r->dtype = props.storage_bf16 ? RIBO_DTYPE_BF16 : RIBO_DTYPE_FP32;
-        storage = storage_of(r->dtype);
-    }
-    RIBO_TRY(ribo_device_open(reg, idx[0], storage, &r->devs[0], err));
-    r->n_pipes = 1;
-    r->backend = reg->name;
-    if (all) RIBO_TRY(parse_devices("all", reg->device_count(NULL, 0), idx, &n, err));
-    for (int i = 1; i < n; ++i) {
-        int same = -1;
-        for (int j = 0; j < i && same < 0; ++j)
-            if (idx[j] == idx[i]) same = j;
-        if (same >= 0) RIBO_TRY(ribo_device_clone(r->devs[same], &r->devs[i], err));
-        else RIBO_TRY(ribo_device_open(reg, idx[i], storage, &r->devs[i], err));
-        r->n_pipes = i + 1;
-    }
-    if (o->sync && n > 1)
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--sync runs one device; --devices lists %d", n);
-    for (int i = 0; i < n; ++i) {
-        ribo_device_props props;
-        ribo_device_get_props(r->devs[i], &props);
-        snprintf(r->labels[i], sizeof r->labels[i], "%s device %d (%s)", reg->name, idx[i], props.name);
-        r->label_ptrs[i] = r->labels[i];
-    }
-    return RIBO_OK;
-}
-
 /* ---------------------------------------------------------------- setup */
-
-static const char *dtype_name(ribo_dtype d) {
-    return d == RIBO_DTYPE_FP16 ? "fp16" : d == RIBO_DTYPE_BF16 ? "bf16" : "fp32";
-}
-
-/* Every device asked about every op at the nominal budget before anything is written, read or
- * allocated: an op or shape a device cannot run is refused now, not after the inputs are read. */
-static ribo_status check_devices(embed_run *r, ribo_error *err) {
-    int T, B;
-    ribo_run_nominal_budget(r->o, &r->model, &r->so, &T, &B);
-    for (int i = 0; i < r->n_pipes; ++i)
-        if (ribo_executor_check(r->devs[i], &r->graph, T, B, err) != RIBO_OK)
-            return ribo_error_prefix(err, "%s", r->labels[i]);
-    return RIBO_OK;
-}
 
 /* Fingerprint of this run: model files, inputs, and every option that changes the output bytes or
  * the part boundaries (new such options must be added here). */
 static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
     const ribo_embed_options *o = r->o;
     int T, B;
-    ribo_run_nominal_budget(o, &r->model, &r->so, &T, &B);
+    ribo_run_nominal_budget(o, &r->ses->model, &r->so, &T, &B);
     size_t win_tokens, win_seqs;
     ribo_run_window_limits(o, T, &win_tokens, &win_seqs);
     char trunc[64], tokens[32], seqs[32], wt[32], ws[32];
@@ -167,8 +76,8 @@ static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
     snprintf(ws, sizeof ws, "%zu", win_seqs);
     const char *ext = strrchr(o->output, '.');
     ribo_fingerprint_option opts[] = {
-        {"--pool", ribo_pool_name(r->pool)},
-        {"--dtype", dtype_name(r->dtype)},
+        {"--pool", ribo_pool_name(r->ses->pool)},
+        {"--dtype", ribo_session_dtype_name(r->ses->dtype)},
         {"--truncate", trunc},
         {"--skip-invalid", o->skip_invalid ? "yes" : "no"},
         {"--translate", o->translate_frames ? "6" : "off"},
@@ -178,7 +87,7 @@ static ribo_status make_fingerprint(embed_run *r, ribo_error *err) {
         {"--max-batch-seqs", seqs},
         {"--window-tokens", wt},
         {"--window-seqs", ws},
-        {"--backend", r->backend},
+        {"--backend", r->ses->backend},
         {"output format", ext ? ext : "?"},
     };
     return ribo_fingerprint_make(o->model_dir, o->inputs, o->n_inputs, opts, (int)(sizeof opts / sizeof opts[0]), &r->fp,
@@ -198,74 +107,28 @@ static void run_log_adapter(void *user, const char *fmt, ...) {
 /* Opens the inputs (first window read) for the producer. */
 static ribo_status open_inputs(embed_run *r, int T, ribo_error *err) {
     const ribo_embed_options *o = r->o;
-    const ribo_graph *g = &r->graph;
+    const ribo_graph *g = &r->ses->graph;
     ribo_producer_config pc = {
-        .input = {.paths = o->inputs, .n_paths = o->n_inputs, .tok = r->model.tokenizer, .opts = &r->so},
-        .family = r->model.family,
-        .conv = &r->model.conv,
+        .input = {.paths = o->inputs, .n_paths = o->n_inputs, .tok = r->ses->model.tokenizer, .opts = &r->so},
+        .family = r->ses->model.family,
+        .conv = &r->ses->model.conv,
         .per_residue = g->output_per_token,
         .pool_skip = g->pool_skip_begin + g->pool_skip_end,
         .part_check = ribo_run_dir_part_check,
         .part_check_user = r->dir,
-        .pool_size = o->sync ? 1 : (size_t)r->n_pipes * (size_t)(r->ring_depth + r->queue_depth) + 1,
+        .pool_size = o->sync ? 1 : (size_t)r->ses->n_pipes * (size_t)(r->ses->ring_depth + r->ses->queue_depth) + 1,
         .t0 = r->t0,
     };
     ribo_run_window_limits(o, T, &pc.input.window_tokens, &pc.input.window_seqs);
     return ribo_producer_create(&pc, &r->prod, err);
 }
 
-/* A pipeline being created on its own thread (weights upload to several devices at once). */
-typedef struct create_job {
-    embed_run *r;
-    int i, tokens, seqs, min_tokens;
-    pthread_t thread;
-    bool started;
-    ribo_status status;
-    ribo_error err;
-    char note[1400];
-} create_job;
-
-static void *create_main(void *arg) {
-    create_job *j = arg;
-    embed_run *r = j->r;
-    ribo_pipeline_config pc = {.index = j->i, .dev = r->devs[j->i], .label = r->labels[j->i], .graph = &r->graph,
-                               .weights = r->model.weights, .storage = storage_of(r->dtype), .max_tokens = j->tokens,
-                               .max_seqs = j->seqs, .ring_depth = r->ring_depth, .t0 = r->t0};
-    j->status = ribo_pipeline_create(&pc, true, j->min_tokens, &r->pipes[j->i], j->note, sizeof j->note, &j->err);
-    if (j->status != RIBO_OK) ribo_error_prefix(&j->err, "%s", r->labels[j->i]);
-    return NULL;
+static ribo_status part_writer_handle(void *writer, ribo_msg_kind *msg, ribo_error *err) {
+    return ribo_part_writer_handle(writer, msg, err);
 }
 
-/* Creates every pipeline sized for (T, B); a device short of memory lowers its budget once. The
- * packing budget is then the smallest one (*T, *B updated). */
-static ribo_status create_pipelines(embed_run *r, int exec_tokens, int exec_seqs, int min_tokens, int *T, int *B,
-                                    ribo_error *err) {
-    create_job jobs[RIBO_MAX_DEVICES];
-    for (int i = 0; i < r->n_pipes; ++i) {
-        jobs[i] = (create_job){.r = r, .i = i, .tokens = exec_tokens, .seqs = exec_seqs, .min_tokens = min_tokens};
-        jobs[i].started = pthread_create(&jobs[i].thread, NULL, create_main, &jobs[i]) == 0;
-        if (!jobs[i].started) {
-            jobs[i].status = ribo_error_set(&jobs[i].err, RIBO_ERR_INTERNAL, "cannot start a thread");
-        }
-    }
-    ribo_status s = RIBO_OK;
-    for (int i = 0; i < r->n_pipes; ++i) {
-        if (jobs[i].started) pthread_join(jobs[i].thread, NULL);
-        if (jobs[i].status != RIBO_OK && s == RIBO_OK) {
-            s = jobs[i].status;
-            *err = jobs[i].err;
-        }
-    }
-    if (s != RIBO_OK) return s;
-    for (int i = 0; i < r->n_pipes; ++i) {
-        ribo_pipeline_stats st = ribo_pipeline_get_stats(r->pipes[i]);
-        if (jobs[i].note[0]) {
-            embed_log(r, "warning: %s", jobs[i].note);
-            if (st.max_tokens < *T) *T = st.max_tokens;
-        }
-    }
-    if (*B > *T) *B = *T;
-    return RIBO_OK;
+static void part_writer_progress(void *writer, uint64_t *sequences, uint64_t *tokens) {
+    ribo_part_writer_progress(writer, sequences, tokens, NULL);
 }
 
 /* Everything from the work directory to the running pipelines. */
@@ -274,7 +137,7 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     RIBO_TRY(make_fingerprint(r, err));
     RIBO_TRY(ribo_run_dir_open(o->output, &r->fp, o->resume, run_log_adapter, r, &r->dir, err));
     int T, B;
-    ribo_run_nominal_budget(o, &r->model, &r->so, &T, &B);
+    ribo_run_nominal_budget(o, &r->ses->model, &r->so, &T, &B);
     RIBO_TRY(open_inputs(r, T, err));
     if (ribo_producer_first_window_size(r->prod) == 0) /* windows close on sequences: nothing at all */
         return ribo_error_set(err, RIBO_ERR_INPUT, "%s%s: no sequences to embed", o->inputs[0],
@@ -291,19 +154,22 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     /* A small input (one window) sizes the devices for its largest batch, not the nominal budget.
      * Out of memory, a device may lower its budget down to the longest sequence that can come. */
     int exec_tokens = whole ? bt : T, exec_seqs = whole ? bs : B;
-    int most = ribo_run_longest_possible(&r->model, &r->so);
+    int most = ribo_run_longest_possible(&r->ses->model, &r->so);
     int min_tokens = whole ? longest : (most < T ? most : T);
-    RIBO_TRY(create_pipelines(r, exec_tokens, exec_seqs, min_tokens, &T, &B, err));
+    RIBO_TRY(ribo_session_ensure_pipelines(r->ses, exec_tokens, exec_seqs, min_tokens, &T, &B, o->log, o->log_user, r->t0,
+                                           err));
     r->max_tokens = T;
     r->max_seqs = B;
-    RIBO_TRY(ribo_run_dir_write_manifest(r->dir, T, B, r->label_ptrs, r->n_pipes, err));
+    RIBO_TRY(ribo_run_dir_write_manifest(r->dir, T, B, r->ses->label_ptrs, r->ses->n_pipes, err));
     RIBO_TRY(ribo_producer_start(r->prod, T, B, err));
     const char *kill = getenv("RIBO_TEST_KILL_AFTER_PARTS");
-    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = (size_t)r->graph.output_width,
-                                  .per_residue = r->graph.output_per_token, .fingerprint = r->fp.hash,
+    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = (size_t)r->ses->graph.output_width,
+                                  .per_residue = r->ses->graph.output_per_token, .fingerprint = r->fp.hash,
                                   .producer = r->prod, .kill_after_parts = kill ? atoi(kill) : 0,
                                   .record = o->trace_path != NULL, .t0 = r->t0};
-    return ribo_part_writer_create(&wc, &r->writer, err);
+    RIBO_TRY(ribo_part_writer_create(&wc, &r->writer, err));
+    r->sink = (ribo_run_sink){.handle = part_writer_handle, .progress = part_writer_progress, .user = r->writer};
+    return RIBO_OK;
 }
 
 /* ---------------------------------------------------------------- finish */
@@ -321,7 +187,7 @@ static ribo_status finish_output(embed_run *r, double *seconds, ribo_error *err)
     const char *kill = getenv("RIBO_TEST_KILL_IN_ASSEMBLY");
     size_t n = ribo_part_writer_count(r->writer);
     ribo_assemble_config ac = {.work_dir = ribo_run_dir_path(r->dir), .output = r->o->output,
-                               .dim = (size_t)r->graph.output_width, .per_residue = r->graph.output_per_token,
+                               .dim = (size_t)r->ses->graph.output_width, .per_residue = r->ses->graph.output_per_token,
                                .parts = n ? ribo_part_writer_entry(r->writer, 0) : NULL, .n_parts = n,
                                .kill_after_parts = kill ? atoi(kill) : 0};
     RIBO_TRY(ribo_assemble(&ac, err));
@@ -335,12 +201,12 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     ribo_producer_stats ps = ribo_producer_get_stats(r->prod);
     rs->model_dir = r->o->model_dir;
     rs->output = r->o->output;
-    rs->backend = r->backend;
+    rs->backend = r->ses->backend;
     rs->sync = r->o->sync;
     ribo_device_props props;
-    ribo_device_get_props(r->devs[0], &props);
+    ribo_device_get_props(r->ses->devs[0], &props);
     /* nothing to suggest when the run already stores 16-bit, or the device cannot (OpenCL is fp32-only) */
-    rs->reduced_precision = r->dtype == RIBO_DTYPE_FP16 || r->dtype == RIBO_DTYPE_BF16 ||
+    rs->reduced_precision = r->ses->dtype == RIBO_DTYPE_FP16 || r->ses->dtype == RIBO_DTYPE_BF16 ||
                             !(props.storage_f16 || props.storage_bf16);
     rs->all_devices = r->o->devices && strcmp(r->o->devices, "all") == 0;
     rs->seconds = ribo_now_seconds() - r->t0;
@@ -362,10 +228,10 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     rs->producer_wait_s = r->producer_wait_s;
     rs->write_s = ribo_part_writer_seconds(r->writer);
     rs->writer_wait_s = r->writer_wait_s;
-    rs->n_pipes = r->n_pipes;
-    for (int i = 0; i < r->n_pipes; ++i) {
-        snprintf(rs->pipes[i].label, sizeof rs->pipes[i].label, "%s", r->labels[i]);
-        rs->pipes[i].st = ribo_pipeline_get_stats(r->pipes[i]);
+    rs->n_pipes = r->ses->n_pipes;
+    for (int i = 0; i < r->ses->n_pipes; ++i) {
+        snprintf(rs->pipes[i].label, sizeof rs->pipes[i].label, "%s", r->ses->labels[i]);
+        rs->pipes[i].st = ribo_pipeline_get_stats(r->ses->pipes[i]);
     }
     rs->host_peak_rss_bytes = peak_rss_bytes();
 }
@@ -380,14 +246,14 @@ static void fill_summary(embed_run *r, const ribo_run_stats *rs, ribo_embed_summ
     sum->n_short_frames = ps.short_frames;
     sum->n_lenient_chars = ps.lenient;
     sum->truncate_limit = r->so.max_residues;
-    sum->dna_model = r->model.conv.dna_input;
+    sum->dna_model = r->ses->model.conv.dna_input;
     sum->n_tokens = (size_t)ps.tokens;
     sum->n_tokens_computed = (size_t)ps.tokens_computed;
     sum->n_batches = ps.batches;
     sum->packing_density = rs->packing_density;
     sum->batch_seconds = rs->run_s;
-    sum->embedding_dim = r->graph.output_width;
-    sum->n_devices = r->n_pipes;
+    sum->embedding_dim = r->ses->graph.output_width;
+    sum->n_devices = r->ses->n_pipes;
     sum->max_tokens = r->max_tokens;
     sum->n_parts = ps.windows;
     sum->n_parts_resumed = ps.windows_resumed;
@@ -401,54 +267,49 @@ static ribo_status write_extras(embed_run *r, const ribo_run_stats *rs, ribo_err
         size_t nb = 0, nw = 0;
         const ribo_batch_record *b = ribo_part_writer_batches(r->writer, &nb);
         const ribo_window_record *w = ribo_part_writer_windows(r->writer, &nw);
-        RIBO_TRY(ribo_trace_write(r->o->trace_path, r->label_ptrs, r->n_pipes, b, nb, w, nw, err));
+        RIBO_TRY(ribo_trace_write(r->o->trace_path, r->ses->label_ptrs, r->ses->n_pipes, b, nb, w, nw, err));
     }
     return RIBO_OK;
 }
 
-/* Frees everything in reverse order (parts stay in the work directory unless it was removed). */
+/* Frees the run (parts stay in the work directory unless it was removed); the session stays. */
 static void run_free(embed_run *r) {
     ribo_part_writer_free(r->writer);
-    for (int i = 0; i < r->n_pipes; ++i) ribo_pipeline_free(r->pipes[i]);
     ribo_producer_free(r->prod);
     ribo_run_dir_close(r->dir);
     ribo_fingerprint_free(&r->fp);
-    for (int i = 0; i < r->n_pipes; ++i)
-        ribo_device_destroy(r->devs[i]);
-    ribo_graph_free(&r->graph);
-    ribo_model_close(&r->model);
     pthread_mutex_destroy(&r->log_lock);
 }
 
-ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, ribo_error *err) {
-    ribo_embed_summary local;
-    if (!sum) sum = &local;
-    memset(sum, 0, sizeof *sum);
-    RIBO_TRY(check_options(o, err));
+/* The options of a run on session ses: the call's, with the device-side ones (model, backend,
+ * devices, dtype, budget, staging, --sync) the session's. */
+static ribo_embed_options run_options(const ribo_session *ses, const ribo_embed_options *call) {
+    ribo_embed_options m = *call;
+    m.model_dir = ses->open.model_dir;
+    m.backend = ses->open.backend;
+    m.device = ses->open.device;
+    m.devices = ses->open.devices;
+    m.dtype = ses->open.dtype;
+    m.max_tokens = ses->open.max_tokens;
+    m.max_batch_seqs = ses->open.max_batch_seqs;
+    m.ring_depth = ses->open.ring_depth;
+    m.queue_depth = ses->open.queue_depth;
+    m.sync = ses->open.sync;
+    return m;
+}
+
+/* The file run on a session whose devices are open and checked (o: the merged options). */
+static ribo_status run_files(ribo_session *ses, const ribo_embed_options *o, double t0, ribo_embed_summary *sum,
+                             ribo_error *err) {
     embed_run *r = calloc(1, sizeof *r);
     if (!r) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+    r->ses = ses;
     r->o = o;
-    r->t0 = ribo_now_seconds();
-    r->ring_depth = o->ring_depth ? o->ring_depth : DEFAULT_RING_DEPTH;
-    if (o->sync) r->ring_depth = 1;
-    r->queue_depth = o->queue_depth ? o->queue_depth : DEFAULT_QUEUE_DEPTH;
+    r->t0 = t0;
     pthread_mutex_init(&r->log_lock, NULL);
-    ribo_status s = ribo_model_open(o->model_dir, &r->model, err);
-    r->pool = o->pool == RIBO_POOL_DEFAULT && s == RIBO_OK ? r->model.conv.default_pool : o->pool;
-    /* Fail fast: the graph is built and every weight checked before the device is opened, and every op
-     * put to the devices' support query right after, before any input is read or memory allocated. */
-    if (s == RIBO_OK) s = ribo_model_build_graph(&r->model, r->pool, &r->graph, err);
-    if (s == RIBO_OK) s = ribo_output_check_path(o->output, err);
-    if (s == RIBO_OK) s = ribo_output_guard_inputs(o->output, o->inputs, o->n_inputs, o->model_dir, err);
-    struct stat sb;
-    if (s == RIBO_OK && stat(o->output, &sb) == 0 && S_ISDIR(sb.st_mode)) /* found now, not after the run */
-        s = ribo_error_set(err, RIBO_ERR_IO, "output '%s': is an existing directory", o->output);
-    if (s == RIBO_OK) s = open_devices(r, err);
-    if (s == RIBO_OK) {
-        s = ribo_run_seqset_options(o, &r->model, &r->so, err);
-        if (s == RIBO_OK) s = check_devices(r, err);
-        if (s == RIBO_OK) s = prepare(r, err);
-    }
+    ribo_session_begin_run(ses, t0);
+    ribo_status s = ribo_run_seqset_options(o, &ses->model, &r->so, err);
+    if (s == RIBO_OK) s = prepare(r, err);
     if (s == RIBO_OK) s = embed_run_batches(r, err);
     double assemble_s = 0;
     if (s == RIBO_OK) s = finish_output(r, &assemble_s, err);
@@ -464,9 +325,61 @@ ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, rib
         ribo_error ignored;
         ribo_run_dir_remove(r->dir, &ignored);
     }
-    double t0 = r->t0;
     run_free(r);
     free(r);
+    return s;
+}
+
+/* Checks of the output path that need no device (found now, not after the run). */
+static ribo_status check_output(const ribo_embed_options *o, ribo_error *err) {
+    RIBO_TRY(ribo_output_check_path(o->output, err));
+    RIBO_TRY(ribo_output_guard_inputs(o->output, o->inputs, o->n_inputs, o->model_dir, err));
+    struct stat sb;
+    if (stat(o->output, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return ribo_error_set(err, RIBO_ERR_IO, "output '%s': is an existing directory", o->output);
+    return RIBO_OK;
+}
+
+ribo_status ribo_session_embed_files(ribo_session *ses, const ribo_embed_options *call, ribo_embed_summary *sum,
+                                     ribo_error *err) {
+    ribo_embed_summary local;
+    if (!sum) sum = &local;
+    memset(sum, 0, sizeof *sum);
+    double t0 = ribo_now_seconds();
+    if (!ses || !call) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_session_embed_files: no session or options");
+    if (ses->busy) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "session: already running (one call at a time)");
+    ribo_embed_options o = run_options(ses, call);
+    RIBO_TRY(check_options(&o, err));
+    RIBO_TRY(check_output(&o, err));
+    ses->busy = true;
+    ribo_seqset_options so;
+    ribo_status s = ribo_run_seqset_options(&o, &ses->model, &so, err);
+    if (s == RIBO_OK) s = ribo_session_set_pool(ses, o.pool, err);
+    if (s == RIBO_OK) s = ribo_session_check_devices(ses, &so, err);
+    if (s == RIBO_OK) s = run_files(ses, &o, t0, sum, err);
+    ses->busy = false;
+    sum->seconds = ribo_now_seconds() - t0;
+    return s;
+}
+
+ribo_status ribo_embed(const ribo_embed_options *o, ribo_embed_summary *sum, ribo_error *err) {
+    ribo_embed_summary local;
+    if (!sum) sum = &local;
+    memset(sum, 0, sizeof *sum);
+    double t0 = ribo_now_seconds();
+    RIBO_TRY(check_options(o, err));
+    ribo_session *ses = NULL;
+    /* Fail fast: the model read and its graph checked, then the output path, then the devices opened
+     * and every op put to their support query, before any input is read or memory allocated. */
+    ribo_status s = ribo_session_load(o, &ses, err);
+    if (s == RIBO_OK) s = check_output(o, err);
+    if (s == RIBO_OK) s = ribo_session_open_devices(ses, err);
+    ribo_embed_options m = s == RIBO_OK ? run_options(ses, o) : *o;
+    ribo_seqset_options so;
+    if (s == RIBO_OK) s = ribo_run_seqset_options(&m, &ses->model, &so, err);
+    if (s == RIBO_OK) s = ribo_session_check_devices(ses, &so, err);
+    if (s == RIBO_OK) s = run_files(ses, &m, t0, sum, err);
+    ribo_session_free(ses);
     sum->seconds = ribo_now_seconds() - t0;
     return s;
 }

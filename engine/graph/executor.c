@@ -193,6 +193,14 @@ ribo_status ribo_executor_create(ribo_device *dev, ribo_stream *stream, ribo_gra
 
 const ribo_memory_plan *ribo_executor_memory(const ribo_executor *ex) { return &ex->plan; }
 
+void ribo_executor_set_pool(ribo_executor *ex, const ribo_graph *g) {
+    for (int o = 0; o < g->n_ops && o < ex->local.n_ops; ++o)
+        if (g->ops[o].kind == RIBO_OP_POOL) ex->local.ops[o].pool_mode = g->ops[o].pool_mode;
+    ex->local.output_per_token = g->output_per_token;
+    ex->local.pool_skip_begin = g->pool_skip_begin;
+    ex->local.pool_skip_end = g->pool_skip_end;
+}
+
 /* Address of tensor id; batch inputs and the output are those of I/O slot `slot`. */
 static ribo_dptr tensor_at(const ribo_executor *ex, int id, int slot) {
     ribo_dptr p = ex->g->tensors[id].dev;

@@ -60,6 +60,11 @@ ribo_status ribo_executor_run(ribo_executor *ex, ribo_stream *stream, int n_toke
 ribo_status ribo_executor_run_at(ribo_executor *ex, ribo_stream *stream, int slot, int n_tokens, int n_seqs,
                                  int max_seqlen, ribo_error *err);
 
+/* Takes g's pooling (its POOL op, output_per_token, pool skips) into the executor's copy of the graph:
+ * g must be the graph the executor was made from, its pooling switched with ribo_graph_set_pool.
+ * Between batches only. */
+void ribo_executor_set_pool(ribo_executor *ex, const ribo_graph *g);
+
 void ribo_executor_free(ribo_executor *ex);
 
 #endif

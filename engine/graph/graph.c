@@ -152,3 +152,16 @@ uint64_t ribo_graph_parameter_count(const ribo_graph *g) {
             n += (uint64_t)g->tensors[i].shape[0] * (uint64_t)g->tensors[i].shape[1];
     return n;
 }
+
+ribo_status ribo_graph_set_pool(ribo_graph *g, ribo_pool pool, ribo_error *err) {
+    if (pool == RIBO_POOL_DEFAULT) return ribo_error_set(err, RIBO_ERR_INTERNAL, "graph: pooling not resolved");
+    for (int o = 0; o < g->n_ops; ++o) {
+        if (g->ops[o].kind != RIBO_OP_POOL) continue;
+        g->ops[o].pool_mode = pool == RIBO_POOL_CLS    ? RIBO_POOL_MODE_FIRST
+                            : pool == RIBO_POOL_NONE ? RIBO_POOL_MODE_COPY
+                                                     : RIBO_POOL_MODE_MEAN;
+        g->output_per_token = pool == RIBO_POOL_NONE;
+        return RIBO_OK;
+    }
+    return ribo_error_set(err, RIBO_ERR_INTERNAL, "graph: no pool op");
+}

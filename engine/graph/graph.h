@@ -140,6 +140,11 @@ int ribo_graph_set_output(ribo_graph *g, int width, ribo_error *err);
 int ribo_graph_add_op(ribo_graph *g, const ribo_gop *op, ribo_error *err);
 ribo_gop ribo_gop_make(ribo_op_kind kind, const char *label);
 
+/* Switches the pooling of a built graph (its POOL op's mode and output_per_token; the skips are the
+ * family's and stay): the tensors are the same whatever the pooling, the output tensor being sized
+ * for a row per token. RIBO_POOL_DEFAULT is refused (resolve it first). */
+ribo_status ribo_graph_set_pool(ribo_graph *g, ribo_pool pool, ribo_error *err);
+
 /* Number of weight elements the graph uses. */
 uint64_t ribo_graph_parameter_count(const ribo_graph *g);
 

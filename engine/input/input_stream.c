@@ -134,11 +134,53 @@ struct ribo_input {
     uint64_t *sizes;            /* file sizes */
     uint64_t bytes_total, bytes_before; /* all files; files finished before `file` */
     _Atomic uint64_t bytes_done;
+    /* in-memory records (cfg.mem_ids): the next one, and the cleaned sequence of the current one */
+    size_t mem_next;
+    char *mem_seq;
+    size_t mem_cap;
+    const char *mem_paths[1];
 };
 
 static uint64_t id_hash(const ribo_input *in, const char *id) {
     uint64_t h = ribo_hash_final(ribo_hash_str(RIBO_HASH_INIT, id)) & in->hash_mask;
     return h ? h : 1;
+}
+
+/* The next in-memory record as a FASTA record would be: the sequence without its whitespace; an
+ * empty id or a control character refused, naming the record. */
+static ribo_status mem_record(ribo_input *in, ribo_fasta_record *rec, bool *has, ribo_error *err) {
+    *has = false;
+    if (in->mem_next >= in->cfg.n_mem) return RIBO_OK;
+    size_t i = in->mem_next++;
+    atomic_store(&in->bytes_done, (uint64_t)in->mem_next); /* progress counts records */
+    const char *name = in->mem_paths[0], *id = in->cfg.mem_ids[i], *seq = in->cfg.mem_seqs[i];
+    if (!id || !id[0]) return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu: empty id", name, i + 1);
+    if (!seq) return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu ('%s'): no sequence", name, i + 1, id);
+    for (const unsigned char *c = (const unsigned char *)id; *c; ++c)
+        if (*c < 0x20 || *c == 0x7f)
+            return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu: id holds control character 0x%02x", name, i + 1,
+                                  *c);
+    size_t len = strlen(seq);
+    if (len + 1 > in->mem_cap) {
+        char *b = realloc(in->mem_seq, len + 1);
+        if (!b) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+        in->mem_seq = b;
+        in->mem_cap = len + 1;
+    }
+    size_t n = 0;
+    for (size_t k = 0; k < len; ++k) {
+        unsigned char c = (unsigned char)seq[k];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') continue;
+        if (c < 0x20 || c == 0x7f)
+            return ribo_error_set(err, RIBO_ERR_INPUT, "%s: record %zu ('%s'): control character 0x%02x at position %zu",
+                                  name, i + 1, id, c, k + 1);
+        in->mem_seq[n++] = (char)c;
+    }
+    in->mem_seq[n] = '\0';
+    *rec = (ribo_fasta_record){.id = id, .header = id, .seq = in->mem_seq, .seq_len = n, .record_number = i + 1,
+                               .line_number = 0};
+    *has = true;
+    return RIBO_OK;
 }
 
 /* Re-reads the regular-file inputs from the start up to (file, record) and looks for a kept sequence
@@ -151,6 +193,30 @@ static ribo_status rescan(const ribo_input *in, int file, size_t record, const c
     ribo_seqset scratch;
     memset(&scratch, 0, sizeof scratch);
     ribo_status s = RIBO_OK;
+    if (in->cfg.mem_ids) {
+        /* the records before this one, through the same per-record step (skipped records and
+         * translated frames come out as they did) */
+        ribo_input scan = *in;
+        scan.mem_next = 0;
+        scan.mem_seq = NULL;
+        scan.mem_cap = 0;
+        for (size_t i = 0; s == RIBO_OK && i + 1 < record && *found_file < 0; ++i) {
+            ribo_fasta_record rec;
+            bool has = false;
+            s = mem_record(&scan, &rec, &has, err);
+            if (s != RIBO_OK || !has) break;
+            ribo_seqset_clear(&scratch);
+            s = ribo_seqset_add_record(&scratch, &ctx, 0, &rec, err);
+            for (size_t k = 0; s == RIBO_OK && k < scratch.n; ++k)
+                if (strcmp(scratch.ids[k], id) == 0) {
+                    *found_file = 0;
+                    *found_record = rec.record_number;
+                }
+        }
+        free(scan.mem_seq);
+        ribo_seqset_free(&scratch);
+        return s;
+    }
     for (int f = 0; s == RIBO_OK && f <= file && *found_file < 0; ++f) {
         if (!in->rereadable[f]) continue;
         ribo_fasta_reader *r = NULL;
@@ -221,24 +287,38 @@ static void test_open_delay(void) {
 
 ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo_error *err) {
     *out = NULL;
-    if (cfg->n_paths < 1 || !cfg->paths || !cfg->tok || !cfg->opts || !cfg->window_tokens || !cfg->window_seqs)
+    bool mem = cfg->mem_ids != NULL;
+    if ((mem ? !cfg->mem_seqs : cfg->n_paths < 1 || !cfg->paths) || !cfg->tok || !cfg->opts || !cfg->window_tokens ||
+        !cfg->window_seqs)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_input_open: bad arguments");
     RIBO_TRY(ribo_seqset_check_options(cfg->opts, err));
     ribo_input *in = calloc(1, sizeof *in);
-    if (in) in->sizes = calloc((size_t)cfg->n_paths, sizeof *in->sizes);
-    if (in) in->rereadable = calloc((size_t)cfg->n_paths, sizeof *in->rereadable);
+    int n_files = mem ? 1 : cfg->n_paths;
+    if (in) in->sizes = calloc((size_t)n_files, sizeof *in->sizes);
+    if (in) in->rereadable = calloc((size_t)n_files, sizeof *in->rereadable);
     if (!in || !in->sizes || !in->rereadable) {
         ribo_input_close(in);
         return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     }
     in->cfg = *cfg;
+    if (mem) { /* one "file": the batch, re-readable by the duplicate check */
+        in->mem_paths[0] = cfg->mem_name ? cfg->mem_name : "sequences";
+        in->cfg.paths = in->mem_paths;
+        in->cfg.n_paths = 1;
+    }
     in->opts = *cfg->opts;
-    in->ctx = (ribo_record_context){.tok = cfg->tok, .opts = &in->opts, .paths = cfg->paths, .check_id = check_id,
+    in->ctx = (ribo_record_context){.tok = cfg->tok, .opts = &in->opts, .paths = in->cfg.paths, .check_id = check_id,
                                     .check_user = in};
     atomic_init(&in->bytes_done, 0);
     in->hash_mask = ~UINT64_C(0);
     const char *bits = getenv("RIBO_TEST_ID_HASH_BITS"); /* test hook: exercise the exact re-read */
     if (bits && atoi(bits) > 0 && atoi(bits) < 64) in->hash_mask = ((UINT64_C(1) << atoi(bits)) - 1) << (64 - atoi(bits));
+    if (mem) {
+        in->rereadable[0] = true;
+        in->bytes_total = (uint64_t)cfg->n_mem;
+        *out = in;
+        return RIBO_OK;
+    }
     for (int f = 0; f < cfg->n_paths; ++f) {
         struct stat sb; /* stat, not open: a FIFO is opened once, to be read */
         bool regular = stat(cfg->paths[f], &sb) == 0 && S_ISREG(sb.st_mode);
@@ -260,6 +340,7 @@ ribo_status ribo_input_open(const ribo_input_config *cfg, ribo_input **out, ribo
 /* Reads the next record of the input into rec (opening the following files as needed). */
 static ribo_status next_record(ribo_input *in, ribo_fasta_record *rec, bool *has, ribo_error *err) {
     *has = false;
+    if (in->cfg.mem_ids) return mem_record(in, rec, has, err);
     while (in->file < in->cfg.n_paths) {
         if (!in->reader) RIBO_TRY(ribo_fasta_open(in->cfg.paths[in->file], &in->reader, err));
         RIBO_TRY(ribo_fasta_next(in->reader, rec, has, err));
@@ -325,6 +406,7 @@ void ribo_input_progress(const ribo_input *in, uint64_t *done, uint64_t *total) 
 void ribo_input_close(ribo_input *in) {
     if (!in) return;
     ribo_fasta_close(in->reader);
+    free(in->mem_seq);
     for (int i = 0; i < HASH_PARTS; ++i) free(in->ids.part[i].slots);
     free(in->piped_ids.bytes);
     free(in->rereadable);

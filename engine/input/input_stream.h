@@ -28,6 +28,13 @@ typedef struct ribo_input_config {
     const ribo_seqset_options *opts;
     size_t window_tokens;  /* a window closes once it holds this many tokens... */
     size_t window_seqs;    /* ...or this many sequences */
+    /* In-memory records instead of files (a session's batch): n_mem (id, sequence) pairs read in
+     * order exactly like FASTA records (whitespace in a sequence dropped, as a FASTA reader does;
+     * control characters and empty ids refused), named in messages as "<mem_name>: record N ('id')".
+     * paths / n_paths are then unused. The arrays must outlive the reader. */
+    const char *const *mem_ids, *const *mem_seqs;
+    size_t n_mem;
+    const char *mem_name;
 } ribo_input_config;
 
 /* One window; set is reused from window to window (free with ribo_input_window_free). */

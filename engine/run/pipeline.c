@@ -40,6 +40,7 @@ struct ribo_pipeline {
     ribo_event *ev_ref;          /* recorded and waited for at creation: the time origin */
     double ref_time;             /* seconds since run start when ev_ref completed */
     double last_compute_end;     /* for the idle time of the compute stream */
+    double idle_from;            /* the compute stream counts as idle from here until the run's first batch */
     pthread_mutex_t lock;
     pthread_cond_t released;
     atomic_bool stop;
@@ -198,7 +199,7 @@ static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
     ribo_executor_config ec = {.max_tokens = T, .max_seqs = B, .storage = p->cfg.storage, .io_slots = p->n_slots};
     RIBO_TRY(ribo_executor_create(dev, p->compute, p->cfg.graph, p->cfg.weights, &ec, &p->exec, err));
     p->out_row_floats = (size_t)g->output_width;
-    p->max_out_rows = g->output_per_token ? (size_t)T : (size_t)B;
+    p->max_out_rows = g->output_per_token || p->cfg.any_pool ? (size_t)T : (size_t)B;
     for (int i = 0; i < p->n_slots; ++i) {
         slot *s = &p->slots[i];
         s->index = i;
@@ -213,6 +214,7 @@ static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
     RIBO_TRY(ribo_stream_record_event(p->compute, p->ev_ref, err));
     RIBO_TRY(ribo_event_synchronize(p->ev_ref, err));
     p->ref_time = ribo_now_seconds() - p->cfg.t0;
+    p->idle_from = p->ref_time;
     ribo_device_memory mem = {0};
     ribo_device_memory_info(dev, &mem);
     p->st.device_used_bytes = mem.total_bytes > mem.free_bytes ? mem.total_bytes - mem.free_bytes : 0;
@@ -344,7 +346,7 @@ static void finish(ribo_pipeline *p, slot *s) {
     st->compute_s += t->compute[1] - t->compute[0];
     atomic_fetch_add(&p->compute_ns, (uint64_t)((t->compute[1] - t->compute[0]) * 1e9));
     st->d2h_s += t->d2h[1] - t->d2h[0];
-    double since = st->batches ? p->last_compute_end : p->ref_time;
+    double since = st->batches ? p->last_compute_end : p->idle_from;
     if (t->compute[0] > since) st->compute_idle_s += t->compute[0] - since;
     if (t->compute[1] > p->last_compute_end) p->last_compute_end = t->compute[1];
     if (!st->batches || t->h2d[0] < st->first_start) st->first_start = t->h2d[0];
@@ -471,6 +473,30 @@ void ribo_pipeline_wake(void *pipeline) {
     atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->released);
     pthread_mutex_unlock(&p->lock);
+}
+
+void ribo_pipeline_graph_changed(ribo_pipeline *p) { ribo_executor_set_pool(p->exec, p->cfg.graph); }
+
+void ribo_pipeline_begin_run(ribo_pipeline *p, double t0) {
+    ribo_error e;
+    ribo_stream_synchronize(p->h2d, &e);
+    ribo_stream_synchronize(p->compute, &e);
+    ribo_stream_synchronize(p->d2h, &e);
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->n_slots; ++i) {
+        p->slots[i].state = SLOT_FREE;
+        p->slots[i].batch = NULL;
+    }
+    p->next_slot = p->inflight_head = p->inflight_len = 0;
+    atomic_store(&p->stop, false);
+    pthread_mutex_unlock(&p->lock);
+    ribo_pipeline_stats kept = {.max_tokens = p->st.max_tokens, .device_used_bytes = p->st.device_used_bytes};
+    p->st = kept;
+    atomic_store(&p->compute_ns, 0);
+    p->ref_time += p->cfg.t0 - t0; /* the reference event, seen from the new origin */
+    p->cfg.t0 = t0;
+    p->last_compute_end = 0;
+    p->idle_from = ribo_now_seconds() - t0;
 }
 
 ribo_pipeline_stats ribo_pipeline_get_stats(ribo_pipeline *p) {

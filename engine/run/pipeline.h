@@ -32,6 +32,8 @@ typedef struct ribo_pipeline_config {
     ribo_storage storage;
     int max_tokens, max_seqs;   /* executor budget: the largest batch it can take */
     int ring_depth;             /* staging slots, >= 1 */
+    bool any_pool;              /* output staging sized for per-residue rows whatever the graph's pooling
+                                   (a session may switch it between runs: ribo_pipeline_graph_changed) */
     double t0;                  /* run start (ribo_now_seconds), origin of the timestamps */
 } ribo_pipeline_config;
 
@@ -70,6 +72,14 @@ void ribo_pipeline_release(ribo_pipeline *p, ribo_batch *b);
 
 /* Wakes a pipeline waiting for a slot (a run_ctl waker; the pipeline then sees the failure). */
 void ribo_pipeline_wake(void *pipeline);
+
+/* Between runs, after the graph's pooling was switched (ribo_graph_set_pool): the executor takes the
+ * graph's new pool op. */
+void ribo_pipeline_graph_changed(ribo_pipeline *p);
+
+/* Before a run (nothing else uses the pipeline): streams drained, every slot free (a failed run may
+ * have left some taken), the stop flag cleared, statistics zeroed, timestamps counted from t0. */
+void ribo_pipeline_begin_run(ribo_pipeline *p, double t0);
 
 ribo_pipeline_stats ribo_pipeline_get_stats(ribo_pipeline *p);
 const char *ribo_pipeline_label(const ribo_pipeline *p);

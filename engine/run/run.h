@@ -11,30 +11,30 @@
 #include "engine/run/pipeline.h"
 #include "engine/run/producer.h"
 #include "engine/run/stop.h"
+#include "engine/run/session.h"
 #include "engine/store/workdir.h"
 
+/* Where a run's finished batches and window announcements go: the part writer (files) or the
+ * memory sink (a session's in-memory batch). */
+typedef struct ribo_run_sink {
+    ribo_status (*handle)(void *user, ribo_msg_kind *msg, ribo_error *err);
+    void (*progress)(void *user, uint64_t *sequences, uint64_t *tokens); /* any thread */
+    void *user;
+} ribo_run_sink;
+
 typedef struct embed_run {
-    ribo_dtype dtype;              /* resolved --dtype (auto: bf16 where the device stores it, else fp32) */
-    const ribo_embed_options *o;
+    ribo_session *ses;              /* model, graph, devices, pipelines (not owned) */
+    const ribo_embed_options *o;    /* the run's options, device-side ones being the session's */
     double t0;                      /* run start (ribo_now_seconds) */
     double t_pipeline;              /* when the batches started (seconds since t0) */
     double t_pipeline_end;
-    ribo_model model;
-    ribo_graph graph;
-    ribo_pool pool;
     ribo_seqset_options so;
-    const char *backend;            /* name of the backend the devices belong to */
-    int n_pipes;
-    ribo_device *devs[RIBO_MAX_DEVICES];
-    char labels[RIBO_MAX_DEVICES][192];
-    const char *label_ptrs[RIBO_MAX_DEVICES];
-    ribo_pipeline *pipes[RIBO_MAX_DEVICES];
     ribo_fingerprint fp;
     ribo_run_dir *dir;
     ribo_producer *prod;
-    ribo_part_writer *writer;
+    ribo_part_writer *writer;       /* file runs */
+    ribo_run_sink sink;
     int max_tokens, max_seqs;       /* packing budget */
-    int ring_depth, queue_depth;
     pthread_mutex_t log_lock;
     /* progress */
     double last_progress_t;

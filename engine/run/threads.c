@@ -30,13 +30,13 @@ void embed_log(void *run, const char *fmt, ...) {
 }
 
 void embed_progress(embed_run *r, bool final) {
-    if (!r->o->progress || !r->writer || !r->prod) return;
+    if (!r->o->progress || !r->sink.progress || !r->prod) return;
     ribo_progress p;
     memset(&p, 0, sizeof p);
     double now = ribo_now_seconds() - r->t0;
-    uint64_t parts = 0, tokens_read = 0, batches = 0, tokens_packed = 0, in_done = 0, in_total = 0;
+    uint64_t tokens_read = 0, batches = 0, tokens_packed = 0, in_done = 0, in_total = 0;
     int budget = 0;
-    ribo_part_writer_progress(r->writer, &p.sequences_done, &p.tokens_done, &parts);
+    r->sink.progress(r->sink.user, &p.sequences_done, &p.tokens_done);
     ribo_producer_progress(r->prod, &tokens_read, &batches, &tokens_packed, &budget);
     ribo_input_progress(ribo_producer_input(r->prod), &in_done, &in_total);
     p.elapsed_s = now;
@@ -51,9 +51,9 @@ void embed_progress(embed_run *r, bool final) {
     double rate = run > 0 ? (double)p.tokens_done / run : 0;
     p.eta_s = final ? 0 : (est_total > 0 && rate > 0) ? (est_total - (double)p.tokens_done) / rate : -1;
     if (p.eta_s < 0 && !final && est_total > 0 && rate > 0) p.eta_s = 0;
-    p.n_devices = r->n_pipes;
-    for (int i = 0; i < r->n_pipes && i < RIBO_MAX_DEVICES; ++i) {
-        double c = r->pipes[i] ? ribo_pipeline_compute_seconds(r->pipes[i]) : 0;
+    p.n_devices = r->ses->n_pipes;
+    for (int i = 0; i < r->ses->n_pipes && i < RIBO_MAX_DEVICES; ++i) {
+        double c = r->ses->pipes[i] ? ribo_pipeline_compute_seconds(r->ses->pipes[i]) : 0;
         p.device_busy[i] = dt > 0 ? (c - r->last_compute_s[i]) / dt : 0;
         if (p.device_busy[i] > 1) p.device_busy[i] = 1;
         r->last_compute_s[i] = c;
@@ -70,8 +70,8 @@ static double progress_interval(const embed_run *r) {
 
 /* --sync: producer, device and writer steps inline, each stage waited for. */
 static ribo_status run_sync(embed_run *r, ribo_error *err) {
-    ribo_pipeline *p = r->pipes[0];
-    RIBO_TRY(ribo_device_bind_thread(r->devs[0], err));
+    ribo_pipeline *p = r->ses->pipes[0];
+    RIBO_TRY(ribo_device_bind_thread(r->ses->devs[0], err));
     for (;;) {
         ribo_msg_kind *m = NULL;
         RIBO_TRY(ribo_producer_next(r->prod, &m, err));
@@ -84,7 +84,7 @@ static ribo_status run_sync(embed_run *r, ribo_error *err) {
                 return s;
             }
         }
-        RIBO_TRY(ribo_part_writer_handle(r->writer, m, err));
+        RIBO_TRY(r->sink.handle(r->sink.user, m, err));
         if (ribo_now_seconds() - r->t0 - r->last_progress_t >= progress_interval(r)) embed_progress(r, false);
     }
 }
@@ -154,7 +154,7 @@ static void *pipeline_main(void *arg) {
     thread_arg *a = arg;
     embed_run *r = a->r;
     ribo_error err = {0};
-    if (ribo_pipeline_run(r->pipes[a->index], r->batch_q, r->write_q, &err) != RIBO_OK) ribo_run_ctl_fail(&r->ctl, &err);
+    if (ribo_pipeline_run(r->ses->pipes[a->index], r->batch_q, r->write_q, &err) != RIBO_OK) ribo_run_ctl_fail(&r->ctl, &err);
     finish_count_add(a->finished);
     return NULL;
 }
@@ -165,7 +165,7 @@ static void *writer_main(void *arg) {
     ribo_error err = {0};
     void *item = NULL;
     while (ribo_queue_pop(r->write_q, &item))
-        if (ribo_part_writer_handle(r->writer, item, &err) != RIBO_OK) {
+        if (r->sink.handle(r->sink.user, item, &err) != RIBO_OK) {
             ribo_run_ctl_fail(&r->ctl, &err);
             break;
         }
@@ -193,14 +193,14 @@ static ribo_status run_threads(embed_run *r, ribo_error *err) {
     ribo_run_ctl_add_queue(&r->ctl, r->batch_q);
     ribo_run_ctl_add_queue(&r->ctl, r->write_q);
     ribo_run_ctl_add_queue(&r->ctl, ribo_producer_pool(r->prod));
-    for (int i = 0; i < r->n_pipes; ++i) ribo_run_ctl_add_waker(&r->ctl, ribo_pipeline_wake, r->pipes[i]);
+    for (int i = 0; i < r->ses->n_pipes; ++i) ribo_run_ctl_add_waker(&r->ctl, ribo_pipeline_wake, r->ses->pipes[i]);
     finish_count finished = {.n = 0};
     pthread_mutex_init(&finished.lock, NULL);
     pthread_cond_init(&finished.changed, NULL);
     thread_arg args[RIBO_MAX_DEVICES + 2];
     pthread_t threads[RIBO_MAX_DEVICES + 2];
     bool started[RIBO_MAX_DEVICES + 2] = {false};
-    int n = r->n_pipes + 2; /* 0: writer, 1: producer, 2..: pipelines */
+    int n = r->ses->n_pipes + 2; /* 0: writer, 1: producer, 2..: pipelines */
     void *(*mains[2])(void *) = {writer_main, producer_main};
     for (int i = 0; i < n; ++i) {
         args[i] = (thread_arg){r, i - 2, &finished};

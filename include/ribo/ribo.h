@@ -180,6 +180,72 @@ typedef struct ribo_device_description {
 typedef void (*ribo_device_callback)(const ribo_device_description *dev, void *user);
 ribo_status ribo_list_devices(ribo_device_callback cb, void *user, ribo_error *err);
 
+
+/* ---------------------------------------------------------------- sessions
+ *
+ * A model that stays loaded: ribo_session_open reads and checks the model directory, opens the
+ * devices and uploads the weights once (one pipeline per device, as `ribo embed` runs them); then
+ * ribo_session_embed embeds any number of in-memory batches of (id, sequence) and
+ * ribo_session_embed_files runs whole `ribo embed` jobs (FASTA in, file out, --resume) on it;
+ * ribo_session_close frees it. `ribo embed` itself is a session opened for one run.
+ *
+ * Options: ribo_session_open takes the device side of a ribo_embed_options (model_dir, backend,
+ * device, devices, dtype, max_tokens, max_batch_seqs, ring_depth, queue_depth, sync; NULL = all
+ * defaults). Each call takes the rest (pool, truncate, skip_invalid, translate_frames,
+ * drop_stop_frames, lenient, window_tokens/window_seqs, progress, log; for files also inputs, output,
+ * resume, report_path, trace_path); the device-side fields of a call's options are ignored (the
+ * session's hold). The pooling may change from call to call without reloading anything.
+ *
+ * Threads: one call at a time per session (a second concurrent call is refused with
+ * RIBO_ERR_INVALID_ARGUMENT); several sessions may live in one process. A failed call (bad input,
+ * a callback that stops) leaves the session usable; a device failure (RIBO_ERR_DEVICE) may not. */
+typedef struct ribo_session ribo_session;
+
+ribo_status ribo_session_open(const ribo_embed_options *opts, ribo_session **out, ribo_error *err);
+
+/* Called once per output sequence, in input order: its 0-based row, id, and n_rows x dim floats
+ * (n_rows = 1 pooled; its residues with RIBO_POOL_NONE). The rows are valid only during the call.
+ * Return 0 to go on; anything else stops the call (RIBO_ERR_INVALID_ARGUMENT, "stopped by the
+ * caller"). Called from one of the session's threads. */
+typedef int (*ribo_rows_callback)(void *user, uint64_t row, const char *id, const float *rows, size_t n_rows,
+                                  size_t dim);
+
+/* Embeds n sequences (ids[i], seqs[i]; NUL-terminated; whitespace inside a sequence is dropped as a
+ * FASTA reader drops line breaks) with the same tokenization, checks, truncation, packing and
+ * messages as `ribo embed` ("sequences: record N ('id'): ..."; record N = seqs[N-1]). Pooled rows go
+ * to out (row r at out + r * dim; out_rows rows of room; NULL = none) and/or cb; per-residue rows
+ * only to cb. Rows are sequences kept, in input order: with skip_invalid or translate_frames they
+ * are not one per input (summary->n_sequences says how many; cb gives each row's id). n = 0 is an
+ * empty call. */
+ribo_status ribo_session_embed(ribo_session *session, const char *const *ids, const char *const *seqs, size_t n,
+                               const ribo_embed_options *opts, float *out, size_t out_rows, ribo_rows_callback cb,
+                               void *cb_user, ribo_embed_summary *summary, ribo_error *err);
+
+/* A `ribo embed` run (opts->inputs, opts->output, resume, report ...) on the loaded model. */
+ribo_status ribo_session_embed_files(ribo_session *session, const ribo_embed_options *opts,
+                                     ribo_embed_summary *summary, ribo_error *err);
+
+/* What a session runs on. */
+typedef struct ribo_session_info {
+    ribo_model_info model;
+    char backend[32];
+    char dtype[8];             /* "fp32", "fp16", "bf16": what the devices store */
+    int n_devices;             /* pipelines */
+    char devices[RIBO_MAX_DEVICES][192]; /* "cuda device 0 (NVIDIA H200)" */
+    int embedding_dim;
+    int max_tokens;            /* packing budget (after any out-of-memory lowering) */
+    char default_pool[16];
+} ribo_session_info;
+
+ribo_status ribo_session_describe(const ribo_session *session, ribo_session_info *info, ribo_error *err);
+
+void ribo_session_close(ribo_session *session);
+
+/* sizeof of a public struct by name ("ribo_embed_options", "ribo_embed_summary", "ribo_error",
+ * "ribo_progress", "ribo_model_info", "ribo_device_description", "ribo_session_info"); 0 for
+ * another name. Language bindings check their mirrored layouts with it. */
+size_t ribo_abi_struct_size(const char *name);
+
 #ifdef __cplusplus
 }
 #endif
