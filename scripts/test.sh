@@ -3,7 +3,7 @@
 # builds and tests the HIP backend (scripts/test_hip.sh) where Debian's ROCm compiler is available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install_deps.sh
+bash scripts/install_deps.sh valgrind  # valgrind: the session leak check (tests/CMakeLists.txt)
 bash scripts/build.sh
 ctest --test-dir build --output-on-failure -j 2
 # the HIP backend (AMD) is built and checked where Debian's ROCm packages can be installed
