@@ -180,10 +180,14 @@ static void print_summary(const ribo_embed_options *o, const ribo_embed_summary 
     if (s->n_unknown_chars)
         fprintf(stderr, "ribo: warning: %zu %s not in the model's vocabulary were embedded as the unknown token\n",
                 s->n_unknown_chars, s->dna_model ? "token(s) (e.g. N)" : "character(s)");
+    /* the packing density says how full the batches were; with one batch (the whole input fit in it)
+     * it only measures the input's size against the budget, which is no problem to report */
+    char density[64] = "";
+    if (s->n_batches > 1) snprintf(density, sizeof density, ", packing density %.1f%%", 100.0 * s->packing_density);
     fprintf(stderr,
-            "ribo: embedded %zu sequences (%zu tokens, %zu batches, packing density %.1f%%) in %.2f s "
+            "ribo: embedded %zu sequences (%zu tokens, %zu batch%s%s) in %.2f s "
             "(%.0f tokens/s, %.1f sequences/s; batches alone %.3f s, %.0f tokens/s) -> %s\n",
-            s->n_sequences, s->n_tokens, s->n_batches, 100.0 * s->packing_density, s->seconds,
+            s->n_sequences, s->n_tokens, s->n_batches, s->n_batches == 1 ? "" : "es", density, s->seconds,
             s->seconds > 0 ? (double)s->n_tokens_computed / s->seconds : 0.0,
             s->seconds > 0 ? (double)s->n_sequences / s->seconds : 0.0, s->batch_seconds,
             s->batch_seconds > 0 ? (double)s->n_tokens_computed / s->batch_seconds : 0.0, o->output);

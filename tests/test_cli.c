@@ -527,9 +527,15 @@ static void test_good_paths(void) {
     snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s'", m, ribo_test_fixture("proteins.fasta"),
              ribo_test_tmp("p.npy"));
     rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
-    CHECK(rc == 0 && strstr(errbuf, "embedded 40 sequences") && strstr(errbuf, "packing density") &&
-              strstr(errbuf, "truncated 1 sequence") && strstr(errbuf, "22 character(s)"),
-          "summary: %s", errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "embedded 40 sequences") && strstr(errbuf, " 1 batch)") &&
+              !strstr(errbuf, "packing density") && strstr(errbuf, "truncated 1 sequence") &&
+              strstr(errbuf, "22 character(s)"),
+          "summary (one batch: no density): %s", errbuf);
+    /* several batches: the density says how full they were */
+    snprintf(args, sizeof args, "embed --model '%s' --input '%s' --output '%s' --max-tokens 2048", m,
+             ribo_test_fixture("proteins.fasta"), ribo_test_tmp("p2.npy"));
+    rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
+    CHECK(rc == 0 && strstr(errbuf, "batches, packing density"), "summary (several batches): %s", errbuf);
     /* info */
     snprintf(args, sizeof args, "info --model '%s' > '%s'", m, ribo_test_tmp("info.txt"));
     rc = ribo_test_run_cli(args, errbuf, sizeof errbuf);
