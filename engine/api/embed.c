@@ -23,11 +23,13 @@
 #include "engine/run/run.h"
 #include "engine/graph/executor.h"
 #include "engine/graph/model.h"
+#include "engine/io/npy.h"
 #include "engine/io/output.h"
 #include "engine/input/packer.h"
 #include "engine/run/inputs.h"
 #include "engine/input/seqset.h"
 #include "engine/run/report.h"
+#include "engine/run/space.h"
 #include "engine/run/trace.h"
 
 #define DEFAULT_RING_DEPTH 3
@@ -58,6 +60,7 @@ static ribo_status check_options(const ribo_embed_options *o, ribo_error *err) {
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--ring-depth must be in [1, 64]");
     if (o->queue_depth < 0 || o->queue_depth > 1024)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--queue-depth must be in [1, 1024]");
+    if (o->writers < 0 || o->writers > 64) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--writers must be in [1, 64]");
     if (o->window_tokens < 0 || o->window_seqs < 0)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--window-tokens / --window-seqs must be positive");
     return RIBO_OK;
@@ -268,6 +271,43 @@ static ribo_status create_pipelines(embed_run *r, int exec_tokens, int exec_seqs
     return RIBO_OK;
 }
 
+/* ---------------------------------------------------------------- writer */
+
+#define DEFAULT_WRITERS 2
+
+static void writer_failed(void *run, const ribo_error *e) { ribo_run_ctl_fail(&((embed_run *)run)->ctl, e); }
+
+static int env_int(const char *name) {
+    const char *v = getenv(name);
+    return v ? atoi(v) : 0;
+}
+
+/* .npy rows are written in place (writer.h), after the space they need is checked (space.h). */
+static ribo_status create_writer(embed_run *r, bool whole, ribo_error *err) {
+    const ribo_embed_options *o = r->o;
+    size_t dim = (size_t)r->graph.output_width, n = strlen(o->output);
+    bool in_place = n >= 4 && strcmp(o->output + n - 4, ".npy") == 0;
+    uint64_t rows_base = in_place ? ribo_npy_header_bound("<f4", (int64_t)dim) + (uint64_t)env_int("RIBO_TEST_NPY_RESERVE_EXTRA") : 0;
+    if (in_place) ribo_run_dir_set_in_place(r->dir, rows_base);
+    ribo_space_need need;
+    struct stat sb;
+    uint64_t already = in_place && ribo_run_dir_resuming(r->dir) && stat(ribo_run_dir_rows_path(r->dir), &sb) == 0
+                           ? (uint64_t)sb.st_blocks * 512u : 0;
+    if (ribo_space_expected(r->prod, whole, dim, &need)) RIBO_TRY(ribo_space_check(o->output, &need, dim, already, err));
+    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = dim,
+                                  .per_residue = r->graph.output_per_token, .fingerprint = r->fp.hash,
+                                  .producer = r->prod, .kill_after_parts = env_int("RIBO_TEST_KILL_AFTER_PARTS"),
+                                  .kill_before_record = env_int("RIBO_TEST_KILL_BEFORE_RECORD"),
+                                  .write_delay_ms = env_int("RIBO_TEST_WRITE_DELAY_MS"),
+                                  .record = o->trace_path != NULL, .t0 = r->t0,
+                                  .rows_path = in_place ? ribo_run_dir_rows_path(r->dir) : NULL, .rows_base = rows_base,
+                                  .rows_keep = ribo_run_dir_resuming(r->dir),
+                                  .writers = o->sync ? 1 : o->writers ? o->writers : DEFAULT_WRITERS,
+                                  .on_error = writer_failed, .on_error_user = r};
+    r->rows_base = rows_base;
+    return ribo_part_writer_create(&wc, &r->writer, err);
+}
+
 /* Everything from the work directory to the running pipelines. */
 static ribo_status prepare(embed_run *r, ribo_error *err) {
     const ribo_embed_options *o = r->o;
@@ -298,12 +338,7 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     r->max_seqs = B;
     RIBO_TRY(ribo_run_dir_write_manifest(r->dir, T, B, r->label_ptrs, r->n_pipes, err));
     RIBO_TRY(ribo_producer_start(r->prod, T, B, err));
-    const char *kill = getenv("RIBO_TEST_KILL_AFTER_PARTS");
-    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = (size_t)r->graph.output_width,
-                                  .per_residue = r->graph.output_per_token, .fingerprint = r->fp.hash,
-                                  .producer = r->prod, .kill_after_parts = kill ? atoi(kill) : 0,
-                                  .record = o->trace_path != NULL, .t0 = r->t0};
-    return ribo_part_writer_create(&wc, &r->writer, err);
+    return create_writer(r, whole, err);
 }
 
 /* ---------------------------------------------------------------- finish */
@@ -323,7 +358,9 @@ static ribo_status finish_output(embed_run *r, double *seconds, ribo_error *err)
     ribo_assemble_config ac = {.work_dir = ribo_run_dir_path(r->dir), .output = r->o->output,
                                .dim = (size_t)r->graph.output_width, .per_residue = r->graph.output_per_token,
                                .parts = n ? ribo_part_writer_entry(r->writer, 0) : NULL, .n_parts = n,
-                               .kill_after_parts = kill ? atoi(kill) : 0};
+                               .kill_after_parts = kill ? atoi(kill) : 0,
+                               .rows_path = r->rows_base ? ribo_run_dir_rows_path(r->dir) : NULL,
+                               .rows_base = r->rows_base, .kill_after_commit = env_int("RIBO_TEST_KILL_AFTER_COMMIT") > 0};
     RIBO_TRY(ribo_assemble(&ac, err));
     *seconds = ribo_now_seconds() - t0;
     return ribo_run_dir_remove(r->dir, err);
@@ -361,6 +398,7 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     rs->pack_s = ps.pack_s;
     rs->producer_wait_s = r->producer_wait_s;
     rs->write_s = ribo_part_writer_seconds(r->writer);
+    ribo_part_writer_stats(r->writer, &rs->out);
     rs->writer_wait_s = r->writer_wait_s;
     rs->n_pipes = r->n_pipes;
     for (int i = 0; i < r->n_pipes; ++i) {

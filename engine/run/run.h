@@ -34,6 +34,7 @@ typedef struct embed_run {
     ribo_producer *prod;
     ribo_part_writer *writer;
     int max_tokens, max_seqs;       /* packing budget */
+    uint64_t rows_base;             /* .npy rows written in place: byte of row 0 in the rows file; 0 = parts */
     int ring_depth, queue_depth;
     pthread_mutex_t log_lock;
     /* progress */
