@@ -142,7 +142,7 @@ ribo_status ribo_run_report_write(const char *path, const ribo_run_stats *s, rib
     add_num(host, "writer_busy_fraction", frac(s->write_s, s->run_s));
     add_num(host, "writer_waited_for_work_s", s->writer_wait_s);
     add_num(host, "peak_rss_bytes", (double)s->host_peak_rss_bytes);
-    cJSON *out = cJSON_AddObjectToObject(r, "output");
+    cJSON *out = cJSON_AddObjectToObject(r, "write");
     cJSON_AddStringToObject(out, "layout", s->out.in_place ? "in place (rows written once at their final offset)"
                                                             : "parts, copied into the final file at the end");
     add_num(out, "writers", s->out.writers);
