@@ -2,8 +2,8 @@
  *
  *   model + graph (checked) -> devices opened -> fingerprint + work directory (resume?) -> inputs
  *   opened, first window read -> one pipeline per device (weights uploaded in parallel; an
- *   out-of-memory budget is lowered once) -> manifest -> batches (run/threads.c) -> parts ->
- *   final output assembled -> report, trace.
+ *   out-of-memory budget is lowered once) -> manifest -> free-space check -> batches (run/threads.c)
+ *   -> rows in place (.npy) or parts (.h5) -> final output -> report, trace.
  *
  * The pieces: input_stream.c (windows), producer.c (packing), pipeline.c (three streams per
  * device), writer.c (parts), store/workdir.c + store/fingerprint.c (work directory, resume),

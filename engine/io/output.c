@@ -7,7 +7,8 @@
  * bitmap records which rows were written. Commit checks it, fsyncs, renames the side files (ids,
  * offsets) and then the main file, and fsyncs the directory: a complete-looking main file only
  * appears once everything is on disk. Rows may be written from several threads only if the caller
- * serialises ribo_output_write_row (the bitmap is not atomic). */
+ * serialises ribo_output_write_row (the bitmap is not atomic). With spec->rows_path (.npy written in
+ * place by `ribo embed`), the main file is that existing file: only its header is written here. */
 #include "engine/io/output.h"
 
 #include <errno.h>

@@ -150,6 +150,9 @@ ribo_status ribo_run_report_write(const char *path, const ribo_run_stats *s, rib
     double span = s->out.last_done - s->out.first_write;
     add_num(out, "write_seconds", span > 0 ? span : 0);
     add_num(out, "write_gb_per_s", span > 0 ? (double)s->out.bytes / span / 1e9 : 0);
+    double busy = 0;
+    for (int i = 0; i < s->out.writers && i < 64; ++i) busy += s->out.busy_s[i];
+    add_num(out, "gb_per_writer_busy_s", busy > 0 ? (double)s->out.bytes / busy / 1e9 : 0);
     add_num(out, "assemble_seconds", s->assemble_s);
     cJSON *wb = cJSON_AddArrayToObject(out, "writer_busy_fraction");
     for (int i = 0; i < s->out.writers && i < 64; ++i) cJSON_AddItemToArray(wb, cJSON_CreateNumber(frac(s->out.busy_s[i], s->run_s)));

@@ -214,7 +214,8 @@ ribo_status ribo_run_dir_write_manifest(ribo_run_dir *d, int max_tokens, int max
     cJSON_AddNumberToObject(b, "max_seqs", max_seqs);
     cJSON *dv = cJSON_AddArrayToObject(m, "devices");
     for (int i = 0; i < n_devices; ++i) cJSON_AddItemToArray(dv, cJSON_CreateString(devices[i]));
-    cJSON_AddStringToObject(m, "parts", "part-NNNNNN.rpart: one per window, see docs/architecture.md");
+    cJSON_AddStringToObject(m, "parts", "part-NNNNNN.rpart: one per window (.npy: a record, its rows in "
+                                        "rows.npy.partial), see docs/architecture.md");
     char *text = cJSON_Print(m);
     cJSON_Delete(m);
     if (!text) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
