@@ -23,13 +23,11 @@
 #include "engine/run/run.h"
 #include "engine/graph/executor.h"
 #include "engine/graph/model.h"
-#include "engine/io/npy.h"
 #include "engine/io/output.h"
 #include "engine/input/packer.h"
 #include "engine/run/inputs.h"
 #include "engine/input/seqset.h"
 #include "engine/run/report.h"
-#include "engine/run/space.h"
 #include "engine/run/trace.h"
 
 #define DEFAULT_RING_DEPTH 3
@@ -271,43 +269,6 @@ static ribo_status create_pipelines(embed_run *r, int exec_tokens, int exec_seqs
     return RIBO_OK;
 }
 
-/* ---------------------------------------------------------------- writer */
-
-#define DEFAULT_WRITERS 2
-
-static void writer_failed(void *run, const ribo_error *e) { ribo_run_ctl_fail(&((embed_run *)run)->ctl, e); }
-
-static int env_int(const char *name) {
-    const char *v = getenv(name);
-    return v ? atoi(v) : 0;
-}
-
-/* .npy rows are written in place (writer.h), after the space they need is checked (space.h). */
-static ribo_status create_writer(embed_run *r, bool whole, ribo_error *err) {
-    const ribo_embed_options *o = r->o;
-    size_t dim = (size_t)r->graph.output_width, n = strlen(o->output);
-    bool in_place = n >= 4 && strcmp(o->output + n - 4, ".npy") == 0;
-    uint64_t rows_base = in_place ? ribo_npy_header_bound("<f4", (int64_t)dim) + (uint64_t)env_int("RIBO_TEST_NPY_RESERVE_EXTRA") : 0;
-    if (in_place) ribo_run_dir_set_in_place(r->dir, rows_base);
-    ribo_space_need need;
-    struct stat sb;
-    uint64_t already = in_place && ribo_run_dir_resuming(r->dir) && stat(ribo_run_dir_rows_path(r->dir), &sb) == 0
-                           ? (uint64_t)sb.st_blocks * 512u : 0;
-    if (ribo_space_expected(r->prod, whole, dim, &need)) RIBO_TRY(ribo_space_check(o->output, &need, dim, already, err));
-    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = dim,
-                                  .per_residue = r->graph.output_per_token, .fingerprint = r->fp.hash,
-                                  .producer = r->prod, .kill_after_parts = env_int("RIBO_TEST_KILL_AFTER_PARTS"),
-                                  .kill_before_record = env_int("RIBO_TEST_KILL_BEFORE_RECORD"),
-                                  .write_delay_ms = env_int("RIBO_TEST_WRITE_DELAY_MS"),
-                                  .record = o->trace_path != NULL, .t0 = r->t0,
-                                  .rows_path = in_place ? ribo_run_dir_rows_path(r->dir) : NULL, .rows_base = rows_base,
-                                  .rows_keep = ribo_run_dir_resuming(r->dir),
-                                  .writers = o->sync ? 1 : o->writers ? o->writers : DEFAULT_WRITERS,
-                                  .on_error = writer_failed, .on_error_user = r};
-    r->rows_base = rows_base;
-    return ribo_part_writer_create(&wc, &r->writer, err);
-}
-
 /* Everything from the work directory to the running pipelines. */
 static ribo_status prepare(embed_run *r, ribo_error *err) {
     const ribo_embed_options *o = r->o;
@@ -338,7 +299,7 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     r->max_seqs = B;
     RIBO_TRY(ribo_run_dir_write_manifest(r->dir, T, B, r->label_ptrs, r->n_pipes, err));
     RIBO_TRY(ribo_producer_start(r->prod, T, B, err));
-    return create_writer(r, whole, err);
+    return embed_create_writer(r, whole, err);
 }
 
 /* ---------------------------------------------------------------- finish */
@@ -360,7 +321,7 @@ static ribo_status finish_output(embed_run *r, double *seconds, ribo_error *err)
                                .parts = n ? ribo_part_writer_entry(r->writer, 0) : NULL, .n_parts = n,
                                .kill_after_parts = kill ? atoi(kill) : 0,
                                .rows_path = r->rows_base ? ribo_run_dir_rows_path(r->dir) : NULL,
-                               .rows_base = r->rows_base, .kill_after_commit = env_int("RIBO_TEST_KILL_AFTER_COMMIT") > 0};
+                               .rows_base = r->rows_base, .kill_after_commit = getenv("RIBO_TEST_KILL_AFTER_COMMIT") != NULL};
     RIBO_TRY(ribo_assemble(&ac, err));
     *seconds = ribo_now_seconds() - t0;
     return ribo_run_dir_remove(r->dir, err);

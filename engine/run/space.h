@@ -1,6 +1,8 @@
 /* Free space for the output, checked before a run computes anything: the expected size of the main
  * array (rows x width x 4 bytes; for --pool none the rows are the residues, known exactly when the
- * input is one window, else estimated from the first window's tokens per input byte) against what
+ * input is one window, else estimated from the first window's rows per input byte read so far; the
+ * reader's read-ahead (up to ~512 KiB) makes that estimate low rather than high, so no run is refused
+ * for space it would not need, and the per-window reservation still catches the rest) against what
  * statvfs says the output's filesystem has available (plus what the rows file of an interrupted run
  * already holds). Test hook: RIBO_TEST_AVAILABLE_BYTES=n stands in for the available bytes. */
 #ifndef RIBO_ENGINE_RUN_SPACE_H
