@@ -46,9 +46,11 @@ static void usage_embed(FILE *f) {
             "                         two pipelines on one device); batches go to whichever is free\n"
             "      --sync             one batch at a time, every stage waited for (debugging, comparison)\n"
             "      --ring-depth N     pinned staging slots per device (default 3)\n"
+            "      --writers N        threads converting and writing finished batches (default 2)\n"
             "      --queue-depth N    packed batches queued per device (default 4)\n"
             "      --window-tokens N  input read, sorted and packed in windows of N tokens (default 16 x\n"
-            "                         --max-tokens); each window is one output part\n"
+            "                         --max-tokens); each window is one output part (.npy: one\n"
+            "                         record, its rows written in place in the output)\n"
             "      --window-seqs N    ... and at most N sequences (default 32768)\n"
             "      --resume           continue an interrupted run from OUTPUT.ribo-work (the parts written\n"
             "                         so far are checked and kept; model, inputs and options must match)\n"
@@ -210,7 +212,7 @@ static void bad_option(const char *cmd, int c, int argc, char **argv) {
 static int cmd_embed(int argc, char **argv) {
     enum { OPT_POOL = 256, OPT_DTYPE, OPT_BACKEND, OPT_DEVICE, OPT_MAX_TOKENS, OPT_MAX_SEQS, OPT_TRUNCATE, OPT_SKIP,
            OPT_TRANSLATE, OPT_DROP_STOP, OPT_LENIENT, OPT_DEVICES, OPT_SYNC, OPT_RING, OPT_QUEUE, OPT_WIN_TOKENS,
-           OPT_WIN_SEQS, OPT_RESUME, OPT_REPORT, OPT_TRACE };
+           OPT_WIN_SEQS, OPT_RESUME, OPT_REPORT, OPT_TRACE, OPT_WRITERS };
     static const struct option longopts[] = {
         {"model", required_argument, NULL, 'm'},       {"input", required_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'},      {"pool", required_argument, NULL, OPT_POOL},
@@ -224,7 +226,7 @@ static int cmd_embed(int argc, char **argv) {
         {"ring-depth", required_argument, NULL, OPT_RING}, {"queue-depth", required_argument, NULL, OPT_QUEUE},
         {"window-tokens", required_argument, NULL, OPT_WIN_TOKENS}, {"window-seqs", required_argument, NULL, OPT_WIN_SEQS},
         {"resume", no_argument, NULL, OPT_RESUME}, {"report", required_argument, NULL, OPT_REPORT},
-        {"trace", required_argument, NULL, OPT_TRACE},
+        {"trace", required_argument, NULL, OPT_TRACE}, {"writers", required_argument, NULL, OPT_WRITERS},
         {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0}};
     ribo_embed_options o;
     ribo_embed_options_init(&o);
@@ -255,6 +257,7 @@ static int cmd_embed(int argc, char **argv) {
         case OPT_DEVICES: o.devices = optarg; break;
         case OPT_SYNC: o.sync = true; break;
         case OPT_RING: if ((v = parse_int("--ring-depth", optarg, 1)) < 0) goto usage; o.ring_depth = (int)v; break;
+        case OPT_WRITERS: if ((v = parse_int("--writers", optarg, 1)) < 0) goto usage; o.writers = (int)v; break;
         case OPT_QUEUE: if ((v = parse_int("--queue-depth", optarg, 1)) < 0) goto usage; o.queue_depth = (int)v; break;
         case OPT_WIN_TOKENS: if ((v = parse_int("--window-tokens", optarg, 1)) < 0) goto usage; o.window_tokens = (int)v; break;
         case OPT_WIN_SEQS: if ((v = parse_int("--window-seqs", optarg, 1)) < 0) goto usage; o.window_seqs = (int)v; break;
@@ -435,6 +438,8 @@ static int cmd_info(int argc, char **argv) {
     printf("vocabulary:       %d\n", info.vocab_size);
     printf("parameters:       %llu (%.1f M)\n", (unsigned long long)info.n_parameters, (double)info.n_parameters / 1e6);
     printf("embedding dim:    %d\n", info.hidden_size);
+    printf("--pool none size: %d bytes per token (float32 x %d; 1 M tokens = %.2f GB)\n", 4 * info.hidden_size,
+           info.hidden_size, 4.0 * info.hidden_size * 1e6 / 1e9);
     printf("default pooling:  %s (%s)\n", info.default_pool,
            info.pool_includes_specials ? "all tokens, special tokens included" : "residues only, special tokens excluded");
     printf("default truncate: %d %s\n", info.default_max_residues,

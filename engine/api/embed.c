@@ -2,8 +2,8 @@
  *
  *   model + graph (checked) -> devices opened -> fingerprint + work directory (resume?) -> inputs
  *   opened, first window read -> one pipeline per device (weights uploaded in parallel; an
- *   out-of-memory budget is lowered once) -> manifest -> batches (run/threads.c) -> parts ->
- *   final output assembled -> report, trace.
+ *   out-of-memory budget is lowered once) -> manifest -> free-space check -> batches (run/threads.c)
+ *   -> rows in place (.npy) or parts (.h5) -> final output -> report, trace.
  *
  * The pieces: input_stream.c (windows), producer.c (packing), pipeline.c (three streams per
  * device), writer.c (parts), store/workdir.c + store/fingerprint.c (work directory, resume),
@@ -52,6 +52,7 @@ static ribo_status check_options(const ribo_embed_options *o, ribo_error *err) {
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--ring-depth must be in [1, 64]");
     if (o->queue_depth < 0 || o->queue_depth > 1024)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--queue-depth must be in [1, 1024]");
+    if (o->writers < 0 || o->writers > 64) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--writers must be in [1, 64]");
     if (o->window_tokens < 0 || o->window_seqs < 0)
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "--window-tokens / --window-seqs must be positive");
     return RIBO_OK;
@@ -162,12 +163,7 @@ static ribo_status prepare(embed_run *r, ribo_error *err) {
     r->max_seqs = B;
     RIBO_TRY(ribo_run_dir_write_manifest(r->dir, T, B, r->ses->label_ptrs, r->ses->n_pipes, err));
     RIBO_TRY(ribo_producer_start(r->prod, T, B, err));
-    const char *kill = getenv("RIBO_TEST_KILL_AFTER_PARTS");
-    ribo_part_writer_config wc = {.work_dir = ribo_run_dir_path(r->dir), .dim = (size_t)r->ses->graph.output_width,
-                                  .per_residue = r->ses->graph.output_per_token, .fingerprint = r->fp.hash,
-                                  .producer = r->prod, .kill_after_parts = kill ? atoi(kill) : 0,
-                                  .record = o->trace_path != NULL, .t0 = r->t0};
-    RIBO_TRY(ribo_part_writer_create(&wc, &r->writer, err));
+    RIBO_TRY(embed_create_writer(r, whole, err));
     r->sink = (ribo_run_sink){.handle = part_writer_handle, .progress = part_writer_progress, .user = r->writer};
     return RIBO_OK;
 }
@@ -189,7 +185,9 @@ static ribo_status finish_output(embed_run *r, double *seconds, ribo_error *err)
     ribo_assemble_config ac = {.work_dir = ribo_run_dir_path(r->dir), .output = r->o->output,
                                .dim = (size_t)r->ses->graph.output_width, .per_residue = r->ses->graph.output_per_token,
                                .parts = n ? ribo_part_writer_entry(r->writer, 0) : NULL, .n_parts = n,
-                               .kill_after_parts = kill ? atoi(kill) : 0};
+                               .kill_after_parts = kill ? atoi(kill) : 0,
+                               .rows_path = r->rows_base ? ribo_run_dir_rows_path(r->dir) : NULL,
+                               .rows_base = r->rows_base, .kill_after_commit = getenv("RIBO_TEST_KILL_AFTER_COMMIT") != NULL};
     RIBO_TRY(ribo_assemble(&ac, err));
     *seconds = ribo_now_seconds() - t0;
     return ribo_run_dir_remove(r->dir, err);
@@ -227,6 +225,7 @@ static void collect_stats(embed_run *r, ribo_run_stats *rs, double assemble_s) {
     rs->pack_s = ps.pack_s;
     rs->producer_wait_s = r->producer_wait_s;
     rs->write_s = ribo_part_writer_seconds(r->writer);
+    ribo_part_writer_stats(r->writer, &rs->out);
     rs->writer_wait_s = r->writer_wait_s;
     rs->n_pipes = r->ses->n_pipes;
     for (int i = 0; i < r->ses->n_pipes; ++i) {

@@ -26,6 +26,9 @@ typedef struct ribo_window_msg {
     size_t ids_bytes;
     int64_t *out_rows;        /* per-residue: output rows of each sequence; NULL when pooled */
     uint64_t n_out_rows;      /* rows of the part's data (n_rows pooled, residues per-residue) */
+    uint64_t out_row_begin;   /* row of the output's main array where its rows start: the sum of the
+                                 n_out_rows of every window before it (windows are announced in input
+                                 order, so it is known before any earlier window is computed) */
     double read_s, tokenize_s, pack_s; /* producer time spent on it */
     double t_begin, t_end;    /* producer span (seconds since run start), for the trace */
 } ribo_window_msg;

@@ -43,6 +43,12 @@ size_t ribo_npy_header(char *buf, size_t cap, const char *descr, const int64_t *
     return total;
 }
 
+size_t ribo_npy_header_bound(const char *descr, int64_t cols) {
+    char buf[256];
+    int64_t shape[2] = {INT64_MAX, cols};
+    return ribo_npy_header(buf, sizeof buf, descr, shape, 2);
+}
+
 /* Size in bytes of one element of a supported descr; 0 if unsupported. */
 static size_t descr_size(const char *d) {
     if (strcmp(d, "<f4") == 0 || strcmp(d, "<i4") == 0) return 4;

@@ -11,6 +11,11 @@
  * array of descr ("<f4", "<f8", "<i8") and shape; returns its length or 0 if buf is too small. */
 size_t ribo_npy_header(char *buf, size_t cap, const char *descr, const int64_t *shape, int ndim);
 
+/* The length of the header of any 2-D C-order array of descr with `cols` columns and at most
+ * INT64_MAX rows: the space to reserve in front of rows whose count is known only at the end
+ * (ribo_npy_header of the final shape is never longer; 0 if cap-independent building fails). */
+size_t ribo_npy_header_bound(const char *descr, int64_t cols);
+
 typedef struct ribo_npy_array {
     char descr[8];          /* "<f4", "<f8", "<i8", "<i4" */
     int ndim;

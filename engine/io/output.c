@@ -7,7 +7,8 @@
  * bitmap records which rows were written. Commit checks it, fsyncs, renames the side files (ids,
  * offsets) and then the main file, and fsyncs the directory: a complete-looking main file only
  * appears once everything is on disk. Rows may be written from several threads only if the caller
- * serialises ribo_output_write_row (the bitmap is not atomic). */
+ * serialises ribo_output_write_row (the bitmap is not atomic). With spec->rows_path (.npy written in
+ * place by `ribo embed`), the main file is that existing file: only its header is written here. */
 #include "engine/io/output.h"
 
 #include <errno.h>
@@ -178,6 +179,55 @@ static off_t data_bytes(const ribo_output *o) {
     return (off_t)(o->total_rows * o->dim * sizeof(float));
 }
 
+/* In place: moves the rows from byte `from` of the rows file to byte `to` of a new file (one
+ * in-kernel copy), which then replaces the rows file. Only for a final header of another length
+ * than the space reserved for it (see ribo_output_open). */
+static ribo_status move_rows(ribo_output *o, uint64_t from, uint64_t to, ribo_error *err) {
+    char *tmp = concat(o->main.partial_path, strlen(o->main.partial_path), ".moved");
+    if (!tmp) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ribo_status s = fd >= 0 ? RIBO_OK : ribo_error_set(err, RIBO_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (s == RIBO_OK) s = ribo_copy_range(o->fd, from, fd, to, (uint64_t)data_bytes(o), o->main.partial_path, tmp, err);
+    if (s == RIBO_OK && fsync(fd) != 0) s = ribo_error_set(err, RIBO_ERR_IO, "%s: cannot flush to disk: %s", tmp, strerror(errno));
+    if (s == RIBO_OK && rename(tmp, o->main.partial_path) != 0)
+        s = ribo_error_set(err, RIBO_ERR_IO, "%s: cannot rename to %s: %s", tmp, o->main.partial_path, strerror(errno));
+    if (s == RIBO_OK) {
+        close(o->fd);
+        o->fd = fd;
+    } else {
+        if (fd >= 0) close(fd);
+        unlink(tmp);
+    }
+    free(tmp);
+    return s;
+}
+
+/* In place: the rows are in the rows file already; writes the header in front of them and cuts the
+ * file to header + rows (a longer file may hold rows of an earlier, longer run). */
+static ribo_status open_npy_in_place(ribo_output *o, const ribo_output_spec *spec, ribo_error *err) {
+    char hdr[256];
+    int64_t shape[2] = {(int64_t)o->total_rows, (int64_t)o->dim};
+    size_t hl = ribo_npy_header(hdr, sizeof hdr, "<f4", shape, 2);
+    if (!hl) return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: cannot build .npy header", o->main.final_path);
+    const char *path = o->main.partial_path;
+    o->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (o->fd < 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    uint64_t need = spec->rows_base + (uint64_t)data_bytes(o);
+    if (fstat(o->fd, &sb) != 0) return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    if ((uint64_t)sb.st_size < need)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: holds %lld bytes, the rows need %llu", path,
+                              (long long)sb.st_size, (unsigned long long)need);
+    if (hl != spec->rows_base) RIBO_TRY(move_rows(o, spec->rows_base, hl, err));
+    o->data_offset = (off_t)hl;
+    RIBO_TRY(ribo_pwrite_all(o->fd, hdr, hl, 0, path, err));
+    off_t size = o->data_offset + data_bytes(o);
+    if (ftruncate(o->fd, size) != 0)
+        return ribo_error_set(err, RIBO_ERR_IO, "%s: cannot size to %lld bytes: %s", path, (long long)size, strerror(errno));
+    memset(o->written, 0xff, (o->n_rows + 7) / 8 ? (o->n_rows + 7) / 8 : 1);
+    return RIBO_OK;
+}
+
 /* Opens the .npy main partial: header, then the pre-sized and reserved data section. */
 static ribo_status open_npy(ribo_output *o, ribo_error *err) {
     char hdr[256];
@@ -319,10 +369,19 @@ ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ri
         if (!file_names(&o->main, path, len, "") || !file_names(&o->ids, path, stem, ".ids.txt") ||
             (o->per_residue && !file_names(&o->offsets, path, stem, ".offsets.npy")))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
-        if (s == RIBO_OK) s = open_npy(o, err);
+        if (s == RIBO_OK && spec->rows_path) { /* the rows file is the main partial, never removed here */
+            free(o->main.partial_path);
+            o->main.partial_path = concat(spec->rows_path, strlen(spec->rows_path), "");
+            s = o->main.partial_path ? open_npy_in_place(o, spec, err)
+                                     : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
+        } else if (s == RIBO_OK) {
+            s = open_npy(o, err);
+        }
         id_source src = {spec, path};
         if (s == RIBO_OK) s = write_ids_txt(o, &src, err);
         if (s == RIBO_OK && o->per_residue) s = write_offsets_npy(o, err);
+    } else if (s == RIBO_OK && spec->rows_path) {
+        s = ribo_error_set(err, RIBO_ERR_INTERNAL, "output '%s': rows are written in place only for .npy", path);
     } else if (s == RIBO_OK) {
         if (!file_names(&o->main, path, len, ""))
             s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "output '%s': out of memory", path);
@@ -370,6 +429,22 @@ ribo_status ribo_output_write_rows(ribo_output *o, size_t first, size_t n, const
         off_t off = o->data_offset + (off_t)(begin * o->dim * sizeof(float));
         RIBO_TRY(ribo_pwrite_all(o->fd, data, (size_t)((end - begin) * o->dim * sizeof(float)), off, o->main.partial_path, err));
     }
+    for (size_t row = first; row < first + n; ++row) o->written[row / 8] |= (unsigned char)(1u << (row % 8));
+    return RIBO_OK;
+}
+
+ribo_status ribo_output_copy_rows(ribo_output *o, size_t first, size_t n, int src_fd, uint64_t src_off,
+                                  const char *src_path, ribo_error *err) {
+    if (!o) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_output_copy_rows: NULL output");
+    if (o->committed) return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: rows written after commit", o->main.final_path);
+    if (first > o->n_rows || n > o->n_rows - first)
+        return ribo_error_set(err, RIBO_ERR_INTERNAL, "%s: rows %zu..%zu out of range (%zu rows)", o->main.final_path,
+                              first, first + n, o->n_rows);
+    uint64_t begin = o->per_residue ? (uint64_t)o->row_start[first] : first;
+    uint64_t end = o->per_residue ? (uint64_t)o->row_start[first + n] : first + n;
+    uint64_t off = (uint64_t)o->data_offset + begin * o->dim * sizeof(float);
+    RIBO_TRY(ribo_copy_range(src_fd, src_off, o->fd, off, (end - begin) * o->dim * sizeof(float), src_path,
+                             o->main.partial_path, err));
     for (size_t row = first; row < first + n; ++row) o->written[row / 8] |= (unsigned char)(1u << (row % 8));
     return RIBO_OK;
 }

@@ -27,6 +27,12 @@ typedef struct ribo_output_spec {
     const char *(*next_id)(void *user, ribo_error *err);
     void *next_id_user;
     uint64_t ids_bytes;
+    /* .npy written in place: the main array's rows are already in this file (row 0 at byte
+     * rows_base, the space reserved for the header: ribo_npy_header_bound). Open then writes the side
+     * files and the real header (see ribo_output_open), commit renames this file to `path`, and a
+     * failed or closed output never removes it (it holds the rows --resume keeps). NULL = a new file. */
+    const char *rows_path;
+    uint64_t rows_base;
 } ribo_output_spec;
 
 /* Checks that path names an output format this ribo can write, without touching the filesystem:
@@ -35,7 +41,12 @@ typedef struct ribo_output_spec {
  * does this first; callers may do it before any expensive work. */
 ribo_status ribo_output_check_path(const char *path, ribo_error *err);
 
-/* Creates the temporary files (named after path with a ".partial-<pid>" suffix, in the same directory). */
+/* Creates the temporary files (named after path with a ".partial-<pid>" suffix, in the same directory).
+ * With spec->rows_path, the main file is that one: its header is written in front of the rows and
+ * the file cut to header + rows. The header then always has today's length (numpy pads it to a
+ * multiple of 64: 128 bytes for any 2-D float32 shape ribo writes), so it fills the reserved space
+ * exactly; were it ever shorter, the rows are moved up to it by one in-kernel copy into a new file
+ * (never hit with ribo's dims; RIBO_TEST_NPY_RESERVE_EXTRA exercises it). Every row counts as written. */
 ribo_status ribo_output_open(const ribo_output_spec *spec, ribo_output **out, ribo_error *err);
 
 /* Writes row `row` (rows may come in any order): D floats when pooled, row_tokens[row]*D when per-residue. */
@@ -43,6 +54,11 @@ ribo_status ribo_output_write_row(ribo_output *out, size_t row, const float *dat
 
 /* Writes rows first..first+n-1, whose data lie back to back in input order. */
 ribo_status ribo_output_write_rows(ribo_output *out, size_t first, size_t n, const float *data, ribo_error *err);
+
+/* Copies the data of rows first..first+n-1 (back to back in input order) from src_fd at src_off into
+ * the output, in the kernel where it can (ribo_copy_range): the assembly of parts. */
+ribo_status ribo_output_copy_rows(ribo_output *out, size_t first, size_t n, int src_fd, uint64_t src_off,
+                                  const char *src_path, ribo_error *err);
 
 /* Checks every row was written, flushes + fsyncs, renames the files into place. */
 ribo_status ribo_output_commit(ribo_output *out, ribo_error *err);

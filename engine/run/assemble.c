@@ -14,8 +14,6 @@
 #include "engine/store/part_file.h"
 #include "engine/base/fileutil.h"
 
-#define COPY_CHUNK ((size_t)8 << 20)
-
 /* Opens part i and checks its header against what the run announced for that window. */
 static ribo_status open_part(const ribo_assemble_config *c, const ribo_part_entry *e, int *fd, ribo_part_header *h,
                              char *path, size_t cap, ribo_error *err) {
@@ -92,33 +90,13 @@ static const char *next_id(void *user, ribo_error *err) {
     return id;
 }
 
-/* Copies one part's rows into the output, a few MiB of whole sequences at a time. */
-static ribo_status copy_part(const ribo_assemble_config *c, ribo_output *out, const ribo_part_entry *e,
-                             const int64_t *row_tokens, float *buf, ribo_error *err) {
+/* Copies one part's rows into the output (one in-kernel copy of its data section). */
+static ribo_status copy_part(const ribo_assemble_config *c, ribo_output *out, const ribo_part_entry *e, ribo_error *err) {
     int fd;
     ribo_part_header h;
     char path[PATH_MAX + 64]; /* work_dir (< PATH_MAX) + a part name */
     RIBO_TRY(open_part(c, e, &fd, &h, path, sizeof path, err));
-    size_t row_bytes = c->dim * 4;
-    uint64_t off = h.data_offset;
-    ribo_status s = RIBO_OK;
-    for (uint64_t k = 0; s == RIBO_OK && k < h.n_rows;) {
-        uint64_t n = 0, bytes = 0;
-        while (k + n < h.n_rows) { /* whole sequences, at least one */
-            uint64_t b = (c->per_residue ? (uint64_t)row_tokens[e->row_begin + k + n] : 1) * row_bytes;
-            if (n > 0 && bytes + b > COPY_CHUNK) break;
-            bytes += b;
-            ++n;
-        }
-        float *data = buf;
-        bool big = bytes > COPY_CHUNK;
-        if (big && !(data = malloc((size_t)bytes))) s = ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
-        if (s == RIBO_OK) s = ribo_pread_all(fd, data, (size_t)bytes, off, path, err);
-        if (s == RIBO_OK) s = ribo_output_write_rows(out, (size_t)(e->row_begin + k), (size_t)n, data, err);
-        if (big) free(data);
-        off += bytes;
-        k += n;
-    }
+    ribo_status s = ribo_output_copy_rows(out, (size_t)e->row_begin, (size_t)h.n_rows, fd, h.data_offset, path, err);
     close(fd);
     return s;
 }
@@ -129,25 +107,24 @@ ribo_status ribo_assemble(const ribo_assemble_config *c, ribo_error *err) {
     uint64_t ids_bytes = 0;
     int64_t *row_tokens = NULL;
     id_reader ids = {.c = c};
-    float *buf = malloc(COPY_CHUNK);
     ribo_output *out = NULL;
-    ribo_status s = buf ? scan_parts(c, n_rows, &ids_bytes, &row_tokens, err)
-                        : ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
+    ribo_status s = scan_parts(c, n_rows, &ids_bytes, &row_tokens, err);
     if (s == RIBO_OK) {
         ribo_output_spec spec = {.path = c->output, .n_rows = n_rows, .dim = (int)c->dim, .ids = NULL,
                                  .row_tokens = row_tokens, .next_id = next_id, .next_id_user = &ids,
-                                 .ids_bytes = ids_bytes};
+                                 .ids_bytes = ids_bytes, .rows_path = c->rows_path, .rows_base = c->rows_base};
         s = ribo_output_open(&spec, &out, err);
     }
     free(ids.ids);
-    for (size_t i = 0, copied = 0; s == RIBO_OK && i < c->n_parts; ++i) {
+    if (s == RIBO_OK && c->rows_path && c->kill_after_parts > 0) raise(SIGKILL);
+    for (size_t i = 0, copied = 0; s == RIBO_OK && !c->rows_path && i < c->n_parts; ++i) {
         if (!c->parts[i].has_file) continue;
-        s = copy_part(c, out, &c->parts[i], row_tokens, buf, err);
+        s = copy_part(c, out, &c->parts[i], err);
         if (s == RIBO_OK && c->kill_after_parts > 0 && ++copied == (size_t)c->kill_after_parts) raise(SIGKILL);
     }
     if (s == RIBO_OK) s = ribo_output_commit(out, err);
     ribo_output_close(out);
-    free(buf);
     free(row_tokens);
+    if (s == RIBO_OK && c->kill_after_commit) raise(SIGKILL);
     return s;
 }

@@ -17,6 +17,7 @@ struct ribo_producer {
     ribo_pack_plan plan;       /* plan of win (valid once announced) */
     size_t next_batch;         /* next batch of plan to hand out */
     size_t batch_no;           /* batches handed out so far */
+    uint64_t out_rows;         /* output rows of the windows announced so far (next window's out_row_begin) */
     int max_tokens, max_seqs;  /* packing budget */
     ribo_batch *batches;       /* the pool's objects */
     size_t n_batches;
@@ -167,6 +168,7 @@ static ribo_status make_window_msg(ribo_producer *p, ribo_window_msg **out, ribo
         if (m->out_rows) m->out_rows[i] = rows;
         m->n_out_rows += (uint64_t)rows;
     }
+    m->out_row_begin = p->out_rows;
     *out = m;
     return RIBO_OK;
 }
@@ -211,6 +213,7 @@ static ribo_status announce(ribo_producer *p, ribo_window_msg **out, ribo_error 
         return s;
     }
     ++p->st.windows;
+    p->out_rows += m->n_out_rows;
     atomic_fetch_add(&p->tokens_read, w->n_tokens);
     p->st.sequences += w->set.n;
     p->st.tokens += w->n_tokens;
@@ -283,6 +286,13 @@ struct ribo_queue *ribo_producer_pool(ribo_producer *p) { return p->free_batches
 ribo_input *ribo_producer_input(ribo_producer *p) { return p->input; }
 
 size_t ribo_producer_first_window_size(const ribo_producer *p) { return p->have_win ? p->win.set.n : 0; }
+
+void ribo_producer_first_window_rows(const ribo_producer *p, uint64_t *tokens, uint64_t *out_rows) {
+    *tokens = p->have_win ? p->win.n_tokens : 0;
+    *out_rows = 0;
+    for (size_t i = 0; p->have_win && i < p->win.set.n; ++i)
+        *out_rows += p->cfg.per_residue ? (uint64_t)(ribo_seqset_len(&p->win.set, i) - p->cfg.pool_skip) : 1;
+}
 
 ribo_producer_stats ribo_producer_get_stats(const ribo_producer *p) { return p->st; }
 

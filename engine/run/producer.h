@@ -64,6 +64,8 @@ struct ribo_queue *ribo_producer_pool(ribo_producer *p);
 ribo_input *ribo_producer_input(ribo_producer *p);
 /* Sequences in the window read by ribo_producer_create (0: the input holds none). */
 size_t ribo_producer_first_window_size(const ribo_producer *p);
+/* Tokens and output rows of that first window (before it is handed out). */
+void ribo_producer_first_window_rows(const ribo_producer *p, uint64_t *tokens, uint64_t *out_rows);
 ribo_producer_stats ribo_producer_get_stats(const ribo_producer *p);
 /* Progress counters, safe from any thread: tokens of the windows announced, batches packed and
  * their tokens, the packing budget. */

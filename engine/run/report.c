@@ -48,10 +48,10 @@ void ribo_run_verdict(const ribo_run_stats *s, char *out, size_t cap) {
                  s->all_devices ? "" : "more devices (--devices all), ", s->reduced_precision && s->all_devices ? "" : "or ");
     } else if (writer >= 0.7 || wait_writer >= 0.2) {
         snprintf(out, cap,
-                 "output-bound: the writer is busy %.0f%% of the time and the devices waited %.0f%% for it; write to a "
-                 "faster disk or pool the output (--pool mean) instead of per-residue rows, and raise --ring-depth "
-                 "to absorb bursts",
-                 100 * writer, 100 * wait_writer);
+                 "output-bound: the %d writer thread(s) are busy %.0f%% of the time and the devices waited %.0f%% "
+                 "for them; raise --writers, write to a faster disk or pool the output (--pool mean) instead of "
+                 "per-residue rows, and raise --ring-depth to absorb bursts",
+                 s->out.writers, 100 * writer, 100 * wait_writer);
     } else if (h2d >= 0.6 || d2h >= 0.6) {
         snprintf(out, cap,
                  "transfer-bound: the %s stream is busy %.0f%% of the time; raise --ring-depth so more copies overlap "
@@ -142,6 +142,20 @@ ribo_status ribo_run_report_write(const char *path, const ribo_run_stats *s, rib
     add_num(host, "writer_busy_fraction", frac(s->write_s, s->run_s));
     add_num(host, "writer_waited_for_work_s", s->writer_wait_s);
     add_num(host, "peak_rss_bytes", (double)s->host_peak_rss_bytes);
+    cJSON *out = cJSON_AddObjectToObject(r, "write");
+    cJSON_AddStringToObject(out, "layout", s->out.in_place ? "in place (rows written once at their final offset)"
+                                                            : "parts, copied into the final file at the end");
+    add_num(out, "writers", s->out.writers);
+    add_num(out, "bytes_written", (double)s->out.bytes);
+    double span = s->out.last_done - s->out.first_write;
+    add_num(out, "write_seconds", span > 0 ? span : 0);
+    add_num(out, "write_gb_per_s", span > 0 ? (double)s->out.bytes / span / 1e9 : 0);
+    double busy = 0;
+    for (int i = 0; i < s->out.writers && i < 64; ++i) busy += s->out.busy_s[i];
+    add_num(out, "gb_per_writer_busy_s", busy > 0 ? (double)s->out.bytes / busy / 1e9 : 0);
+    add_num(out, "assemble_seconds", s->assemble_s);
+    cJSON *wb = cJSON_AddArrayToObject(out, "writer_busy_fraction");
+    for (int i = 0; i < s->out.writers && i < 64; ++i) cJSON_AddItemToArray(wb, cJSON_CreateNumber(frac(s->out.busy_s[i], s->run_s)));
     cJSON *devs = cJSON_AddArrayToObject(r, "devices");
     for (int i = 0; i < s->n_pipes; ++i) cJSON_AddItemToArray(devs, pipe_json(&s->pipes[i], s->run_s));
     cJSON *pk = cJSON_AddObjectToObject(r, "packing");

@@ -5,6 +5,7 @@
 #define RIBO_ENGINE_RUN_REPORT_H
 
 #include "engine/run/pipeline.h"
+#include "engine/run/writer.h"
 
 typedef struct ribo_run_pipe_stats {
     char label[192];
@@ -27,7 +28,8 @@ typedef struct ribo_run_stats {
     double packing_density;    /* tokens computed / (batches x max_tokens) */
     double read_s, tokenize_s, pack_s; /* producer thread */
     double producer_wait_s;    /* producer waited for a free batch object (downstream behind) */
-    double write_s;            /* writer thread busy */
+    double write_s;            /* writer busy (mean over its threads) */
+    ribo_writer_stats out;     /* bytes written, each writer thread's busy time, in place or parts */
     double writer_wait_s;      /* writer waited for work */
     int n_pipes;
     ribo_run_pipe_stats pipes[RIBO_MAX_DEVICES];

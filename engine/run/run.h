@@ -35,6 +35,7 @@ typedef struct embed_run {
     ribo_part_writer *writer;       /* file runs */
     ribo_run_sink sink;
     int max_tokens, max_seqs;       /* packing budget */
+    uint64_t rows_base;             /* .npy rows written in place: byte of row 0 in the rows file; 0 = parts */
     pthread_mutex_t log_lock;
     /* progress */
     double last_progress_t;
@@ -48,6 +49,11 @@ typedef struct embed_run {
 
 /* Formats one line and hands it to the options' log callback (thread-safe). */
 void embed_log(void *run, const char *fmt, ...) RIBO_PRINTF(2, 3);
+
+/* Creates r->writer (run/writer_setup.c): .npy rows in place in the work directory's rows file (its
+ * part check told to expect records), .h5 in parts; refuses first when the output's filesystem lacks
+ * the space (whole: the first window is the whole input). */
+ribo_status embed_create_writer(embed_run *r, bool whole, ribo_error *err);
 
 /* Runs every batch: --sync inline on this thread, else producer, pipeline and writer threads.
  * Returns once every row is in a part (or the first error). */

@@ -2,7 +2,8 @@
  *
  *   producer thread ──batch queue──► pipeline thread per device ──┐
  *        │  (windows)                                             ▼
- *        └───────────────────────────────────────────────► writer queue ──► writer thread ──► parts
+ *        └───────────────────────────────────────────────► writer queue ──► writer thread ──► rows
+ *                                                                      (windows; batches to --writers threads)
  *
  * The producer's fixed pool of batch objects bounds everything in flight: the writer returns each
  * batch to the pool after writing it. Any thread's error stops all of them (stop.h). With --sync
@@ -169,6 +170,7 @@ static void *writer_main(void *arg) {
             ribo_run_ctl_fail(&r->ctl, &err);
             break;
         }
+    if (r->writer) ribo_part_writer_join(r->writer); /* its threads write what they were handed (their errors reach ctl) */
     return NULL;
 }
 

@@ -20,6 +20,10 @@
 
 struct ribo_run_dir {
     char path[PATH_MAX];
+    char rows_path[PATH_MAX + 32];
+    bool in_place;
+    uint64_t rows_base;
+    int rows_fd;                /* opened by the first record check */
     char output[PATH_MAX];
     const ribo_fingerprint *fp;
     int lock_fd;
@@ -31,6 +35,12 @@ struct ribo_run_dir {
 };
 
 const char *ribo_run_dir_path(const ribo_run_dir *d) { return d->path; }
+const char *ribo_run_dir_rows_path(const ribo_run_dir *d) { return d->rows_path; }
+
+void ribo_run_dir_set_in_place(ribo_run_dir *d, uint64_t rows_base) {
+    d->in_place = true;
+    d->rows_base = rows_base;
+}
 bool ribo_run_dir_resuming(const ribo_run_dir *d) { return d->resuming; }
 size_t ribo_run_dir_kept_parts(const ribo_run_dir *d) { return d->kept; }
 
@@ -152,11 +162,13 @@ ribo_status ribo_run_dir_open(const char *output, const ribo_fingerprint *fp, bo
     ribo_run_dir *d = calloc(1, sizeof *d);
     if (!d) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
     d->lock_fd = -1;
+    d->rows_fd = -1;
     d->fp = fp;
     d->log = log;
     d->log_user = log_user;
     snprintf(d->output, sizeof d->output, "%s", output);
     snprintf(d->path, sizeof d->path, "%s.ribo-work", output);
+    snprintf(d->rows_path, sizeof d->rows_path, "%s/rows.npy.partial", d->path);
     ribo_status s = RIBO_OK;
     if (mkdir(d->path, 0755) != 0 && errno != EEXIST)
         s = ribo_error_set(err, RIBO_ERR_IO, "%s: cannot create the work directory: %s", d->path, strerror(errno));
@@ -202,7 +214,8 @@ ribo_status ribo_run_dir_write_manifest(ribo_run_dir *d, int max_tokens, int max
     cJSON_AddNumberToObject(b, "max_seqs", max_seqs);
     cJSON *dv = cJSON_AddArrayToObject(m, "devices");
     for (int i = 0; i < n_devices; ++i) cJSON_AddItemToArray(dv, cJSON_CreateString(devices[i]));
-    cJSON_AddStringToObject(m, "parts", "part-NNNNNN.rpart: one per window, see docs/architecture.md");
+    cJSON_AddStringToObject(m, "parts", "part-NNNNNN.rpart: one per window (.npy: a record, its rows in "
+                                        "rows.npy.partial), see docs/architecture.md");
     char *text = cJSON_Print(m);
     cJSON_Delete(m);
     if (!text) return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -242,12 +255,34 @@ ribo_status ribo_run_dir_part_check(void *run_dir, const ribo_window_msg *w, boo
         unlink(path);
         return RIBO_OK;
     }
+    if (h.external != d->in_place) { /* a part of the other layout: not ours to keep */
+        if (d->log) d->log(d->log_user, "warning: %s has another layout than this run writes; recomputing it", path);
+        unlink(path);
+        return RIBO_OK;
+    }
     if (h.index != w->index || h.row_begin != w->row_begin || h.n_rows != w->n_rows || h.n_out_rows != w->n_out_rows ||
-        h.window_hash != w->hash)
+        h.window_hash != w->hash || (h.external && h.out_row_begin != w->out_row_begin))
         return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT,
                               "--resume refused: %s holds input rows %llu..%llu, but the input now has different "
                               "sequences there (the input changed since the interrupted run)",
                               path, (unsigned long long)h.row_begin + 1, (unsigned long long)(h.row_begin + h.n_rows));
+    if (h.external) { /* its rows: in the rows file, where this run would write them, with their checksum */
+        if (d->rows_fd < 0) d->rows_fd = open(d->rows_path, O_RDONLY | O_CLOEXEC);
+        ribo_status s = RIBO_OK;
+        if (d->rows_fd < 0)
+            s = ribo_error_set(&perr, RIBO_ERR_IO, "%s: cannot open: %s", d->rows_path, strerror(errno));
+        else if (h.ext_offset != d->rows_base + h.out_row_begin * h.dim * 4)
+            s = ribo_error_set(&perr, RIBO_ERR_IO, "%s: its rows are at byte %llu, this run puts them at %llu", path,
+                               (unsigned long long)h.ext_offset,
+                               (unsigned long long)(d->rows_base + h.out_row_begin * h.dim * 4));
+        else
+            s = ribo_part_verify_rows(d->rows_fd, d->rows_path, &h, &perr);
+        if (s != RIBO_OK) {
+            if (d->log) d->log(d->log_user, "warning: %s; recomputing window %zu", perr.message, w->index + 1);
+            unlink(path);
+            return RIBO_OK;
+        }
+    }
     ++d->kept;
     *done = true;
     return RIBO_OK;
@@ -273,6 +308,7 @@ void ribo_run_dir_close(ribo_run_dir *d) {
         ribo_error e;
         ribo_run_dir_remove(d, &e);
     }
+    if (d->rows_fd >= 0) close(d->rows_fd);
     if (d->lock_fd >= 0) close(d->lock_fd);
     free(d);
 }

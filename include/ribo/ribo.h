@@ -101,6 +101,7 @@ typedef struct ribo_embed_options {
     double progress_interval_s; /* 0 = 1 s */
     ribo_log_fn log;           /* warnings/notes during the run; NULL = dropped */
     void *log_user;
+    int writers;               /* threads converting and writing finished batches; 0 = 2, 1 = one thread */
 } ribo_embed_options;
 
 void ribo_embed_options_init(ribo_embed_options *opts);

@@ -77,6 +77,7 @@ class EmbedOptions(ctypes.Structure):
         ("progress_interval_s", ctypes.c_double),
         ("log", LOG_FN),
         ("log_user", ctypes.c_void_p),
+        ("writers", ctypes.c_int),
     ]
 
 
