@@ -1,6 +1,7 @@
-/* PyTorch checkpoints (torch_bin.h): the format is told by the first bytes (a zip local header, or
- * the legacy magic-number pickle); the pickle gives the tensors, the zip entries data/<key> or the
- * legacy storage records give their bytes, and torch_view.c checks and adds each tensor. */
+/* PyTorch checkpoints (torch_bin.h): a file that starts with the legacy magic-number pickle is the
+ * legacy format, anything else is read as a zip (found from its end records). The pickle gives the
+ * tensors, the zip entries data/<key> or the legacy storage records give their bytes, and
+ * torch_view.c checks and adds each tensor. */
 #include "engine/io/torch_bin.h"
 
 #include "engine/io/checkpoint.h"
@@ -114,9 +115,10 @@ static ribo_status parse_zip(ribo_safetensors *set, size_t index, const unsigned
     if (!pkl) s = RIBO_ERR_MODEL;
     size_t plen = pkl ? pkl->name_len - (sizeof "data.pkl" - 1) : 0;
     const ribo_zip_entry *order = pkl ? find_in(&z, pkl->name, plen, "byteorder") : NULL;
+    if (s == RIBO_OK) s = check_stored(pkl, path, NULL, err);
+    if (s == RIBO_OK && order) s = check_stored(order, path, NULL, err);
     if (s == RIBO_OK && order && !(order->size == 6 && memcmp(buf + order->data_offset, "little", 6) == 0))
         s = ribo_error_set(err, RIBO_ERR_MODEL, "%s: only little-endian PyTorch checkpoints are supported", path);
-    if (s == RIBO_OK) s = check_stored(pkl, path, NULL, err);
     size_t used = 0;
     if (s == RIBO_OK) s = ribo_torch_pickle_read(buf + pkl->data_offset, (size_t)pkl->size, path, &pk, &used, err);
     if (s == RIBO_OK && pk.n_storages) {
@@ -196,11 +198,8 @@ static ribo_status parse_legacy(ribo_safetensors *set, size_t index, const unsig
 
 ribo_status ribo_torch_bin_parse(ribo_safetensors *set, size_t index, const unsigned char *buf, size_t len,
                                  ribo_error *err) {
-    const char *path = ribo_ckpt_file_path(set, index);
-    if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) return parse_zip(set, index, buf, len, err);
     if (len >= 4 && memcmp(buf, "\x80\x02\x8a\x0a", 4) == 0) return parse_legacy(set, index, buf, len, err);
-    return ribo_error_set(err, RIBO_ERR_MODEL,
-                          "%s: not a PyTorch checkpoint (neither a zip archive nor the legacy torch.save format)", path);
+    return parse_zip(set, index, buf, len, err); /* a zip is found from its end records */
 }
 
 ribo_status ribo_torch_bin_load_file(ribo_safetensors *set, char *path, ribo_error *err) {
@@ -210,4 +209,45 @@ ribo_status ribo_torch_bin_load_file(ribo_safetensors *set, char *path, ribo_err
     uint64_t size;
     RIBO_TRY(ribo_ckpt_map(set, index, &base, &size, err));
     return ribo_torch_bin_parse(set, index, base, (size_t)size, err);
+}
+
+/* Finishes a set or closes it on error. */
+static ribo_status finish(ribo_safetensors *set, ribo_status s, ribo_safetensors **out, ribo_error *err) {
+    if (s == RIBO_OK) s = ribo_ckpt_finish(set, err);
+    if (s != RIBO_OK) {
+        ribo_safetensors_close(set);
+        return s;
+    }
+    *out = set;
+    return RIBO_OK;
+}
+
+ribo_status ribo_torch_bin_open_file(const char *path, ribo_safetensors **out, ribo_error *err) {
+    if (!path || !out) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "torch_bin: NULL argument");
+    *out = NULL;
+    ribo_safetensors *set = ribo_ckpt_new();
+    char *p = strdup(path);
+    if (!set || !p) {
+        free(set);
+        free(p);
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    return finish(set, ribo_torch_bin_load_file(set, p, err), out, err);
+}
+
+ribo_status ribo_torch_bin_open_buffer(const char *what, const unsigned char *buf, size_t len, ribo_safetensors **out,
+                                       ribo_error *err) {
+    if (!what || (!buf && len) || !out) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "torch_bin: NULL argument");
+    *out = NULL;
+    ribo_safetensors *set = ribo_ckpt_new();
+    char *p = strdup(what);
+    if (!set || !p) {
+        free(set);
+        free(p);
+        return ribo_error_set(err, RIBO_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    }
+    size_t index;
+    ribo_status s = ribo_ckpt_add_file(set, p, &index, err);
+    if (s == RIBO_OK) s = ribo_torch_bin_parse(set, index, buf, len, err);
+    return finish(set, s, out, err);
 }

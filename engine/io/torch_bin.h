@@ -18,4 +18,11 @@ ribo_status ribo_torch_bin_load_file(ribo_safetensors *set, char *path, ribo_err
 ribo_status ribo_torch_bin_parse(ribo_safetensors *set, size_t index, const unsigned char *buf, size_t len,
                                  ribo_error *err);
 
+/* A tensor set of one checkpoint file (the counterpart of ribo_safetensors_open_file). */
+ribo_status ribo_torch_bin_open_file(const char *path, ribo_safetensors **out, ribo_error *err);
+/* A tensor set of a checkpoint held in memory, named `what` in errors (tests, fuzzing); the tensors
+ * point into buf, which must outlive the set. */
+ribo_status ribo_torch_bin_open_buffer(const char *what, const unsigned char *buf, size_t len, ribo_safetensors **out,
+                                       ribo_error *err);
+
 #endif
