@@ -125,6 +125,7 @@ static ribo_status pop_mark(ribo_pk_vm *vm, size_t *from, ribo_error *err) {
 static ribo_status append_items(ribo_pk_vm *vm, uint32_t c, size_t from, ribo_error *err) {
     ribo_pk_obj *o = &vm->objs[c];
     size_t k = vm->sp - from;
+    if (k == 0) return RIBO_OK;
     if (!grow((void **)&o->items, &o->cap, o->n + k, sizeof *o->items)) return oom(vm, err);
     memcpy(o->items + o->n, vm->stack + from, k * sizeof *o->items);
     o->n += k;
