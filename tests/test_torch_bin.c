@@ -3,7 +3,8 @@
  * ZIP64 records on a synthetic archive (in memory, and a sparse file over 4 GiB); one-line refusals
  * naming the file (and tensor) for truncated, corrupt, compressed, malicious and inconsistent files;
  * model directories (preference, shards, the error when no weights exist); and ribo_embed on the
- * .bin copy of esm2_a giving the same bytes as on its safetensors. */
+ * .bin copy of esm2_a (torch.save) and on an unaligned .bin copy of dnabert2_b (written here) giving
+ * the same bytes as on their safetensors. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -542,6 +543,21 @@ static void test_directories(void) {
 
 /* ---------------------------------------------------------------- a whole model */
 
+/* Whether the test backend opens. Under auto, no device skips only the embedding comparisons (the
+ * reader checks still count); a backend named by RIBO_TEST_BACKEND that does not open fails. */
+static bool device_available(void) {
+    ribo_error err;
+    ribo_error_clear(&err);
+    ribo_device *dev = NULL;
+    if (ribo_backend_open(ribo_test_backend(), 0, RIBO_STORAGE_F32, &dev, NULL, &err) != RIBO_OK) {
+        if (ribo_test_backend_explicit()) ribo_test_open_failed(&err);
+        fprintf(stderr, "note: no device (%s): the embedding comparisons did not run\n", err.message);
+        return false;
+    }
+    ribo_device_destroy(dev);
+    return true;
+}
+
 /* esm2_a_bin holds esm2_a's tensors byte for byte, and ribo describes and embeds it the same. */
 static void test_model_dir(void) {
     ribo_safetensors *a = NULL, *b = NULL;
@@ -571,14 +587,7 @@ static void test_model_dir(void) {
           "ribo info differs: %s %s %llu / %s %s %llu", ia.architecture, ia.weights_dtype,
           (unsigned long long)ia.n_parameters, ib.architecture, ib.weights_dtype, (unsigned long long)ib.n_parameters);
 
-    /* no device under auto: the reader checks above still count, the embedding comparison is skipped */
-    ribo_device *dev = NULL;
-    if (ribo_backend_open(ribo_test_backend(), 0, RIBO_STORAGE_F32, &dev, NULL, &err) != RIBO_OK) {
-        if (ribo_test_backend_explicit()) ribo_test_open_failed(&err);
-        fprintf(stderr, "note: no device (%s): the embedding comparison did not run\n", err.message);
-        return;
-    }
-    ribo_device_destroy(dev);
+    if (!device_available()) return;
     const char *in[] = {ribo_test_fixture("short.fasta")};
     const char *pools[2][2] = {{"st_mean.npy", "bin_mean.npy"}, {"st_tok.npy", "bin_tok.npy"}};
     const ribo_pool pool[2] = {RIBO_POOL_MEAN, RIBO_POOL_NONE};
@@ -599,6 +608,147 @@ static void test_model_dir(void) {
     }
 }
 
+/* ---------------------------------------------------------------- a DNABERT-2 copy written here */
+
+/* A growing byte buffer. */
+typedef struct bytes {
+    unsigned char *p;
+    size_t n, cap;
+} bytes;
+
+static void add(bytes *b, const void *src, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 1024;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+}
+static void add_u16(bytes *b, uint16_t v) {
+    unsigned char x[2];
+    put16(x, v);
+    add(b, x, 2);
+}
+static void add_u32(bytes *b, uint32_t v) {
+    unsigned char x[4];
+    put32(x, v);
+    add(b, x, 4);
+}
+static void add_str(bytes *b, const char *s) { /* BINUNICODE */
+    add(b, "X", 1);
+    add_u32(b, (uint32_t)strlen(s));
+    add(b, s, strlen(s));
+}
+static void add_int(bytes *b, int64_t v) { /* BININT */
+    add(b, "J", 1);
+    add_u32(b, (uint32_t)v);
+}
+
+/* One zip entry, stored, with no alignment padding (as Python's zipfile writes: unaligned data). */
+static void zip_entry(bytes *z, bytes *cd, const char *name, const void *data, size_t n) {
+    uint32_t off = (uint32_t)z->n, crc = 0;
+    add(z, "PK\x03\x04", 4);
+    add_u16(z, 20), add_u16(z, 0), add_u16(z, 0), add_u32(z, 0), add_u32(z, crc);
+    add_u32(z, (uint32_t)n), add_u32(z, (uint32_t)n), add_u16(z, (uint16_t)strlen(name)), add_u16(z, 0);
+    add(z, name, strlen(name));
+    add(z, data, n);
+    add(cd, "PK\x01\x02", 4);
+    add_u16(cd, 20), add_u16(cd, 20), add_u16(cd, 0), add_u16(cd, 0), add_u32(cd, 0), add_u32(cd, crc);
+    add_u32(cd, (uint32_t)n), add_u32(cd, (uint32_t)n), add_u16(cd, (uint16_t)strlen(name));
+    add_u16(cd, 0), add_u16(cd, 0), add_u16(cd, 0), add_u16(cd, 0), add_u32(cd, 0), add_u32(cd, off);
+    add(cd, name, strlen(name));
+}
+
+/* Writes the tensors of a safetensors set as a torch-style zip checkpoint (one storage per tensor,
+ * contiguous strides; CRCs left 0, which the reader does not check). */
+static bool write_torch_zip(const ribo_safetensors *st, const char *path) {
+    bytes pk = {0}, z = {0}, cd = {0};
+    add(&pk, "\x80\x02}(", 4);
+    for (size_t i = 0; i < ribo_safetensors_count(st); ++i) {
+        const ribo_st_tensor *t = ribo_safetensors_at(st, i);
+        const char *cls = t->dtype == RIBO_ST_F32 ? "FloatStorage" : t->dtype == RIBO_ST_F16 ? "HalfStorage"
+                                                                    : t->dtype == RIBO_ST_BF16 ? "BFloat16Storage"
+                                                                    : t->dtype == RIBO_ST_I64 ? "LongStorage" : NULL;
+        if (!cls) return false;
+        char key[32], gl[64];
+        snprintf(key, sizeof key, "%zu", i);
+        add_str(&pk, t->name);
+        add(&pk, "ctorch._utils\n_rebuild_tensor_v2\n((", 35);
+        add_str(&pk, "storage");
+        snprintf(gl, sizeof gl, "ctorch\n%s\n", cls);
+        add(&pk, gl, strlen(gl));
+        add_str(&pk, key);
+        add_str(&pk, "cpu");
+        add_int(&pk, t->n_elements);
+        add(&pk, "tQ", 2);
+        add_int(&pk, 0);
+        add(&pk, "(", 1);
+        for (int d = 0; d < t->ndim; ++d) add_int(&pk, t->shape[d]);
+        add(&pk, "t(", 2);
+        int64_t stride = 1, strides[RIBO_ST_MAX_DIMS];
+        for (int d = t->ndim - 1; d >= 0; --d) strides[d] = stride, stride *= t->shape[d];
+        for (int d = 0; d < t->ndim; ++d) add_int(&pk, strides[d]);
+        add(&pk, "t\x89}tR", 5);
+    }
+    add(&pk, "u.", 2);
+    zip_entry(&z, &cd, "dnabert2_bin/data.pkl", pk.p, pk.n);
+    zip_entry(&z, &cd, "dnabert2_bin/byteorder", "little", 6);
+    for (size_t i = 0; i < ribo_safetensors_count(st); ++i) {
+        const ribo_st_tensor *t = ribo_safetensors_at(st, i);
+        char name[64];
+        snprintf(name, sizeof name, "dnabert2_bin/data/%zu", i);
+        zip_entry(&z, &cd, name, t->data, t->nbytes);
+    }
+    uint32_t cd_off = (uint32_t)z.n, count = (uint32_t)ribo_safetensors_count(st) + 2;
+    add(&z, cd.p, cd.n);
+    add(&z, "PK\x05\x06", 4);
+    add_u16(&z, 0), add_u16(&z, 0), add_u16(&z, (uint16_t)count), add_u16(&z, (uint16_t)count);
+    add_u32(&z, (uint32_t)cd.n), add_u32(&z, cd_off), add_u16(&z, 0);
+    bool ok = ribo_test_write_file(path, z.p, z.n);
+    free(pk.p);
+    free(z.p);
+    free(cd.p);
+    return ok;
+}
+
+/* dnabert2_b with its weights in an unaligned pytorch_model.bin embeds byte-identically. */
+static void test_dnabert2_copy(void) {
+    ribo_safetensors *st = NULL;
+    ribo_error err;
+    ribo_error_clear(&err);
+    CHECK_STATUS(ribo_safetensors_open_dir(ribo_test_fixture("dnabert2_b"), &st, &err), RIBO_OK, &err);
+    if (!st) return;
+    const char *dir = make_dir("dnabert2_bin");
+    CHECK(write_torch_zip(st, in_dir(dir, "pytorch_model.bin")), "cannot write the .bin copy");
+    const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; ++i) {
+        char from[1024];
+        snprintf(from, sizeof from, "%s/%s", ribo_test_fixture("dnabert2_b"), files[i]);
+        copy_file(from, in_dir(dir, files[i]));
+    }
+    ribo_safetensors *bin = NULL;
+    CHECK_STATUS(ribo_safetensors_open_dir(dir, &bin, &err), RIBO_OK, &err);
+    size_t unaligned = 0;
+    for (size_t i = 0; bin && i < ribo_safetensors_count(bin); ++i)
+        unaligned += ((uintptr_t)ribo_safetensors_at(bin, i)->data % 4) != 0;
+    CHECK(unaligned > 0, "the .bin copy has no unaligned tensor: the unaligned load path is not exercised");
+    ribo_safetensors_close(bin);
+    ribo_safetensors_close(st);
+    if (!device_available()) return;
+    const char *in[] = {ribo_test_fixture("dna_reads.fasta")};
+    CHECK_STATUS(ribo_test_embed(ribo_test_fixture("dnabert2_b"), in, 1, ribo_test_tmp("dna_st.npy"), RIBO_POOL_DEFAULT,
+                                 RIBO_DTYPE_FP32, 0, &err),
+                 RIBO_OK, &err);
+    CHECK_STATUS(ribo_test_embed(dir, in, 1, ribo_test_tmp("dna_bin.npy"), RIBO_POOL_DEFAULT, RIBO_DTYPE_FP32, 0, &err),
+                 RIBO_OK, &err);
+    size_t n1 = 0, n2 = 0;
+    char *x = ribo_test_read_file(ribo_test_tmp("dna_st.npy"), &n1);
+    char *y = ribo_test_read_file(ribo_test_tmp("dna_bin.npy"), &n2);
+    CHECK(x && y && n1 == n2 && n1 > 128 && !memcmp(x, y, n1), "DNABERT-2 embeddings of the .bin copy differ");
+    free(x);
+    free(y);
+}
+
 int main(void) {
     test_expected_values();
     test_sharing();
@@ -608,5 +758,6 @@ int main(void) {
     test_zip64();
     test_directories();
     test_model_dir();
+    test_dnabert2_copy();
     return ribo_test_finish("test_torch_bin");
 }
