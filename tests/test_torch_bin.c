@@ -16,6 +16,7 @@
 #include "engine/graph/model.h"
 #include "engine/io/torch_bin.h"
 #include "engine/io/torch_zip.h"
+#include "engine/store/fingerprint.h"
 #include "test_util.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -608,6 +609,36 @@ static void test_model_dir(void) {
     }
 }
 
+/* --resume fingerprints cover pytorch_model.bin: a changed weight byte changes the model's hash. */
+static void test_fingerprint(void) {
+    const char *dir = make_dir("fp_bin");
+    const char *files[] = {"config.json", "tokenizer_config.json", "vocab.txt", "pytorch_model.bin"};
+    for (size_t i = 0; i < 4; ++i) {
+        char from[1024];
+        snprintf(from, sizeof from, "%s/%s", fixture("esm2_a_bin"), files[i]);
+        copy_file(from, in_dir(dir, files[i]));
+    }
+    ribo_fingerprint a, b;
+    ribo_error err;
+    ribo_error_clear(&err);
+    CHECK_STATUS(ribo_fingerprint_make(dir, NULL, 0, NULL, 0, &a, &err), RIBO_OK, &err);
+    char *text = cJSON_PrintUnformatted(a.json);
+    CHECK(text && strstr(text, "\"pytorch_model.bin\""), "fingerprint lacks pytorch_model.bin: %s", text ? text : "");
+    free(text);
+    /* one byte in the middle of the weights (a sampled block covers it: 16 blocks over 645 KB) */
+    size_t n = 0;
+    char *bin = ribo_test_read_file(in_dir(dir, "pytorch_model.bin"), &n);
+    if (bin) {
+        bin[n / 2] ^= 1;
+        ribo_test_write_file(in_dir(dir, "pytorch_model.bin"), bin, n);
+        free(bin);
+    }
+    CHECK_STATUS(ribo_fingerprint_make(dir, NULL, 0, NULL, 0, &b, &err), RIBO_OK, &err);
+    CHECK(a.hash != b.hash, "a changed pytorch_model.bin keeps the fingerprint");
+    ribo_fingerprint_free(&a);
+    ribo_fingerprint_free(&b);
+}
+
 /* ---------------------------------------------------------------- a DNABERT-2 copy written here */
 
 /* A growing byte buffer. */
@@ -758,6 +789,7 @@ int main(void) {
     test_zip64();
     test_directories();
     test_model_dir();
+    test_fingerprint();
     test_dnabert2_copy();
     return ribo_test_finish("test_torch_bin");
 }
