@@ -5,6 +5,7 @@
 #include "engine/io/torch_bin.h"
 
 #include "engine/io/checkpoint.h"
+#include "engine/io/torch_legacy.h"
 #include "engine/io/torch_pickle.h"
 #include "engine/io/torch_view.h"
 #include "engine/io/torch_zip.h"

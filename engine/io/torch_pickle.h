@@ -44,13 +44,4 @@ ribo_status ribo_torch_pickle_read(const unsigned char *buf, size_t len, const c
                                    size_t *consumed, ribo_error *err);
 void ribo_torch_pickle_free(ribo_torch_pickle *p);
 
-/* The legacy format's first three pickles (magic number, protocol version 1001, sys_info with
- * little_endian true): *consumed is where the state_dict pickle starts. */
-ribo_status ribo_torch_legacy_header(const unsigned char *buf, size_t len, const char *what, size_t *consumed,
-                                     ribo_error *err);
-/* The legacy format's list of storage keys (a pickled list of strings): *keys (malloc'd strings in
- * a malloc'd array, freed by the caller), *n, *consumed. */
-ribo_status ribo_torch_legacy_keys(const unsigned char *buf, size_t len, const char *what, char ***keys, size_t *n,
-                                   size_t *consumed, ribo_error *err);
-
 #endif
