@@ -1,4 +1,5 @@
-/* safetensors reader: mmap'd files, JSON header parsed with cJSON, every entry validated. */
+/* Model weights: safetensors (mmap'd, JSON header parsed with cJSON) or PyTorch .bin checkpoints
+ * (torch_bin.h), every entry validated; one tensor set whichever the format (checkpoint.h). */
 #ifndef RIBO_ENGINE_SAFETENSORS_H
 #define RIBO_ENGINE_SAFETENSORS_H
 
@@ -30,12 +31,14 @@ typedef struct ribo_st_tensor {
 
 typedef struct ribo_safetensors ribo_safetensors;
 
-/* Opens a model directory's weights: model.safetensors, or the shards listed by
- * model.safetensors.index.json ("weight_map": name -> file). Validates, per file: size >= 8, header
- * length within the file, header is a JSON object, each tensor has a known dtype, a shape of
- * non-negative ints and data_offsets [begin,end] with begin <= end, end <= data size,
- * end-begin == n_elements * dtype size, no two tensors overlapping; and for shards that every
- * tensor named in the index is present in the file it names. Errors name the file and tensor. */
+/* Opens a model directory's weights, the first of: model.safetensors; the shards listed by
+ * model.safetensors.index.json ("weight_map": name -> file); pytorch_model.bin; the shards listed by
+ * pytorch_model.bin.index.json (torch_bin.h reads PyTorch files). Validates, per safetensors file:
+ * size >= 8, header length within the file, header is a JSON object, each tensor has a known dtype,
+ * a shape of non-negative ints and data_offsets [begin,end] with begin <= end, end <= data size,
+ * end-begin == n_elements * dtype size, no two tensors overlapping; per PyTorch file the same of every
+ * view and storage; and for shards that every tensor named in the index is present in the file it
+ * names. Errors name the file and tensor. */
 ribo_status ribo_safetensors_open_dir(const char *model_dir, ribo_safetensors **out, ribo_error *err);
 /* Same for one file. */
 ribo_status ribo_safetensors_open_file(const char *path, ribo_safetensors **out, ribo_error *err);

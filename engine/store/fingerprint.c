@@ -43,7 +43,7 @@ static ribo_status hash_range(int fd, uint64_t off, uint64_t len, uint64_t *h, c
 }
 
 /* Adds {"name", "size", "hash"} for one model file: whole-file hash, or header + sampled data for
- * safetensors. */
+ * safetensors, edges + sampled data for PyTorch .bin files. */
 static ribo_status model_file(cJSON *files, const char *dir, const char *name, ribo_error *err) {
     char path[PATH_MAX + 256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -63,6 +63,17 @@ static ribo_status model_file(cJSON *files, const char *dir, const char *name, r
             uint64_t off = header_end + span * (uint64_t)k / (SAMPLE_COUNT - 1);
             s = hash_range(fd, off, data < SAMPLE_BLOCK ? data : SAMPLE_BLOCK, &h, path, err);
         }
+    } else if (s == RIBO_OK && ends_with(name, ".bin")) {
+        /* PyTorch checkpoint: the first and last MiB (the pickle, the zip directory) and 16 blocks
+         * spread over the whole file */
+        uint64_t edge = size < EDGE_BYTES ? size : EDGE_BYTES;
+        s = hash_range(fd, 0, edge, &h, path, err);
+        if (s == RIBO_OK) s = hash_range(fd, size - edge, edge, &h, path, err);
+        for (int k = 0; s == RIBO_OK && k < SAMPLE_COUNT && size > 0; ++k) {
+            uint64_t span = size > SAMPLE_BLOCK ? size - SAMPLE_BLOCK : 0;
+            uint64_t off = span * (uint64_t)k / (SAMPLE_COUNT - 1);
+            s = hash_range(fd, off, size < SAMPLE_BLOCK ? size : SAMPLE_BLOCK, &h, path, err);
+        }
     } else if (s == RIBO_OK) {
         s = hash_range(fd, 0, size, &h, path, err);
     }
@@ -81,7 +92,8 @@ static ribo_status model_file(cJSON *files, const char *dir, const char *name, r
 /* Files of the model directory that can change what ribo computes. */
 static bool model_relevant(const char *name) {
     return strcmp(name, "config.json") == 0 || ends_with(name, ".safetensors") ||
-           strcmp(name, "model.safetensors.index.json") == 0 || strcmp(name, "vocab.txt") == 0 ||
+           strcmp(name, "model.safetensors.index.json") == 0 ||
+           (strncmp(name, "pytorch_model", 13) == 0 && (ends_with(name, ".bin") || ends_with(name, ".bin.index.json"))) || strcmp(name, "vocab.txt") == 0 ||
            strcmp(name, "tokenizer.json") == 0 || strcmp(name, "tokenizer_config.json") == 0 ||
            strcmp(name, "special_tokens_map.json") == 0;
 }

@@ -3,7 +3,9 @@
  *   model:   every file of the model directory ribo reads (config.json, tokenizer files, the
  *            safetensors index): size and a hash of the whole file; each *.safetensors file: size,
  *            a hash of its header (names, dtypes, shapes, offsets) and of 16 blocks of 64 KiB spread
- *            evenly over its data (a fine-tuned checkpoint with the same layout changes them all).
+ *            evenly over its data (a fine-tuned checkpoint with the same layout changes them all);
+ *            each pytorch_model*.bin: size, a hash of its first and last MiB (pickle, zip directory)
+ *            and of 16 blocks of 64 KiB spread over the file; pytorch_model.bin.index.json whole.
  *   inputs:  resolved path, size, and a hash of the first and last MiB of each file. Modification
  *            times are not used: copying an input changes them without changing a byte. Besides,
  *            every kept part records a hash of its window's ids and token ids, checked against the
