@@ -97,7 +97,7 @@ static ribo_status push(ribo_pk_vm *vm, uint32_t idx, ribo_error *err) {
 /* Pushes a new scalar object. */
 static ribo_status push_new(ribo_pk_vm *vm, ribo_pk_kind kind, int64_t i, const unsigned char *s, size_t len,
                             ribo_error *err) {
-    uint32_t idx;
+    uint32_t idx = 0;
     RIBO_TRY(ribo_pk_new(vm, kind, &idx, err));
     vm->objs[idx].i = i;
     vm->objs[idx].s = s;
@@ -109,6 +109,7 @@ static ribo_status push_new(ribo_pk_vm *vm, ribo_pk_kind kind, int64_t i, const 
 static size_t floor_of(const ribo_pk_vm *vm) { return vm->n_marks ? vm->marks[vm->n_marks - 1] : 0; }
 
 static ribo_status pop(ribo_pk_vm *vm, uint32_t *idx, ribo_error *err) {
+    *idx = 0; /* set on every path (gcc -O3 cannot see through bad()) */
     if (vm->sp <= floor_of(vm)) return bad(vm, err, "stack underflow");
     *idx = vm->stack[--vm->sp];
     return RIBO_OK;
@@ -135,7 +136,7 @@ static ribo_status append_items(ribo_pk_vm *vm, uint32_t c, size_t from, ribo_er
 
 /* Makes a tuple of the top k stack items (popped) and pushes it. */
 static ribo_status make_tuple(ribo_pk_vm *vm, size_t from, ribo_error *err) {
-    uint32_t t;
+    uint32_t t = 0;
     RIBO_TRY(ribo_pk_new(vm, RIBO_PK_TUPLE, &t, err));
     RIBO_TRY(append_items(vm, t, from, err));
     return push(vm, t, err);
@@ -203,7 +204,7 @@ static ribo_status push_global(ribo_pk_vm *vm, const char *module, const char *n
 
 /* REDUCE and NEWOBJ: callable, args -> hook result. */
 static ribo_status op_call(ribo_pk_vm *vm, ribo_error *err) {
-    uint32_t args, fn, res;
+    uint32_t args = 0, fn = 0, res = 0;
     RIBO_TRY(pop(vm, &args, err));
     RIBO_TRY(pop(vm, &fn, err));
     if (vm->objs[fn].kind != RIBO_PK_CLASS) return bad(vm, err, "call of an object that is not a class");
@@ -231,7 +232,7 @@ static ribo_status op_appends(ribo_pk_vm *vm, size_t from, ribo_error *err) {
 
 /* BINPERSID: pid -> hook result. */
 static ribo_status op_persid(ribo_pk_vm *vm, ribo_error *err) {
-    uint32_t pid, res;
+    uint32_t pid = 0, res = 0;
     RIBO_TRY(pop(vm, &pid, err));
     RIBO_TRY(vm->hooks->persistent(vm->user, vm, pid, &res, err));
     return push(vm, res, err);
@@ -245,7 +246,7 @@ static ribo_status step(ribo_pk_vm *vm, const unsigned char *buf, size_t len, si
     vm->pos = *p;
     unsigned char op = buf[(*p)++];
     uint64_t v = 0;
-    uint32_t a, b;
+    uint32_t a = 0, b = 0;
     size_t from = 0;
     char module[PK_NAME_MAX], name[PK_NAME_MAX];
 #define NEED(n)                                                          \
