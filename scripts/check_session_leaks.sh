@@ -7,6 +7,10 @@
 set -euo pipefail
 driver=$1
 fixtures=$2
+if [ -n "${RIBO_LEAK_CHECK_SKIP:-}" ]; then
+  echo "check_session_leaks: SKIPPED: $RIBO_LEAK_CHECK_SKIP"
+  exit 77
+fi
 if ! command -v valgrind >/dev/null; then
   echo "check_session_leaks: SKIPPED: valgrind is not installed"
   exit 77
