@@ -255,9 +255,13 @@ static void test_kill_resume(void) {
     CHECK(run("RIBO_TEST_KILL_AFTER_PARTS=2", args) == 128 + SIGKILL, "first kill: %s", errbuf);
     snprintf(args, sizeof args, "%s --output '%s' --resume", base, out);
     CHECK(run("RIBO_TEST_KILL_AFTER_PARTS=3", args) == 128 + SIGKILL, "second kill: %s", errbuf);
-    CHECK(count_parts(ribo_test_tmp("kout.npy.ribo-work")) == 5, "after two kills: %d parts",
-          count_parts(ribo_test_tmp("kout.npy.ribo-work")));
-    CHECK(run("", args) == 0 && strstr(errbuf, "kept 5 of 10 part(s)"), "resume after two kills: %s", errbuf);
+    /* at least 2 + 3 parts; with several writer threads another window may be finished by the time
+     * the kill lands (a fast GPU), so the resume must keep exactly as many as are on disk */
+    int kept = count_parts(ribo_test_tmp("kout.npy.ribo-work"));
+    CHECK(kept >= 5 && kept <= 10, "after two kills: %d parts", kept);
+    char kept_msg[64];
+    snprintf(kept_msg, sizeof kept_msg, "kept %d of 10 part(s)", kept);
+    CHECK(run("", args) == 0 && strstr(errbuf, kept_msg), "resume after two kills (want '%s'): %s", kept_msg, errbuf);
     CHECK(same_output(ref, out, false), "resume after two kills differs from the uninterrupted run");
     check_clean("two kills", out);
     remove_output(out);

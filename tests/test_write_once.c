@@ -228,7 +228,9 @@ static void test_kills(void) {
         snprintf(args, sizeof args, "%s --output '%s'", base, ref);
         CHECK(run("", args) == 0, "kill reference: %s", errbuf);
         base_args(base, sizeof base, pool, "--writers 3");
-        kill_resume("rows on disk, record not written", "RIBO_TEST_KILL_BEFORE_RECORD=3", base, ref, out, 2, false);
+        /* the other two writers may still be writing windows 1 and 2 when window 3's hook fires (a fast
+         * GPU finishes every batch at once), so no record is certain to be on disk */
+        kill_resume("rows on disk, record not written", "RIBO_TEST_KILL_BEFORE_RECORD=3", base, ref, out, 0, false);
         kill_resume("after 5 records, 3 writers", "RIBO_TEST_KILL_AFTER_PARTS=5", base, ref, out, 5, false);
         kill_resume("header and side files written", "RIBO_TEST_KILL_IN_ASSEMBLY=1", base, ref, out, 10, false);
         kill_resume("output renamed, work directory left", "RIBO_TEST_KILL_AFTER_COMMIT=1", base, ref, out, 10, true);
@@ -273,6 +275,10 @@ static void test_corrupt_window(void) {
     CHECK(run("", args) == 0, "corrupt reference: %s", errbuf);
     snprintf(args, sizeof args, "%s --output '%s'", base, out);
     CHECK(run("RIBO_TEST_KILL_AFTER_PARTS=4", args) == 128 + SIGKILL, "kill: %s", errbuf);
+    int records = count_records(out); /* 4, or more when another writer finished a window meanwhile */
+    CHECK(records >= 4, "kill after 4 parts: %d record(s)", records);
+    char kept_msg[64];
+    snprintf(kept_msg, sizeof kept_msg, "kept %d of 10", records - 1);
     snprintf(rows, sizeof rows, "%s.ribo-work/rows.npy.partial", out);
     long long off = record_offset(out, 1); /* window 2 */
     size_t n = 0;
@@ -286,8 +292,8 @@ static void test_corrupt_window(void) {
     snprintf(args, sizeof args, "%s --output '%s' --resume", base, out);
     int rc = run("", args);
     CHECK(rc == 0 && strstr(errbuf, "rows.npy.partial: rows of window 2 (bytes ") &&
-              strstr(errbuf, "damaged contents (checksum mismatch); recomputing window 2") && strstr(errbuf, "kept 3 of 10"),
-          "resume with a damaged window: rc %d %s", rc, errbuf);
+              strstr(errbuf, "damaged contents (checksum mismatch); recomputing window 2") && strstr(errbuf, kept_msg),
+          "resume with a damaged window (want '%s'): rc %d %s", kept_msg, rc, errbuf);
     CHECK(same_output(ref, out), "resume with a damaged window differs");
     remove_output(out);
     remove_output(ref);

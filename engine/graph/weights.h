@@ -14,9 +14,10 @@
 ribo_status ribo_weights_check(ribo_graph *g, const ribo_safetensors *st, const char *origin, ribo_error *err);
 
 /* Uploads every weight and constant of g (device addresses already placed in ribo_gtensor.dev) through
- * stream, converting to storage; one host buffer sized for the largest weight; synchronizes before it
- * returns (raw uploads read the checkpoint mapping until then). NaN/inf is RIBO_ERR_MODEL naming the
- * tensor and element. */
+ * stream, converting to storage (weight_upload.c): chunks of the mapped checkpoint filled into a
+ * bounded ring of pinned slots by several host threads (RIBO_LOAD_THREADS; default the cores, at
+ * most 8) and copied to the device; synchronizes before it returns. NaN/inf is RIBO_ERR_MODEL naming
+ * the tensor and element (the first in checkpoint order). */
 ribo_status ribo_weights_upload(ribo_device *dev, ribo_stream *stream, const ribo_graph *g, ribo_storage storage,
                                 ribo_error *err);
 

@@ -75,10 +75,14 @@ static float f16_to_f32(uint16_t h) {
 }
 
 ribo_status ribo_st_to_f32(const ribo_st_tensor *t, float *dst, ribo_error *err) {
-    if (!t || (!dst && t->n_elements > 0))
-        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_st_to_f32: NULL argument");
-    const unsigned char *p = t->data;
-    size_t n = (size_t)t->n_elements;
+    if (!t) return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_st_to_f32: NULL argument");
+    return ribo_st_range_to_f32(t, 0, (size_t)t->n_elements, dst, err);
+}
+
+ribo_status ribo_st_range_to_f32(const ribo_st_tensor *t, size_t begin, size_t n, float *dst, ribo_error *err) {
+    if (!t || (!dst && n > 0) || begin > (size_t)t->n_elements || n > (size_t)t->n_elements - begin)
+        return ribo_error_set(err, RIBO_ERR_INVALID_ARGUMENT, "ribo_st_range_to_f32: bad argument");
+    const unsigned char *p = (const unsigned char *)t->data + begin * ribo_st_dtype_size(t->dtype);
     switch (t->dtype) {
     case RIBO_ST_F32:
         for (size_t i = 0; i < n; ++i, p += 4) {

@@ -52,6 +52,8 @@ bool ribo_safetensors_any_name_contains(const ribo_safetensors *st, const char *
 
 /* Converts F32/F16/BF16 data to float32 (dst holds n_elements); other dtypes -> RIBO_ERR_MODEL naming the tensor. */
 ribo_status ribo_st_to_f32(const ribo_st_tensor *t, float *dst, ribo_error *err);
+/* The same for elements [begin, begin + n) of t (dst holds n). */
+ribo_status ribo_st_range_to_f32(const ribo_st_tensor *t, size_t begin, size_t n, float *dst, ribo_error *err);
 
 size_t ribo_st_dtype_size(ribo_st_dtype dtype);
 /* True for the floating-point dtypes ribo_st_to_f32 converts (F32, F16, BF16). */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/base/host_memory.h"
 #include "engine/graph/executor.h"
 
 enum { EV_H2D_START, EV_H2D_DONE, EV_COMPUTE_START, EV_COMPUTE_DONE, EV_D2H_START, EV_D2H_DONE, EV_COUNT };
@@ -174,6 +175,18 @@ static ribo_status warm_up(ribo_pipeline *p, int T, int B, ribo_error *err) {
     if (props.warp_size == 1 && !(env && strcmp(env, "1") == 0)) return RIBO_OK;
     if (T < 1 || B < 1) return RIBO_OK;
     int want = T < 65536 ? T : 65536;
+    /* A large model's one-time costs are small next to its batches, while a full made-up batch of it
+     * is seconds of setup (ESM-2 15B: 65,536 tokens = 2e15 FLOP): the batch is capped at about 1e14
+     * FLOP (2 x weights per token), never under 1,024 tokens. */
+    double weights = 0;
+    for (int i = 0; i < p->cfg.graph->n_tensors; ++i) {
+        const ribo_gtensor *w = &p->cfg.graph->tensors[i];
+        if (w->role == RIBO_TENSOR_WEIGHT) weights += (double)w->shape[0] * (double)(w->ndim > 1 ? w->shape[1] : 1);
+    }
+    if (weights > 0 && 2.0 * weights * want > 1e14) {
+        double cap = 1e14 / (2.0 * weights);
+        want = cap < 1024 ? (want < 1024 ? want : 1024) : (int)cap;
+    }
     int len = (want + B - 1) / B;
     len = len < 256 ? 256 : len > 1024 ? 1024 : len;
     if (len > want) len = want;
@@ -203,7 +216,9 @@ static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
     RIBO_TRY(ribo_stream_create(dev, 0, &p->h2d, err));
     RIBO_TRY(ribo_stream_create(dev, 0, &p->d2h, err));
     ribo_executor_config ec = {.max_tokens = T, .max_seqs = B, .storage = p->cfg.storage, .io_slots = p->n_slots};
+    double t_exec = ribo_now_seconds();
     RIBO_TRY(ribo_executor_create(dev, p->compute, p->cfg.graph, p->cfg.weights, &ec, &p->exec, err));
+    p->st.executor_s = ribo_now_seconds() - t_exec;
     p->out_row_floats = (size_t)g->output_width;
     p->max_out_rows = g->output_per_token || p->cfg.any_pool ? (size_t)T : (size_t)B;
     for (int i = 0; i < p->n_slots; ++i) {
@@ -215,7 +230,10 @@ static ribo_status build(ribo_pipeline *p, int T, int B, ribo_error *err) {
         s->host_out = out;
         for (int k = 0; k < EV_COUNT; ++k) RIBO_TRY(ribo_event_create(dev, true, &s->ev[k], err));
     }
+    double t_warm = ribo_now_seconds();
     RIBO_TRY(warm_up(p, T, B, err));
+    p->st.warmup_s = ribo_now_seconds() - t_warm;
+    ribo_host_rss(&p->st.host_anon_bytes, &p->st.host_file_bytes);
     RIBO_TRY(ribo_event_create(dev, true, &p->ev_ref, err));
     RIBO_TRY(ribo_stream_record_event(p->compute, p->ev_ref, err));
     RIBO_TRY(ribo_event_synchronize(p->ev_ref, err));

@@ -51,6 +51,10 @@ typedef struct ribo_pipeline_stats {
     ribo_device_memory mem;         /* at the end of the run (peak_allocated: ribo's buffers) */
     uint64_t device_used_bytes;     /* total - free after setup, as the device reports it (context,
                                        libraries and other processes included where it can tell) */
+    double executor_s;              /* setup: device buffers and the weights' upload */
+    double warmup_s;                /* setup: the made-up warm-up batch (0 when skipped) */
+    uint64_t host_anon_bytes, host_file_bytes; /* the process's resident memory right after setup:
+                                                  anonymous vs mapped-file pages (the checkpoint) */
 } ribo_pipeline_stats;
 
 /* Creates the streams, events, staging ring and the executor (weights uploaded). Must be called on

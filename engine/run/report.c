@@ -98,6 +98,11 @@ static cJSON *pipe_json(const ribo_run_pipe_stats *p, double run_s) {
     add_num(mem, "device_used_bytes_after_setup", (double)st->device_used_bytes);
     add_num(mem, "total_bytes", (double)st->mem.total_bytes);
     add_num(mem, "free_bytes_at_end", (double)st->mem.free_bytes);
+    cJSON *setup = cJSON_AddObjectToObject(d, "setup");
+    add_num(setup, "buffers_and_weights_s", st->executor_s);
+    add_num(setup, "warm_up_s", st->warmup_s);
+    add_num(setup, "host_rss_anon_bytes", (double)st->host_anon_bytes);
+    add_num(setup, "host_rss_file_bytes", (double)st->host_file_bytes);
     return d;
 }
 
