@@ -5,7 +5,8 @@
 #   ab:    kernel A/B on the 650M shape (RIBO_ATTENTION, RIBO_LAYER_NORM, RIBO_FUSE_ROTARY; ribo only)
 #   bench: the benchmark against HuggingFace in the same session (bench/run_gpu_bench.sh cases...)
 # Needs .deps from scripts/prepare_device_deps.sh (carried along). Results go to ${OUT:-./device-out}.
-# Usage: bash scripts/device_run.sh tests|bench|all|ab|none [bench cases, e.g. 650M:uniprot:4000 ...]
+#   load:  model start-up of the 3B and 15B shapes (LOAD_SHAPES), setup split and host memory
+# Usage: bash scripts/device_run.sh tests|bench|all|ab|load|none [bench cases, e.g. 650M:uniprot:4000 ...]
 # (bench: RIBO_VARIANTS="ENV=VALUE ..." adds ribo-only runs per case with those settings)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,29 @@ if [ "$mode" = ab ]; then
     env "$cfg" build-gpu/ribo embed --model "$work/esm2_650M" --input "$work/uniprot-4000.fasta" \
       --output "$work/ab_${cfg#*=}.npy" --dtype bf16 --max-tokens 65536 2>&1 | tail -1
   done 2>&1 | tee "$out/ab.txt"
+fi
+if [ "$mode" = load ]; then
+  # model start-up (issue 13.2) on bf16 checkpoints already in the page cache: whole run of 100 short
+  # proteins, the report's setup split, resident anon/file memory and the peak RSS; default settings,
+  # one upload thread, and no warm-up batch. LOAD_SHAPES="3B 15B" by default.
+  mkdir -p "$work"
+  python3 bench/workloads.py --kind short --n 100 --seed 1 --out "$work/short-100.fasta" >/dev/null
+  for shape in ${LOAD_SHAPES:-3B 15B}; do
+    m="$work/esm2_$shape"
+    t1=$(date +%s)
+    [ -f "$m/config.json" ] || python3 bench/make_esm2_shape.py --shape "$shape" --out "$m" >"$out/make_$shape.log" 2>&1 || { echo "make $shape failed"; tail -5 "$out/make_$shape.log"; continue; }
+    echo "== $shape: model written in $(( $(date +%s) - t1 )) s, $(du -sh "$m" | cut -f1)"
+    cat "$m"/*.safetensors >/dev/null; cat "$m"/*.safetensors >/dev/null
+    for cfg in DEFAULT=1 RIBO_LOAD_THREADS=1 RIBO_WARMUP=0 DEFAULT=2; do
+      env "$cfg" /usr/bin/time -f "%e s wall, peak RSS %M kB" build-gpu/ribo embed --model "$m" --input "$work/short-100.fasta" \
+        --output "$work/load.npy" --dtype bf16 --report "$out/load_${shape}_${cfg%%=*}.json" -q 2>"$out/load_${shape}_${cfg}.err"
+      echo "$shape $cfg: $(tail -1 "$out/load_${shape}_${cfg}.err") $(python3 -c '
+import json,sys; r=json.load(open(sys.argv[1])); st=r["stage_seconds"]; p=r["devices"][0]["setup"]
+print("setup %.2f s (buffers+weights %.2f s, warm-up %.2f s), anon %.2f GB, file %.2f GB" % (st["setup"], p["buffers_and_weights_s"], p["warm_up_s"], p["host_rss_anon_bytes"]/1e9, p["host_rss_file_bytes"]/1e9))' "$out/load_${shape}_${cfg%%=*}.json" 2>&1 | tail -1)"
+      sha256sum "$work/load.npy" | cut -c1-16
+    done
+    rm -rf "$m"
+  done 2>&1 | tee "$out/load.txt"
 fi
 if [ "$mode" = bench ] || [ "$mode" = all ]; then
   bash bench/run_gpu_bench.sh "$PWD/build-gpu/ribo" "$out" "$@" 2>&1 | grep -v "^budget\|sha256" | tee "$out/bench.txt"
